@@ -1,0 +1,79 @@
+"""The ``moose-trace`` command: one entry point, one subcommand per job.
+
+Subcommands live with the layer they drive (``logs`` in ``moose_trace.query``); this module only
+wires them together, so ``moose-trace --help`` starts fast and an extra that is not installed
+costs only its own subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from moose_trace import __version__
+
+__all__ = ["build_parser", "main"]
+
+# (subcommand, module that registers it, extra that provides its dependencies)
+_SUBCOMMANDS = (("logs", "moose_trace.query.cli", "query"),)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``moose-trace`` argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="moose-trace",
+        description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
+    )
+    parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command, module_name, extra in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:
+            if (missing.name or "").split(".")[0] == "moose_trace":
+                raise
+            _register_missing_extra(subparsers, command, extra, missing)
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def _register_missing_extra(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    command: str,
+    extra: str,
+    missing: ModuleNotFoundError,
+) -> None:
+    message = (
+        f"moose-trace {command} needs the optional dependency {missing.name!r}: "
+        f"pip install 'moose-trace[{extra}]'"
+    )
+
+    def explain(_args: argparse.Namespace) -> int:
+        print(message, file=sys.stderr)
+        return 2
+
+    parser = subparsers.add_parser(command, help=f"(needs moose-trace[{extra}])", add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=explain)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``moose-trace`` with ``argv`` (default: the process arguments); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

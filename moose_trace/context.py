@@ -1,0 +1,191 @@
+"""The current trace context: trace id and fields in contextvars, visible to structlog.
+
+Every key lives in the very ContextVar that ``structlog.contextvars`` uses for it, so a plain
+``merge_contextvars`` processor (ours or the user's own chain) sees ``trace_id``, ``span_id`` and
+every bound field with no extra step. Entering a context sets those variables; leaving resets them
+with their tokens, which restores exactly the previous state, exceptions included. Threads and
+asyncio tasks each have their own contextvars, so concurrent requests never see each other's ids.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+from types import TracebackType
+from typing import Any
+
+import structlog.contextvars as _structlog_cv
+
+from moose_trace.ids import new_trace_id, parse_trace_id
+
+__all__ = [
+    "bind_fields",
+    "current_fields",
+    "current_parent_span_id",
+    "current_span_id",
+    "current_trace_id",
+    "new_span_id",
+    "trace_context",
+]
+
+_PREFIX = _structlog_cv.STRUCTLOG_KEY_PREFIX
+# structlog keeps one ContextVar per key in this dict; sharing it means bind_contextvars() and
+# trace_context() address the same variable, so neither can shadow the other.
+_STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] = getattr(
+    _structlog_cv, "_CONTEXT_VARS", {}
+)
+_VARS: dict[str, contextvars.ContextVar[Any]] = {}
+
+
+def _var(key: str) -> contextvars.ContextVar[Any]:
+    try:
+        return _VARS[key]
+    except KeyError:
+        name = _PREFIX + key
+        var = _STRUCTLOG_VARS.get(name)
+        if var is None:
+            var = contextvars.ContextVar(name, default=Ellipsis)
+            _STRUCTLOG_VARS[name] = var
+        _VARS[key] = var
+        return var
+
+
+_TRACE_ID = _var("trace_id")
+_FRAME: contextvars.ContextVar[trace_context | None] = contextvars.ContextVar(
+    "moose_trace_frame", default=None
+)
+_getrandbits = random.getrandbits
+
+
+def new_span_id() -> str:
+    """Return a random 64-bit span id as 16 lowercase hex digits (never all zeros)."""
+    value = _getrandbits(64)
+    while not value:
+        value = _getrandbits(64)
+    return f"{value:016x}"
+
+
+def current_trace_id() -> str | None:
+    """Return the trace id of the current context, or ``None`` outside any trace context."""
+    value = _TRACE_ID.get()
+    return None if value is Ellipsis else value
+
+
+def current_span_id() -> str | None:
+    """Return the span id of the innermost trace context (16 hex digits), or ``None``."""
+    frame = _FRAME.get()
+    return None if frame is None else frame.span_id
+
+
+def current_parent_span_id() -> str | None:
+    """Return the span id of the trace context enclosing the innermost one, or ``None``."""
+    frame = _FRAME.get()
+    return None if frame is None else frame.parent_span_id
+
+
+def current_fields() -> dict[str, Any]:
+    """Return a copy of everything bound for logging in this context (trace id and fields)."""
+    return _structlog_cv.get_contextvars()
+
+
+class trace_context:
+    """Bind a trace id and fields for the code inside ``with`` (or ``async with``).
+
+    ``trace_id`` is validated: a valid id in any accepted form is normalized; ``None`` keeps the
+    current context's id, or makes a new UUIDv7 outside any context; an invalid id is replaced by a
+    new one (it never reaches a log line). Each context has its own ``span_id`` (pass one to use an
+    OpenTelemetry span's; otherwise a random one is made the first time it is asked for), and the
+    enclosing context's span is its ``parent_span_id``. On exit every variable is reset to what it
+    was, so nothing leaks, even when the body raises.
+    """
+
+    __slots__ = ("_fields", "_given", "_span_id", "_tokens", "trace_id")
+
+    trace_id: str
+    """The canonical trace id bound by this context (set on enter)."""
+    _tokens: list[contextvars.Token[Any]]
+
+    def __init__(
+        self, trace_id: str | bytes | None = None, *, span_id: str | None = None, **fields: Any
+    ) -> None:
+        self._given = trace_id
+        self._span_id = span_id
+        self._fields = fields
+
+    @property
+    def span_id(self) -> str:
+        """This context's span id: the one given, else a random 64-bit id made on first use."""
+        span_id = self._span_id
+        if span_id is None:
+            span_id = self._span_id = new_span_id()
+        return span_id
+
+    @property
+    def parent_span_id(self) -> str | None:
+        """The span id of the enclosing trace context, or ``None`` at the root."""
+        parent = self._tokens[1].old_value
+        return parent.span_id if isinstance(parent, trace_context) else None
+
+    def __enter__(self) -> trace_context:
+        given = self._given
+        if given is None:
+            current = _TRACE_ID.get()
+            tid = new_trace_id() if current is Ellipsis else current
+        else:
+            tid = parse_trace_id(given) or new_trace_id()
+        self.trace_id = tid
+        tokens = [_TRACE_ID.set(tid), _FRAME.set(self)]
+        for key, value in self._fields.items():
+            tokens.append((_VARS.get(key) or _var(key)).set(value))
+        self._tokens = tokens
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tokens = self._tokens
+        try:
+            for token in reversed(tokens):
+                token.var.reset(token)
+        except ValueError:
+            self._reset_each(tokens)
+
+    @staticmethod
+    def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
+        for token in reversed(tokens):
+            try:
+                token.var.reset(token)
+            except ValueError:
+                # A field bound from a child task (or a token already used): its value lives in
+                # that task's Context, and there is nothing of ours to undo.
+                continue
+
+    async def __aenter__(self) -> trace_context:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _remember(self, token: contextvars.Token[Any]) -> None:
+        self._tokens.append(token)
+
+
+def bind_fields(**fields: Any) -> None:
+    """Add fields to the current trace context; they are removed when that context exits.
+
+    Use it for facts learned mid-request (the authenticated ``principal``, a record count).
+    Outside any trace context it binds like ``structlog.contextvars.bind_contextvars``.
+    """
+    frame = _FRAME.get()
+    for key, value in fields.items():
+        token = _var(key).set(value)
+        if frame is not None:
+            frame._remember(token)
