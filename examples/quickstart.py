@@ -20,7 +20,9 @@ structlog.configure(
 log = structlog.get_logger()
 
 incoming = {"X-Trace-Id": "0193F0C27B1E7C3A9D2F0123456789AB"}  # what a client sent
-with moose_trace.trace_context(moose_trace.extract_trace_id(incoming), type="ingest", name="UserEvent"):
+with moose_trace.trace_context(
+    moose_trace.extract_trace_id(incoming), type="ingest", name="UserEvent"
+):
     log.info("ingested", records=5)
     outgoing: dict[str, str] = {}
     TraceIdPropagator(id_header="trace_id").inject(outgoing)  # Kafka headers for the next hop

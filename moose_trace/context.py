@@ -55,6 +55,7 @@ _FRAME: contextvars.ContextVar[trace_context | None] = contextvars.ContextVar(
     "moose_trace_frame", default=None
 )
 _getrandbits = random.getrandbits
+_last_valid: object = None
 
 
 def new_span_id() -> str:
@@ -127,12 +128,18 @@ class trace_context:
         return parent.span_id if isinstance(parent, trace_context) else None
 
     def __enter__(self) -> trace_context:
+        global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
         given = self._given
         if given is None:
             current = _TRACE_ID.get()
             tid = new_trace_id() if current is Ellipsis else current
+        elif given is _last_valid:
+            # The very string object validated last time (an id handed from the middleware to the
+            # decorators, or reused in a loop): it is immutable, so it is still valid.
+            tid = given
         else:
             tid = parse_trace_id(given) or new_trace_id()
+            _last_valid = tid
         self.trace_id = tid
         tokens = [_TRACE_ID.set(tid), _FRAME.set(self)]
         for key, value in self._fields.items():
