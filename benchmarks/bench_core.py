@@ -1,0 +1,361 @@
+"""Benchmarks of the core SDK against issue 2's four budgets, side by side in one run.
+
+    python benchmarks/bench_core.py [--repeats 15] [--scale 1.0] [--no-write]
+
+Every variant of a measurement runs in the same rounds, interleaved, and the median over the
+rounds is reported (µs per operation, loop overhead included for all alike), so load on the
+machine hits every variant equally. The table is printed and written to docs/benchmarks/core.md.
+
+1. ``new_trace_id()``: budget ≤ 0.5 µs.
+2. ``parse_trace_id()`` on a valid id: budget ≤ 0.3 µs.
+3. ``trace_context(...)`` enter+exit with a trace id and 2 fields: budget ≤ 1.5 µs; plus a
+   breakdown of where its time goes.
+4. One JSON log event with trace fields and redaction on: budget ≤ 1.15× structlog's own
+   production chain (orjson + BytesLogger), both writing to /dev/null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import logging
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import timeit
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+import uuid_utils
+from structlog.contextvars import (
+    bind_contextvars,
+    bound_contextvars,
+    merge_contextvars,
+    reset_contextvars,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from moose_trace.context import trace_context  # noqa: E402
+from moose_trace.ids import new_trace_id, parse_trace_id  # noqa: E402
+from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
+
+COMMAND = "python benchmarks/bench_core.py"
+
+Row = tuple[str, float, float | None, str]  # label, µs, ratio, budget text
+
+
+def budget(value: float, limit: float, unit: str) -> str:
+    """Return the budget text with its verdict: ``≤ 0.5 µs: met``."""
+    verdict = "met" if value <= limit else "**missed**"
+    return f"≤ {limit} {unit}: {verdict}"
+
+
+def python_uuid7() -> str:
+    """A hand-written UUIDv7 in pure Python (RFC 9562 layout, random bits from os.urandom)."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((millis << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64) | (0b10 << 62)) | (
+        rand & ((1 << 62) - 1)
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_REGEX = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def measure(variants: dict[str, Callable[[], Any]], number: int, repeats: int) -> dict[str, float]:
+    """Return the median µs per call of each variant, rounds interleaved."""
+    timers = {name: timeit.Timer(call) for name, call in variants.items()}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for timer in timers.values():
+        timer.timeit(max(1, number // 10))  # warm up
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            samples[name].append(timer.timeit(number) / number * 1e6)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def bench_ids(number: int, repeats: int) -> list[Row]:
+    results = measure(
+        {
+            "new_trace_id()": new_trace_id,
+            "str(uuid.uuid4())": lambda: str(uuid.uuid4()),
+            "str(uuid_utils.uuid7())": lambda: str(uuid_utils.uuid7()),
+            "hand-written Python UUIDv7": python_uuid7,
+        },
+        number,
+        repeats,
+    )
+    ours = results["new_trace_id()"]
+    return [
+        (name, value, value / ours, budget(value, 0.5, "µs") if name == "new_trace_id()" else "")
+        for name, value in results.items()
+    ]
+
+
+def bench_parse(number: int, repeats: int) -> list[Row]:
+    valid = new_trace_id()
+    upper_hex = valid.replace("-", "").upper()
+    results = measure(
+        {
+            "parse_trace_id(canonical)": lambda: parse_trace_id(valid),
+            "parse_trace_id(32 upper-case hex)": lambda: parse_trace_id(upper_hex),
+            "uuid.UUID(s)": lambda: uuid.UUID(valid),
+            "regex fullmatch": lambda: _UUID_REGEX.fullmatch(valid),
+        },
+        number,
+        repeats,
+    )
+    ours = results["parse_trace_id(canonical)"]
+    return [
+        (
+            name,
+            value,
+            value / ours,
+            budget(value, 0.3, "µs") if name == "parse_trace_id(canonical)" else "",
+        )
+        for name, value in results.items()
+    ]
+
+
+def bench_context(number: int, repeats: int) -> list[Row]:
+    tid = new_trace_id()
+    with trace_context(tid, type="transform", name="foo_to_bar"):
+        seen = merge_contextvars(None, "info", {})
+    assert seen == {"trace_id": tid, "type": "transform", "name": "foo_to_bar"}, seen
+
+    def ours() -> None:
+        with trace_context(tid, type="transform", name="foo_to_bar"):
+            pass
+
+    def ours_no_fields() -> None:
+        with trace_context(tid):
+            pass
+
+    def ours_construct_only() -> None:
+        trace_context(tid, type="transform", name="foo_to_bar")
+
+    built = trace_context(tid, type="transform", name="foo_to_bar")
+
+    def ours_enter_exit_only() -> None:
+        built.__enter__()
+        built.__exit__(None, None, None)
+
+    def structlog_bound() -> None:
+        with bound_contextvars(trace_id=tid, type="transform", name="foo_to_bar"):
+            pass
+
+    def structlog_bind_reset() -> None:
+        reset_contextvars(**bind_contextvars(trace_id=tid, type="transform", name="foo_to_bar"))
+
+    bare = contextvars.ContextVar[str]("bare")
+    v1, v2, v3, v4 = (contextvars.ContextVar[object](f"v{i}") for i in range(4))
+
+    def bare_set_reset() -> None:
+        bare.reset(bare.set(tid))
+
+    def four_set_reset() -> None:
+        # What trace_context must do at least: trace id, its frame, 2 fields; written out.
+        t1, t2, t3, t4 = v1.set(tid), v2.set(tid), v3.set("transform"), v4.set("foo_to_bar")
+        v4.reset(t4)
+        v3.reset(t3)
+        v2.reset(t2)
+        v1.reset(t1)
+
+    results = measure(
+        {
+            "trace_context(tid, type=…, name=…) enter+exit": ours,
+            "structlog bound_contextvars (3 keys)": structlog_bound,
+            "structlog bind_contextvars + reset_contextvars (3 keys)": structlog_bind_reset,
+            "one bare ContextVar set+reset": bare_set_reset,
+            "· breakdown: trace_context(tid) enter+exit, no fields": ours_no_fields,
+            "· breakdown: constructing trace_context(tid, 2 fields) only": ours_construct_only,
+            "· breakdown: __enter__+__exit__ of a built one (2 fields)": ours_enter_exit_only,
+            "· breakdown: 4 ContextVars set+reset, written out (its floor)": four_set_reset,
+        },
+        number,
+        repeats,
+    )
+    ours_time = results["trace_context(tid, type=…, name=…) enter+exit"]
+    return [
+        (
+            name,
+            value,
+            value / ours_time,
+            budget(value, 1.5, "µs") if name.startswith("trace_context") else "",
+        )
+        for name, value in results.items()
+    ]
+
+
+def _structlog_production(sink: Any) -> Any:
+    structlog.reset_defaults()
+    structlog.configure(
+        cache_logger_on_first_use=True,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        processors=[
+            merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        logger_factory=structlog.BytesLoggerFactory(sink),
+    )
+    return structlog.get_logger()
+
+
+def _moose(sink: Any, log_dir: Path | None) -> Any:
+    structlog.reset_defaults()
+    configure_logging(
+        "bench",
+        stream=sink,
+        json=True,
+        log_dir=log_dir if log_dir is not None else False,
+        bridge_stdlib=log_dir is not None,
+    )
+    return structlog.get_logger()
+
+
+def bench_log_event(number: int, repeats: int) -> list[Row]:
+    devnull = open(os.devnull, "wb")  # noqa: SIM115 - open for the whole benchmark
+    log_dir = Path(tempfile.mkdtemp(prefix="moose-trace-bench-"))
+    variants: dict[str, Callable[[], Any]] = {
+        "structlog production chain (orjson + BytesLogger)": lambda: _structlog_production(devnull),
+        "moose-trace configure_logging (redaction on)": lambda: _moose(devnull, None),
+        "· moose-trace, also appending to the daily file": lambda: _moose(devnull, log_dir),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    stdlib_samples: list[float] = []
+    with trace_context(new_trace_id(), type="transform", name="foo_to_bar"):
+        for _ in range(repeats):
+            for name, setup in variants.items():
+                log = setup()
+                log.info("warm up", records=0)
+                start = time.perf_counter()
+                for _ in range(number):
+                    log.info("processed", records=5, kafka_topic="Foo", latency_ms=12.5)
+                samples[name].append((time.perf_counter() - start) / number * 1e6)
+                if name.endswith("daily file"):
+                    stdlib = logging.getLogger("bench.stdlib")
+                    start = time.perf_counter()
+                    for _ in range(number):
+                        stdlib.info("processed %d records", 5, extra={"kafka_topic": "Foo"})
+                    stdlib_samples.append((time.perf_counter() - start) / number * 1e6)
+    shutdown_logging()
+    structlog.reset_defaults()
+    devnull.close()
+    results = {name: statistics.median(values) for name, values in samples.items()}
+    results["· a stdlib logging call through the bridge (with the file)"] = statistics.median(
+        stdlib_samples
+    )
+    base = results["structlog production chain (orjson + BytesLogger)"]
+    return [
+        (
+            name,
+            value,
+            value / base,
+            budget(value / base, 1.15, "× structlog")
+            if name.startswith("moose-trace configure_logging")
+            else "",
+        )
+        for name, value in results.items()
+    ]
+
+
+def table(sections: list[tuple[str, list[Row]]]) -> str:
+    lines = ["| measurement | µs per op | ratio | budget |", "| --- | ---: | ---: | --- |"]
+    for title, rows in sections:
+        lines.append(f"| **{title}** | | | |")
+        for label, micros, ratio, budget in rows:
+            ratio_text = "" if ratio is None else f"{ratio:.2f}×"
+            lines.append(f"| {label} | {micros:.3f} | {ratio_text} | {budget} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=15, help="rounds (the median is reported)")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply calls per round")
+    parser.add_argument("--no-write", action="store_true", help="do not write the docs page")
+    args = parser.parse_args()
+    n = max(1, int(args.scale * 100_000))
+    sections = [
+        ("1. new_trace_id (ratios vs new_trace_id)", bench_ids(n, args.repeats)),
+        ("2. parse_trace_id, valid id (ratios vs parse_trace_id)", bench_parse(n, args.repeats)),
+        ("3. trace_context enter+exit, trace id + 2 fields", bench_context(n, args.repeats)),
+        (
+            "4. one JSON log event, trace fields + redaction (ratios vs structlog)",
+            bench_log_event(max(1, n // 5), args.repeats),
+        ),
+    ]
+    rendered = table(sections)
+    finding = context_finding(sections[2][1])
+    print(rendered)
+    print(f"\n{finding}")
+    if not args.no_write:
+        page = ROOT / "docs" / "benchmarks" / "core.md"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(_page(rendered, finding, args.repeats, n), encoding="utf-8")
+        print(f"\nwritten to {page.relative_to(ROOT)}")
+
+
+def context_finding(rows: list[Row]) -> str:
+    """Say what dominates ``trace_context``'s cost, from the breakdown rows."""
+    times = {label: micros for label, micros, _, _ in rows}
+    total = next(micros for label, micros in times.items() if label.startswith("trace_context"))
+    floor = next(micros for label, micros in times.items() if "its floor" in label)
+    build = next(micros for label, micros in times.items() if "constructing" in label)
+    no_fields = next(micros for label, micros in times.items() if "no fields" in label)
+    per_field = (total - no_fields) / 2
+    return (
+        f"What dominates `trace_context` ({total:.2f} µs): setting and resetting its 4 ContextVars "
+        f"(trace id, frame, 2 fields) costs {floor:.2f} µs when written out ({floor / total:.0%}); "
+        f"building the object with its keyword arguments {build:.2f} µs ({build / total:.0%}); "
+        f"the rest ({(total - floor - build) / total:.0%}) is Python overhead of the enter/exit "
+        f"bookkeeping (the token list, the loop over fields, the `with` protocol). Each field adds "
+        f"{per_field:.2f} µs. ContextVar set+reset also grows with the number of variables set in "
+        f"the context (a HAMT), so in a large application context the floor share rises."
+    )
+
+
+def _page(rendered: str, finding: str, repeats: int, number: int) -> str:
+    return f"""# Benchmarks: core SDK
+
+Command (one run, every variant side by side, median of {repeats} interleaved rounds of
+{number:,} calls — {number // 5:,} for log events):
+
+```bash
+.venv/bin/python benchmarks/bench_core.py
+```
+
+Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, structlog {structlog.__version__},
+orjson {orjson.__version__}. Times include the loop's own overhead (the same for every row).
+
+{rendered}
+
+How to read it: rows starting with "·" are not budgeted; they show where time goes (the
+breakdown of `trace_context`) or what else costs what (the daily file, a stdlib record).
+
+{finding}
+
+The log event rows write to `/dev/null` on both sides; the moose-trace event has more fields
+(`service`, `span_id`) and passes redaction and the error, payload and trace-field processors.
+Appending each line to the daily file adds one `write()` system call per event (kept so that
+lines are whole and never interleave across processes). A stdlib `logging` call costs mostly
+in `logging` itself (record creation, handler lookup) before the bridge sees it.
+"""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""Benchmarks of ``moose-trace logs``, side by side in one run (medians of repeats).
+
+    python benchmarks/bench_query.py [--lines 1000000] [--repeats 7] [--corpus DIR]
+                                     [--big-gb 2.0] [--skip-big]
+
+On a generated corpus (``benchmarks/make_log_corpus.py``: 1,000,000 lines, ~380 MB):
+
+1. ``--trace ID`` wall time against ``rg -F ID`` and ``grep -rF ID`` on the same files, plus a
+   plain DuckDB scan for reference and the first, index-building lookup. Budget: ≤ 2× rg.
+2. ``--group-by error_category`` against the same GROUP BY written by hand in DuckDB (each form a
+   hand-written query could take; the budget is against the fastest). Budget: ≤ 1.2×.
+   Both as whole processes and, engine only, in one process.
+3. ``--follow``: time from a matching line being appended to it being printed. Budget: ≤ 0.5 s.
+4. Peak memory (max RSS of the process) on a ~2 GB corpus (copies of the 1 M-line one) for a
+   group-by, an event listing written out in full, and a trace lookup. Budget: ≤ 500 MB.
+
+Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from moose_trace.query.ast import GroupBy, Query  # noqa: E402
+from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: E402
+
+PYTHON = sys.executable
+LOGS = [PYTHON, "-m", "moose_trace.query.cli"]
+# moose_trace/__init__.py imports the whole SDK (structlog, OpenTelemetry) before any subpackage
+# loads. This launcher stands in an empty package object for it — what a lazy __init__ (PEP 562)
+# would cost — to show how much of the command's start-up is that import.
+LAZY_INIT_LOGS = [
+    PYTHON,
+    "-c",
+    "import sys, types; package = types.ModuleType('moose_trace'); "
+    f"package.__path__ = [{str(ROOT / 'moose_trace')!r}]; sys.modules['moose_trace'] = package; "
+    "from moose_trace.query.cli import main; sys.exit(main(sys.argv[1:]))",
+]
+
+
+def _median_seconds(action: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _run(command: Sequence[str]) -> None:
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def _interleaved(commands: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Run each command once per round, rounds repeated: load changes hit all alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, action in commands.items():
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _table(title: str, rows: list[tuple[str, float, str]], unit: str = "s") -> None:
+    print(f"\n### {title}\n")
+    print(f"| what | median ({unit}) | note |")
+    print("| --- | ---: | --- |")
+    for name, value, note in rows:
+        print(f"| {name} | {value:.3f} | {note} |")
+
+
+def ensure_corpus(directory: Path, lines: int) -> Path:
+    """Generate the corpus unless ``directory`` already holds one."""
+    if not (directory / "needle.json").is_file():
+        subprocess.run(
+            [
+                PYTHON,
+                str(ROOT / "benchmarks" / "make_log_corpus.py"),
+                str(directory),
+                "--lines",
+                str(lines),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return directory
+
+
+def bench_trace(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
+    """``--trace ID`` against rg and grep (whole processes, page cache warm)."""
+    trace = orjson.loads((corpus / "needle.json").read_bytes())["trace_id"]
+    index = corpus / ".moose-trace-index"
+    shutil.rmtree(index, ignore_errors=True)
+    files = sorted(str(path) for path in corpus.glob("*.jsonl"))
+    for path in files:
+        Path(path).read_bytes()  # warm the page cache for every contender
+    start = time.perf_counter()
+    _run([*LOGS, str(corpus), "--trace", trace])
+    first = time.perf_counter() - start
+    duck = (
+        'import duckdb,sys; duckdb.sql("SELECT json FROM read_ndjson_objects('
+        f"{files!r}, ignore_errors=true) WHERE json->>'trace_id' = '{trace}'\").fetchall()"
+    )
+    commands: dict[str, Callable[[], object]] = {
+        "rg -F ID": lambda: _run(["rg", "-F", trace, str(corpus)]),
+        "grep -rF ID": lambda: _run(["grep", "-rF", trace, str(corpus)]),
+        "moose-trace logs --trace ID": lambda: _run([*LOGS, str(corpus), "--trace", trace]),
+        "same, lazy moose_trace/__init__ (simulated)": lambda: _run(
+            [*LAZY_INIT_LOGS, str(corpus), "--trace", trace]
+        ),
+        "DuckDB scan (python -c)": lambda: _run([PYTHON, "-c", duck]),
+        "python -c 'import moose_trace'": lambda: _run([PYTHON, "-c", "import moose_trace"]),
+        "python -c pass": lambda: _run([PYTHON, "-c", "pass"]),
+    }
+    if shutil.which("rg") is None:
+        del commands["rg -F ID"]
+    times = _interleaved(commands, repeats)
+    anchor = times.get("rg -F ID", times["grep -rF ID"])
+    rows = [(name, value, f"{value / anchor:.2f}× rg") for name, value in times.items()]
+    rows.append(("first --trace (builds the index)", first, f"{first / anchor:.1f}× rg, once"))
+    return rows
+
+
+def bench_group_by(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
+    """``--group-by error_category`` against hand-written DuckDB GROUP BYs."""
+    files = sorted(str(path) for path in corpus.glob("*.jsonl"))
+    hands = {
+        "hand: read_json(columns=2 typed)": "SELECT error_category, count(*) FROM read_json("
+        f"{files!r}, format='newline_delimited', ignore_errors=true, "
+        "columns={'error_category': 'VARCHAR', 'level': 'VARCHAR'}) GROUP BY 1",
+        "hand: read_ndjson_objects ->>": "SELECT json->>'error_category', count(*) FROM "
+        f"read_ndjson_objects({files!r}, ignore_errors=true) GROUP BY 1",
+        "hand: read_json auto-detect": "SELECT error_category, count(*) FROM read_json("
+        f"{files!r}, ignore_errors=true) GROUP BY 1",
+    }
+    commands: dict[str, Callable[[], object]] = {
+        "moose-trace logs --group-by error_category": lambda: _run(
+            [*LOGS, str(corpus), "--group-by", "error_category"]
+        ),
+        "same, lazy moose_trace/__init__ (simulated)": lambda: _run(
+            [*LAZY_INIT_LOGS, str(corpus), "--group-by", "error_category"]
+        ),
+    }
+    for name, sql in hands.items():
+        script = f"import duckdb; duckdb.sql({sql!r}).fetchall()"
+        commands[f"{name} (python -c)"] = lambda script=script: _run([PYTHON, "-c", script])
+    process = _interleaved(commands, repeats)
+    import duckdb  # noqa: PLC0415 (the benchmark's own in-process comparison)
+
+    engine = DuckDBEngine([Path(name) for name in files])
+    query = Query(mode=GroupBy(("error_category",)))
+    inprocess: dict[str, Callable[[], object]] = {
+        "engine: DuckDBEngine.run": lambda: engine.run(query)
+    }
+    for name, sql in hands.items():
+        inprocess[name] = lambda sql=sql: duckdb.connect().sql(sql).fetchall()
+    inside = _interleaved(inprocess, repeats)
+    fastest_process = min(value for name, value in process.items() if name.startswith("hand"))
+    fastest_inside = min(value for name, value in inside.items() if name.startswith("hand"))
+    rows = [
+        (f"process: {name}", value, f"{value / fastest_process:.2f}× fastest hand")
+        for name, value in process.items()
+    ]
+    rows += [
+        (f"in-process: {name}", value, f"{value / fastest_inside:.2f}× fastest hand")
+        for name, value in inside.items()
+    ]
+    return rows
+
+
+def bench_follow(corpus: Path, samples: int) -> list[tuple[str, float, str]]:
+    """Seconds from appending a matching line to ``--follow`` printing it."""
+    with tempfile.TemporaryDirectory() as folder:
+        logs = Path(folder)
+        live = logs / "live-2026-01-09.jsonl"
+        live.write_bytes(b"")
+        for path in list(corpus.glob("*.jsonl"))[:5]:
+            os.symlink(path, logs / path.name)
+        process = subprocess.Popen(
+            [*LOGS, str(logs), "--filter", "phase=execution", "--follow", "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stderr is not None
+        assert process.stdout is not None
+        process.stderr.readline()  # "following (Ctrl-C to stop)"
+        seen: dict[int, float] = {}
+        arrived = threading.Event()
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                seen[int(orjson.loads(line)["n"])] = time.perf_counter()
+                arrived.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        latencies = []
+        for number in range(samples):
+            arrived.clear()
+            written = time.perf_counter()
+            with open(live, "ab") as file:
+                file.write(
+                    orjson.dumps(
+                        {
+                            "timestamp": "2026-01-09T10:00:00Z",
+                            "level": "info",
+                            "phase": "execution",
+                            "n": number,
+                        }
+                    )
+                    + b"\n"
+                )
+            arrived.wait(5)
+            latencies.append(seen.get(number, written + 5) - written)
+            time.sleep(0.05 + (number % 7) * 0.013)
+        process.terminate()
+        process.wait()
+    return [
+        ("median latency", statistics.median(latencies), "budget 0.5 s"),
+        ("worst latency", max(latencies), f"of {samples} lines"),
+    ]
+
+
+_MEASURE = (
+    "import resource, subprocess, sys; "
+    "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def _peak_rss_mb(command: Sequence[str]) -> float:
+    """Return the max RSS of ``command`` (its own process), measured by a fresh parent."""
+    done = subprocess.run(
+        [PYTHON, "-c", _MEASURE, *command], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.strip()) / 1024
+
+
+def bench_memory(corpus: Path, gigabytes: float) -> list[tuple[str, float, str]]:
+    """Peak RSS on a corpus of about ``gigabytes`` (copies of the 1 M-line files)."""
+    with tempfile.TemporaryDirectory(dir=corpus.parent) as folder:
+        big = Path(folder)
+        size = 0
+        copy = 0
+        while size < gigabytes * 1e9:
+            for path in sorted(corpus.glob("*.jsonl")):
+                target = big / f"copy{copy}-{path.name}"
+                os.link(path, target)
+                size += path.stat().st_size
+            copy += 1
+        trace = orjson.loads((corpus / "needle.json").read_bytes())["trace_id"]
+        rows = [("corpus size (GB)", size / 1e9, f"{copy} copies")]
+        for name, args in (
+            ("every event written out (json, 5 M lines)", ["--format", "json"]),
+            ("every error event written out (json)", ["--level", "error", "--format", "json"]),
+            ("--group-by error_category", ["--group-by", "error_category"]),
+            ("--trace ID (index built on the way)", ["--trace", trace]),
+        ):
+            try:
+                rows.append(
+                    (name, _peak_rss_mb([*LOGS, str(big), *args]), "max RSS MB, budget 500")
+                )
+            except RuntimeError as why:
+                rows.append((name, float("nan"), str(why)))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run every benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--corpus", type=Path, default=Path(tempfile.gettempdir()) / "moose-trace-bench"
+    )
+    parser.add_argument("--big-gb", type=float, default=2.0)
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument(
+        "--only", choices=("memory", "trace", "group-by", "follow"), help="run one benchmark"
+    )
+    args = parser.parse_args(argv)
+    corpus = ensure_corpus(args.corpus, args.lines)
+    megabytes = sum(path.stat().st_size for path in corpus.glob("*.jsonl")) / 1e6
+    print(f"corpus: {corpus} ({args.lines:,} lines, {megabytes:,.0f} MB), {os.cpu_count()} cores")
+    wanted = {args.only} if args.only else {"memory", "trace", "group-by", "follow"}
+    if "memory" in wanted and not args.skip_big:
+        _table(f"peak memory (~{args.big_gb:g} GB corpus)", bench_memory(corpus, args.big_gb), "MB")
+    if "trace" in wanted:
+        _table("--trace ID", bench_trace(corpus, args.repeats))
+    if "group-by" in wanted:
+        _table("--group-by error_category", bench_group_by(corpus, args.repeats))
+    if "follow" in wanted:
+        _table("--follow", bench_follow(corpus, 20))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

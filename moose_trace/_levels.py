@@ -1,0 +1,113 @@
+"""Log levels per logger name: ``LOG_LEVEL`` for everything, ``LOG_LEVEL_<MODULE>`` for one module.
+
+A logger name maps to its variable by upper-casing it and turning every character that is not a
+letter or digit into ``_``: ``moose_trace.kafka`` → ``LOG_LEVEL_MOOSE_TRACE_KAFKA``. A setting
+applies to the logger and its children (``moose_trace.kafka.consumer``); the most specific wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+
+__all__ = ["LOG_LEVEL_ENV", "LevelMap", "env_name", "parse_level"]
+
+LOG_LEVEL_ENV = "LOG_LEVEL"
+"""The environment variable with the level of every logger without a more specific setting."""
+
+_NON_WORD = re.compile(r"[^A-Za-z0-9]+")
+_MAX_CACHED = 4096
+
+
+def parse_level(value: str | int) -> int:
+    """Return the stdlib level number for ``"debug"``, ``"WARN"``, ``"20"``, ``30`` …
+
+    Raises ``ValueError`` naming the accepted values for anything else.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    number = logging.getLevelName(text.upper())
+    if isinstance(number, int):
+        return number
+    raise ValueError(
+        f"unknown log level {text[:32]!r}: use debug, info, warning, error or critical"
+    )
+
+
+def env_name(logger_name: str) -> str:
+    """Return the ``LOG_LEVEL_…`` variable for a logger name (``a.b-c`` → ``LOG_LEVEL_A_B_C``)."""
+    return f"{LOG_LEVEL_ENV}_{_NON_WORD.sub('_', logger_name).strip('_').upper()}"
+
+
+class LevelMap:
+    """The level of every logger name: a default plus overrides for names and their children."""
+
+    def __init__(self, default: int, overrides: Mapping[str, int]) -> None:
+        self.default = default
+        # Keyed by the environment-variable form, so "moose_trace.kafka" set in code and
+        # LOG_LEVEL_MOOSE_TRACE_KAFKA set in the environment are the same setting.
+        self._overrides = {env_name(name): level for name, level in overrides.items()}
+        self._cache: dict[str | None, int] = {}
+
+    @property
+    def minimum(self) -> int:
+        """The lowest level any logger has: what must reach the filters at all."""
+        return min((self.default, *self._overrides.values()))
+
+    def level_for(self, name: str | None) -> int:
+        """Return the level of logger ``name`` (``None``: an unnamed logger, the default)."""
+        level = self._cache.get(name)
+        if level is not None:
+            return level
+        level = self.default
+        if name and self._overrides:
+            parts = name.split(".")
+            for end in range(len(parts), 0, -1):
+                found = self._overrides.get(env_name(".".join(parts[:end])))
+                if found is not None:
+                    level = found
+                    break
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[name] = level
+        return level
+
+    @classmethod
+    def from_settings(
+        cls,
+        level: str | int | None,
+        levels: Mapping[str, str | int],
+        environ: Mapping[str, str],
+        warn: Callable[[str], None],
+    ) -> LevelMap:
+        """Build the map: ``level`` (else ``$LOG_LEVEL``, else info) and per-module settings.
+
+        Per-module settings come from ``LOG_LEVEL_<MODULE>`` variables and from ``levels``
+        (which wins for the same module). Invalid values are reported through ``warn`` and
+        ignored, so a typo in the environment never stops the app.
+        """
+        default = logging.INFO
+        source = level if level is not None else environ.get(LOG_LEVEL_ENV)
+        if source is not None and source != "":
+            try:
+                default = parse_level(source)
+            except ValueError as error:
+                warn(f"{LOG_LEVEL_ENV}: {error}; using info")
+        overrides: dict[str, int] = {}
+        prefix = f"{LOG_LEVEL_ENV}_"
+        for key, value in environ.items():
+            if key.startswith(prefix) and len(key) > len(prefix):
+                try:
+                    overrides[key[len(prefix) :]] = parse_level(value)
+                except ValueError as error:
+                    warn(f"{key}: {error}; ignored")
+        for name, setting in levels.items():
+            try:
+                overrides[name] = parse_level(setting)
+            except ValueError as error:
+                warn(f"levels[{name!r}]: {error}; ignored")
+        return cls(default, overrides)

@@ -1,0 +1,145 @@
+"""The sink's spool: batches waiting on disk while ClickHouse is down, slow, or the buffer is full.
+
+One file per batch, named ``<token>.jsonl`` after the batch's deduplication token. Tokens are
+UUIDv7 (time-ordered), so the directory listed by name is the order the batches were cut in,
+also across restarts, and a replay re-sends each batch with the very token of its first attempt:
+ClickHouse stores it once even if that attempt had in fact landed. Files are written to a
+temporary name and renamed, so a crash never leaves half a batch under a batch's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Spool", "SpooledBatch"]
+
+_SUFFIX = ".jsonl"
+_PARTIAL = ".partial"
+REJECTED_DIR = "rejected"
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """One batch on disk: its deduplication token, its JSON Lines bytes and its file."""
+
+    token: str
+    data: bytes
+    path: Path
+
+    @property
+    def count(self) -> int:
+        """Return the number of events in the batch (one per line)."""
+        return _lines(self.data)
+
+
+def _lines(data: bytes) -> int:
+    return data.count(b"\n") + 1 if data else 0
+
+
+class Spool:
+    """A directory of spooled batches, oldest first. Not thread-safe: the sink serializes use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._tokens: list[str] = []
+        self._counts: dict[str, int] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if not self.directory.is_dir():
+            return
+        for entry in self.directory.iterdir():
+            if entry.name.endswith(_PARTIAL):
+                # A write that a crash interrupted: its batch was never acknowledged as spooled.
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+            elif entry.name.endswith(_SUFFIX) and entry.is_file():
+                token = entry.name[: -len(_SUFFIX)]
+                with contextlib.suppress(OSError):
+                    self._counts[token] = _lines(entry.read_bytes())
+                    self._tokens.append(token)
+        self._tokens.sort()
+
+    def __len__(self) -> int:
+        """Return how many batches wait in the spool."""
+        self._load()
+        return len(self._tokens)
+
+    @property
+    def events(self) -> int:
+        """Return how many events wait in the spool (batches from earlier runs included)."""
+        self._load()
+        return sum(self._counts.values())
+
+    def oldest_token(self) -> str | None:
+        """Return the token of the oldest waiting batch, or ``None`` when the spool is empty."""
+        self._load()
+        return self._tokens[0] if self._tokens else None
+
+    def put(self, token: str, data: bytes) -> None:
+        """Write a batch durably under its token. Raises ``OSError`` (e.g. disk full)."""
+        self._load()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"{token}{_SUFFIX}"
+        partial = final.with_name(final.name + _PARTIAL)
+        try:
+            with open(partial, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, final)
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            raise
+        self._tokens.append(token)
+        self._tokens.sort()
+        self._counts[token] = _lines(data)
+
+    def read_oldest(self) -> SpooledBatch | None:
+        """Return the oldest waiting batch, skipping files another process already replayed."""
+        self._load()
+        while self._tokens:
+            token = self._tokens[0]
+            path = self.directory / f"{token}{_SUFFIX}"
+            try:
+                return SpooledBatch(token, path.read_bytes(), path)
+            except FileNotFoundError:
+                self._forget(token)
+        return None
+
+    def _forget(self, token: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._tokens.remove(token)
+        self._counts.pop(token, None)
+
+    def remove(self, batch: SpooledBatch) -> None:
+        """Forget a batch that is now stored in ClickHouse."""
+        self._forget(batch.token)
+        with contextlib.suppress(FileNotFoundError):
+            batch.path.unlink()
+
+    def reject(self, batch: SpooledBatch) -> Path:
+        """Move a batch ClickHouse refused as bad data aside (kept for a person to look at)."""
+        self._forget(batch.token)
+        target = self._rejected_path(batch.token)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(batch.path, target)
+        return target
+
+    def keep_rejected(self, token: str, data: bytes) -> Path:
+        """Write a refused in-memory batch straight to ``rejected/``. Raises ``OSError``."""
+        target = self._rejected_path(token)
+        target.write_bytes(data)
+        return target
+
+    def _rejected_path(self, token: str) -> Path:
+        rejected = self.directory / REJECTED_DIR
+        rejected.mkdir(parents=True, exist_ok=True)
+        return rejected / f"{token}{_SUFFIX}"

@@ -1,0 +1,145 @@
+"""ClickHouse locations as URLs, with the credentials kept out of every printable form.
+
+``clickhouse://user:pass@host:8123/db`` (HTTP), ``clickhouses://…`` or ``https://…`` (HTTPS,
+port 8443 by default), and ``chdb:///path/to/dir`` (ClickHouse in process). A user and
+password missing from the URL come from ``MOOSE_TRACE_CLICKHOUSE_USER`` /
+``MOOSE_TRACE_CLICKHOUSE_PASSWORD``, so a deployment can keep them out of its command lines.
+The password is never part of ``str``, ``repr`` or any error message made here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+__all__ = [
+    "PASSWORD_ENV",
+    "USER_ENV",
+    "ClickHouseURL",
+    "parse_clickhouse_url",
+    "redact_url",
+]
+
+USER_ENV = "MOOSE_TRACE_CLICKHOUSE_USER"
+"""Environment variable with the ClickHouse user, used when the URL names none."""
+
+PASSWORD_ENV = "MOOSE_TRACE_CLICKHOUSE_PASSWORD"
+"""Environment variable with the ClickHouse password, used when the URL carries none."""
+
+_HTTP_SCHEMES = {"clickhouse": False, "http": False, "clickhouses": True, "https": True}
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+_CHDB_MEMORY = ":memory:"
+
+
+def redact_url(text: str) -> str:
+    """Return ``text`` with the credentials of every ``scheme://user:pass@`` in it masked.
+
+    Keeps the user name (useful when debugging access) and replaces the password with ``***``.
+    Safe on any text, including a URL too broken to parse.
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        user = match.group("userinfo").split(":", 1)[0]
+        return f"{match.group('scheme')}{user}:***@"
+
+    return _USERINFO.sub(mask, text)
+
+
+@dataclass(frozen=True)
+class ClickHouseURL:
+    """A parsed ClickHouse location: an HTTP(S) server, or a chDB data directory.
+
+    ``str()`` and ``repr()`` show the location with the password replaced by ``***``.
+    """
+
+    kind: str
+    """``"http"`` for a server reached with clickhouse-connect, ``"chdb"`` for in process."""
+    host: str = ""
+    port: int = 0
+    secure: bool = False
+    database: str = "default"
+    user: str = "default"
+    password: str = field(default="", repr=False)
+    path: str = ""
+    """chDB only: the data directory (absolute), or ``:memory:``."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Return the values that must never be shown (the password, raw and URL-encoded)."""
+        if not self.password:
+            return ()
+        return tuple({self.password, quote(self.password, safe="")})
+
+    def scrub(self, text: str) -> str:
+        """Return ``text`` with this URL's secrets and any URL credentials masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return redact_url(text)
+
+    def __str__(self) -> str:
+        if self.kind == "chdb":
+            location = "memory" if self.path == _CHDB_MEMORY else f"/{self.path.lstrip('/')}"
+            return f"chdb://{location}?database={self.database}"
+        scheme = "clickhouses" if self.secure else "clickhouse"
+        credentials = f"{self.user}:***@" if self.password else f"{self.user}@"
+        return f"{scheme}://{credentials}{self.host}:{self.port}/{self.database}"
+
+    def __repr__(self) -> str:
+        return f"ClickHouseURL({str(self)!r})"
+
+
+def parse_clickhouse_url(
+    url: str, *, environ: dict[str, str] | os._Environ[str] | None = None
+) -> ClickHouseURL:
+    """Parse a ``clickhouse://``, ``clickhouses://``, ``http(s)://`` or ``chdb://`` URL.
+
+    Credentials missing from the URL come from ``MOOSE_TRACE_CLICKHOUSE_USER`` /
+    ``MOOSE_TRACE_CLICKHOUSE_PASSWORD`` in ``environ`` (default: the process environment).
+    Raises ``ValueError`` saying what is wrong; the message never contains the password.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        port = parts.port
+    except ValueError as bad:
+        raise ValueError(f"not a ClickHouse URL: {redact_url(url)!r} ({bad})") from None
+    if scheme == "chdb":
+        return ClickHouseURL(
+            kind="chdb",
+            path=_chdb_path(parts.netloc, parts.path),
+            database=query.get("database", "default"),
+        )
+    if scheme not in _HTTP_SCHEMES:
+        raise ValueError(
+            f"not a ClickHouse URL: {redact_url(url)!r}; expected "
+            "clickhouse://user:pass@host:8123/db, clickhouses://… (HTTPS) or chdb:///path/to/dir"
+        )
+    if not parts.hostname:
+        raise ValueError(f"ClickHouse URL without a host: {redact_url(url)!r}")
+    secure = _HTTP_SCHEMES[scheme] or query.get("secure", "").lower() in {"1", "true", "yes"}
+    database = query.get("database") or unquote(parts.path.strip("/"))
+    if "/" in database:
+        raise ValueError(f"ClickHouse URL path must be one database name: {redact_url(url)!r}")
+    return ClickHouseURL(
+        kind="http",
+        host=parts.hostname,
+        port=port or (8443 if secure else 8123),
+        secure=secure,
+        database=database or "default",
+        user=unquote(parts.username) if parts.username else env.get(USER_ENV, "default"),
+        password=unquote(parts.password) if parts.password else env.get(PASSWORD_ENV, ""),
+    )
+
+
+def _chdb_path(netloc: str, path: str) -> str:
+    if netloc in {"memory", _CHDB_MEMORY} and path in {"", "/"}:
+        return _CHDB_MEMORY
+    location = f"{netloc}{path}" if netloc not in {"", "localhost"} else path
+    if not location:
+        raise ValueError("chDB URL without a directory: use chdb:///path/to/dir or chdb://memory")
+    return str(Path(unquote(location)).expanduser().resolve())

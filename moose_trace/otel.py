@@ -1,0 +1,127 @@
+"""The OpenTelemetry bridge: a span's trace id is the log lines' ``trace_id``.
+
+``configure_tracing`` installs an SDK ``TracerProvider`` whose ``TraceIdGenerator`` makes UUIDv7
+trace ids, and takes the id of the current ``trace_context`` for new root spans: a search for one
+id finds the logs and the spans (Jaeger, Tempo) alike. Without the SDK nothing breaks: spans are
+OpenTelemetry's no-op spans and log lines still carry the moose-trace ids. The SDK is imported
+only when ``configure_tracing`` (or ``TraceIdGenerator``) is used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
+
+from moose_trace.context import new_span_id
+from moose_trace.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
+
+    from moose_trace._otel_sdk import TraceIdGenerator
+
+__all__ = [
+    "TraceIdGenerator",
+    "configure_tracing",
+    "current_otel_ids",
+    "otel_context_for",
+    "sdk_available",
+]
+
+_lock = threading.Lock()
+_SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def __getattr__(name: str) -> Any:
+    # ``TraceIdGenerator`` subclasses the SDK's ``IdGenerator``: import the SDK only on use.
+    if name == "TraceIdGenerator":
+        from moose_trace import _otel_sdk  # noqa: PLC0415 - the SDK is optional: import it on use
+
+        return _otel_sdk.TraceIdGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def sdk_available() -> bool:
+    """Return whether ``opentelemetry-sdk`` is installed (the ``otel`` extra)."""
+    try:
+        return importlib.util.find_spec("opentelemetry.sdk") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation counts as missing
+        return False
+
+
+def configure_tracing(
+    service: str | None = None,
+    *,
+    exporter: SpanExporter | None = None,
+    batch: bool = True,
+    sampler: Sampler | None = None,
+    set_global: bool = True,
+) -> TracerProvider | None:
+    """Install an SDK ``TracerProvider`` with moose-trace ids; ``None`` when the SDK is missing.
+
+    ``service`` becomes the ``service.name`` resource attribute. ``exporter`` (an OTLP, console
+    or in-memory ``SpanExporter``) gets the finished spans, through a ``BatchSpanProcessor``
+    (``batch=False``: a ``SimpleSpanProcessor``, exporting each span as it ends). With
+    ``set_global`` (the default) the provider becomes OpenTelemetry's global one; OpenTelemetry
+    allows that once per process, so a later call, or a global SDK provider you set up yourself,
+    is reused: it gets the moose-trace ``TraceIdGenerator`` (for tracers created from then on)
+    and ``exporter`` is added to it, once.
+    """
+    if not sdk_available():
+        return None
+    from moose_trace import _otel_sdk  # noqa: PLC0415 - the SDK is optional: import it on use
+
+    with _lock:
+        return _otel_sdk.install_provider(
+            service, exporter=exporter, batch=batch, sampler=sampler, set_global=set_global
+        )
+
+
+def otel_context_for(
+    trace_id: str | bytes | None,
+    span_id: str | None = None,
+    *,
+    sampled: bool = True,
+    context: Context | None = None,
+) -> Context:
+    """Return an OpenTelemetry ``Context`` whose remote parent span is in trace ``trace_id``.
+
+    Spans started with it (``tracer.start_as_current_span(name, context=ctx)``) get that trace
+    id, and ``span_id`` (16 hex digits, e.g. a ``traceparent``'s) as their parent; without one a
+    random parent span id is used. An invalid ``trace_id`` or ``span_id`` is ignored (the
+    context is returned as it was), so incoming header values can be passed as they are.
+    """
+    base = context if context is not None else Context()
+    canonical = parse_trace_id(trace_id)
+    if canonical is None:
+        return base
+    valid_parent = isinstance(span_id, str) and _SPAN_ID.fullmatch(span_id) is not None
+    parent = int(span_id, 16) if valid_parent and span_id is not None else 0
+    span_context = otel_trace.SpanContext(
+        trace_id=trace_id_to_int(canonical),
+        span_id=parent or int(new_span_id(), 16),
+        is_remote=True,
+        trace_flags=otel_trace.TraceFlags(
+            otel_trace.TraceFlags.SAMPLED if sampled else otel_trace.TraceFlags.DEFAULT
+        ),
+    )
+    return otel_trace.set_span_in_context(otel_trace.NonRecordingSpan(span_context), base)
+
+
+def current_otel_ids() -> tuple[str, str] | None:
+    """Return ``(trace_id, span_id)`` of the active OpenTelemetry span, or ``None``.
+
+    ``trace_id`` is canonical text (as in log lines), ``span_id`` 16 hex digits. ``None`` when
+    no valid span is active (no SDK configured, or outside any span).
+    """
+    span_context = otel_trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return trace_id_from_int(span_context.trace_id), f"{span_context.span_id:016x}"

@@ -1,0 +1,176 @@
+"""The query AST: what ``moose-trace logs`` was asked, independent of any engine.
+
+The command line is parsed once into a ``Query``; each engine compiles the same tree — to
+DuckDB SQL over the files, to ClickHouse SQL over the logs table, to a Python predicate for
+``--follow`` — so every engine answers the same question. Field names are those of the
+normalized event (``moose_trace.query.normalize``): ``message`` is already ``event``,
+``resource_type`` already ``type``, levels already lowercase SDK spellings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Comparison",
+    "Condition",
+    "ErrorGroups",
+    "GroupBy",
+    "Histogram",
+    "ListEvents",
+    "Match",
+    "Mode",
+    "Not",
+    "NumberCompare",
+    "Query",
+    "TimeRange",
+    "TraceIs",
+    "Value",
+    "Window",
+]
+
+ValueKind: TypeAlias = Literal["text", "glob", "number", "bool"]
+CompareOp: TypeAlias = Literal[">", ">=", "<", "<="]
+
+
+@dataclass(frozen=True)
+class Value:
+    """One value a field is compared with, and how it compares.
+
+    ``text`` is plain equality with the field's text; ``glob`` matches with ``*`` (any run) and
+    ``?`` (one character); ``number`` also matches a numeric field of equal value (``500`` finds
+    ``500`` and ``500.0``); ``bool`` ``true`` matches a set, non-false flag (``security=true``
+    finds ``true`` and ``"auth_failure"``), ``false`` everything else, missing included.
+    """
+
+    text: str
+    kind: ValueKind = "text"
+
+    @property
+    def number(self) -> float:
+        """Return the value as a float (only meaningful for ``kind == "number"``)."""
+        return float(self.text)
+
+
+@dataclass(frozen=True)
+class Match:
+    """``field=v1,v2`` (any value matches) or, with ``negate``, ``field!=v1,v2`` (none does).
+
+    A missing field matches no value, so ``field!=x`` holds for events without the field.
+    """
+
+    field: str
+    values: tuple[Value, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class NumberCompare:
+    """``field:>N`` and friends: the field's numeric value compared with ``number``.
+
+    Fields that are missing or not numbers never match.
+    """
+
+    field: str
+    op: CompareOp
+    number: float
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """The event's ``timestamp`` is at or after ``start`` and before ``end`` (either open)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TraceIs:
+    """The event belongs to one of ``trace_ids``: its ``trace_id`` or its ``trace_ids`` list.
+
+    Ids are kept as 32 lowercase hex digits, the form both an event's canonical and W3C
+    spellings reduce to, so any case and either form match.
+    """
+
+    trace_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every condition holds (an empty ``AllOf`` always holds)."""
+
+    items: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one condition holds (an empty ``AnyOf`` never holds)."""
+
+    items: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Not:
+    """The condition does not hold."""
+
+    item: Condition
+
+
+Condition: TypeAlias = "Match | NumberCompare | TimeRange | TraceIs | AllOf | AnyOf | Not"
+
+
+@dataclass(frozen=True)
+class ListEvents:
+    """The matching events in time order; with ``limit``, only the latest ``limit`` of them."""
+
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupBy:
+    """Counts of matching events per distinct combination of ``fields`` (missing = ``None``)."""
+
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of matching events per ``interval``-long time bucket (aligned to the epoch)."""
+
+    interval: timedelta
+
+
+@dataclass(frozen=True)
+class Window:
+    """A named time window ``[start, end)`` of a comparison."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Performance statistics of the matching events in each window, side by side."""
+
+    windows: tuple[Window, ...]
+
+
+@dataclass(frozen=True)
+class ErrorGroups:
+    """Error events grouped by ``error_signature`` (else error type and message)."""
+
+
+Mode: TypeAlias = "ListEvents | GroupBy | Histogram | Comparison | ErrorGroups"
+
+
+@dataclass(frozen=True)
+class Query:
+    """A whole question: which events (``where``) and what to answer about them (``mode``)."""
+
+    where: Condition = field(default_factory=AllOf)
+    mode: Mode = field(default_factory=ListEvents)

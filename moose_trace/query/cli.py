@@ -1,0 +1,446 @@
+"""``moose-trace logs``: the user stories' query tool over JSON Lines logs.
+
+The arguments are parsed once into a query AST (``moose_trace.query.language``) and answered
+by an engine: the trace index and the Python engine for ``--trace``, DuckDB over the files for
+everything else, and the Python predicate on new lines for ``--follow``. Bad input is reported
+naming the bad token, with exit status 2 and no traceback; no matching events is exit 0 with a
+note on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from moose_trace.query.ast import (
+    AllOf,
+    Condition,
+    ErrorGroups,
+    GroupBy,
+    Histogram,
+    ListEvents,
+    Match,
+    Mode,
+    Query,
+    TraceIs,
+    Value,
+)
+from moose_trace.query.durations import parse_duration
+from moose_trace.query.errors import EngineError, QueryError
+from moose_trace.query.language import (
+    KafkaRecord,
+    parse_compare,
+    parse_fields,
+    parse_filter,
+    parse_levels,
+    parse_time_range,
+    parse_trace,
+    parse_trace_kafka,
+)
+from moose_trace.query.normalize import datetime_us, trace_hex, value_text
+from moose_trace.query.predicate import compile_predicate
+from moose_trace.query.progress import ProgressBar
+from moose_trace.query.python_engine import PythonEngine, read_line
+from moose_trace.query.render import Format, RenderOptions, render, write_event
+from moose_trace.query.results import Engine, EventsResult, Result
+from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
+from moose_trace.query.text import Style, TextOptions
+from moose_trace.query.trace_index import candidate_lines
+
+__all__ = ["build_parser", "main", "register", "run"]
+
+FOLLOW_BACKLOG = 10
+"""Events shown before following when neither ``--since`` nor ``--limit`` says how many."""
+
+_EXAMPLES = """\
+examples:
+  moose-trace logs --filter name=UserEventPipeline
+  moose-trace logs --trace 0193f0c2-7b1e-7c3a-9d2f-0123456789ab
+  moose-trace logs --filter type=olap_table,name=UserEvent --filter layer=sync
+  moose-trace logs --filter type=transform --filter latency_ms:>1000 --include-metrics
+  moose-trace logs --filter type=api,name=leaderboard --level=error --since=10m
+  moose-trace logs --filter security=auth_failure --level=warn,error --since=7d
+  moose-trace logs --filter type=api,name=user-pii --format=csv --output=audit.csv
+  moose-trace logs --trace-kafka topic=Foo,partition=2,offset=12345
+  moose-trace logs --filter operation=ddl_* --since=5m
+  moose-trace logs --filter phase=execution --follow
+  moose-trace logs --level=error --since=1h --group-by=error_category,layer
+  moose-trace logs --level=error --since=24h --histogram=1h
+  moose-trace logs --errors --since=1d
+  moose-trace logs --filter type=transform,name=user_enrichment --compare before=2d-1d after=1d-now
+
+The filter language, with every user story's command: docs/query.md
+"""
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "sources",
+        nargs="*",
+        metavar="SOURCE",
+        help="JSON Lines files, globs or directories, plain or .gz "
+        "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs)",
+    )
+    which = parser.add_argument_group("which events")
+    which.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="conditions that must all hold: key=value, key!=value, key=glob*, key=a,b, "
+        "key:>N (:>=, :<, :<=); repeatable",
+    )
+    which.add_argument(
+        "--level", metavar="LEVELS", help="a level or a list: error, warn,error, warning+"
+    )
+    which.add_argument(
+        "--since", metavar="TIME", help="30s, 10m, 24h, 7d, 2w back from now, or ISO 8601"
+    )
+    which.add_argument("--until", metavar="TIME", help="same forms as --since")
+    trace = which.add_mutually_exclusive_group()
+    trace.add_argument(
+        "--trace", metavar="ID", help="every event of one trace (any case, hex or UUID)"
+    )
+    trace.add_argument(
+        "--trace-kafka",
+        metavar="topic=T,partition=P,offset=O",
+        help="the whole trace of the Kafka record at those coordinates",
+    )
+    answer = parser.add_argument_group("what to answer").add_mutually_exclusive_group()
+    answer.add_argument(
+        "--group-by", metavar="FIELDS", help="counts per value, nested: error_category,layer"
+    )
+    answer.add_argument(
+        "--histogram", metavar="INTERVAL", help="counts per time bucket: 1h, 10m, 1d"
+    )
+    answer.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=START-END",
+        help="latency, throughput and error rate per window: before=2d-1d after=1d-now",
+    )
+    answer.add_argument("--errors", action="store_true", help="error groups by error_signature")
+    show = parser.add_argument_group("how to show it")
+    show.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    show.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    show.add_argument("--limit", type=_limit, metavar="N", help="only the latest N events")
+    show.add_argument(
+        "--include-metrics", action="store_true", help="show batch size and throughput"
+    )
+    show.add_argument("--include-payload", action="store_true", help="show payloads and stacks")
+    show.add_argument("--verbose", action="store_true", help="show every field")
+    show.add_argument("--follow", action="store_true", help="keep showing new matching events")
+    show.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    show.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"bad --limit {text!r}: expected a whole number ≥ 1")
+    return int(text)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``logs`` subcommand to the ``moose-trace`` parser."""
+    parser = subparsers.add_parser(
+        "logs",
+        help="query the logs: filter, trace, group, histogram, compare, follow, export",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return a standalone parser for ``python -m moose_trace.query.cli``."""
+    parser = argparse.ArgumentParser(
+        prog="moose-trace logs",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    return parser
+
+
+@dataclass
+class _Plan:
+    query: Query
+    kafka: KafkaRecord | None
+    title: str
+    span: tuple[int | None, int | None]
+
+
+def _plan(args: argparse.Namespace, now: datetime) -> _Plan:
+    conditions: list[Condition] = [parse_filter(text) for text in args.filter]
+    if args.level:
+        conditions.append(parse_levels(args.level))
+    time_range = parse_time_range(args.since, args.until, now)
+    if time_range is not None:
+        conditions.append(time_range)
+    if args.trace:
+        conditions.append(parse_trace(args.trace))
+    kafka = parse_trace_kafka(args.trace_kafka) if args.trace_kafka else None
+    mode: Mode = ListEvents(args.limit)
+    compare_items = list(args.compare or [])
+    if args.group_by:
+        mode = GroupBy(parse_fields(args.group_by))
+    elif args.histogram:
+        mode = Histogram(parse_duration(args.histogram))
+    elif compare_items:
+        windows = [item for item in compare_items if "=" in item]
+        args.sources = [*args.sources, *(item for item in compare_items if "=" not in item)]
+        mode = parse_compare(windows, now)
+    elif args.errors:
+        mode = ErrorGroups()
+    if args.follow and not isinstance(mode, ListEvents):
+        raise QueryError("--follow shows events as they come: it cannot group, bucket or compare")
+    if args.follow and args.format == "csv":
+        raise QueryError("--follow cannot write csv (its header needs every event first): use json")
+    span: tuple[int | None, int | None] = (None, None)
+    if time_range is not None:
+        span = (
+            None if time_range.start is None else datetime_us(time_range.start),
+            None if time_range.end is None else datetime_us(time_range.end),
+        )
+    where = conditions[0] if len(conditions) == 1 else AllOf(tuple(conditions))
+    return _Plan(Query(where, mode), kafka, _describe(args), span)
+
+
+def _describe(args: argparse.Namespace) -> str:
+    parts = list(args.filter)
+    if args.level:
+        parts.append(f"level={args.level}")
+    if args.since:
+        parts.append(f"since {args.since}")
+    if args.until:
+        parts.append(f"until {args.until}")
+    if args.trace:
+        parts.append(f"trace {args.trace}")
+    if args.trace_kafka:
+        parts.append(f"kafka {args.trace_kafka}")
+    return ", ".join(parts) or "all events"
+
+
+def _trace_of(condition: Condition) -> TraceIs | None:
+    """Return the trace condition every match must meet, if the query has one."""
+    if isinstance(condition, TraceIs):
+        return condition
+    if isinstance(condition, AllOf):
+        return next((found for item in condition.items if (found := _trace_of(item))), None)
+    return None
+
+
+class _Runner:
+    """Picks the engine for a query and keeps what the notes on stderr need."""
+
+    def __init__(self, sources: LogSources, progress: ProgressBar) -> None:
+        self.sources = sources
+        self.progress = progress
+        self.full_scan = False
+
+    def engine(self, query: Query) -> Engine:
+        files = self.sources.files
+        trace = _trace_of(query.where)
+        if trace is not None:
+            return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
+        if not files:
+            return PythonEngine(lambda: ())
+        from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: PLC0415 (optional dependency)
+
+        self.full_scan = True
+        return DuckDBEngine(files, on_progress=self.progress if self.progress.enabled else None)
+
+    def run(self, query: Query) -> Result:
+        return self.engine(query).run(query)
+
+    def kafka_traces(self, record: KafkaRecord) -> TraceIs | None:
+        """Return the traces of the events logged for a Kafka record (None: none found)."""
+        coordinates = AllOf(
+            (
+                Match("kafka_topic", (Value(record.topic),)),
+                Match("kafka_partition", (Value(str(record.partition), "number"),)),
+                Match("kafka_offset", (Value(str(record.offset), "number"),)),
+            )
+        )
+        result = self.run(Query(coordinates, ListEvents()))
+        assert isinstance(result, EventsResult)
+        ids = {
+            trace_hex(text)
+            for event in result.events
+            if (text := value_text(event.get("trace_id"))) is not None
+        }
+        valid = tuple(sorted(value for value in ids if len(value) == 32))
+        return TraceIs(valid) if valid else None
+
+    def skipped(self, result: Result) -> int:
+        count = result.skipped() if isinstance(result, EventsResult) else result.skipped
+        if self.full_scan:
+            count -= sum(incomplete_tail(path) for path in self.sources.files)
+        return max(0, count)
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+def _style(choice: str, out: TextIO, format_: Format) -> Style:
+    if format_ != "text" or choice == "never":
+        return Style(False)
+    if choice == "always":
+        return Style(True)
+    plain = "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"
+    return Style(out.isatty() and not plain)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``moose-trace logs`` with parsed ``args``; return the exit status."""
+    err = sys.stderr
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    now = datetime.now(timezone.utc)
+    try:
+        plan = _plan(args, now)
+        sources = resolve_sources(args.sources)
+    except QueryError as bad:
+        print(f"moose-trace logs: {bad}", file=err)
+        return 2
+    progress = ProgressBar(err, enabled=not args.no_progress)
+    runner = _Runner(sources, progress)
+    try:
+        with _output(args.output) as out:
+            return _answer(args, plan, runner, out, err)
+    except QueryError as bad:
+        progress.clear()
+        print(f"moose-trace logs: {bad}", file=err)
+        return 2
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stdout was closed by the reader)
+        return 0
+    except (OSError, EngineError) as failure:
+        progress.clear()
+        print(f"moose-trace logs: {failure}", file=err)
+        return 1
+
+
+def _answer(
+    args: argparse.Namespace, plan: _Plan, runner: _Runner, out: TextIO, err: TextIO
+) -> int:
+    query = plan.query
+    if plan.kafka is not None:
+        traces = runner.kafka_traces(plan.kafka)
+        if traces is None:
+            runner.progress.clear()
+            print(
+                f"moose-trace logs: no event logged for Kafka record {args.trace_kafka} "
+                f"in {len(runner.sources.files)} files",
+                file=err,
+            )
+            return 0
+        query = Query(AllOf((query.where, traces)), query.mode)
+    style = _style(args.color, out, args.format)
+    text = TextOptions(
+        include_metrics=args.include_metrics,
+        include_payload=args.include_payload,
+        verbose=args.verbose,
+        show_trace_id=_trace_of(query.where) is None,
+        style=style,
+    )
+    options = RenderOptions(args.format, text, plan.title, plan.span)
+    if args.follow:
+        limit = args.limit if args.limit or args.since else FOLLOW_BACKLOG
+        return _follow(query, runner, out, err, options, limit=limit)
+    result = runner.run(query)
+    runner.progress.clear()
+    count = render(result, out, options)
+    out.flush()
+    _notes(runner, result, count, err)
+    return 0
+
+
+def _notes(runner: _Runner, result: Result, count: int, err: TextIO) -> None:
+    skipped = runner.skipped(result)
+    if skipped:
+        what = (
+            "1 line that is not a JSON log event"
+            if skipped == 1
+            else f"{skipped:,} lines that are not JSON log events"
+        )
+        print(f"moose-trace logs: skipped {what}", file=err)
+    if count == 0:
+        files = len(runner.sources.files)
+        print(
+            f"moose-trace logs: no matching events in {files} log file{'' if files == 1 else 's'}",
+            file=err,
+        )
+
+
+def _follow(
+    query: Query,
+    runner: _Runner,
+    out: TextIO,
+    err: TextIO,
+    options: RenderOptions,
+    *,
+    limit: int | None,
+) -> int:
+    """Show the latest matching events, then new ones as they are written, until Ctrl-C."""
+    from moose_trace.query.follow import file_ends, follow_lines  # noqa: PLC0415 (--follow only)
+
+    try:
+        tails = file_ends(runner.sources.discover())
+        result = runner.run(Query(query.where, ListEvents(limit)))
+        runner.progress.clear()
+        assert isinstance(result, EventsResult)
+        shown: set[bytes] = set()
+        for event in result.events:
+            shown.add(orjson.dumps(event))
+            write_event(event, out, options)
+        out.flush()
+        matches = compile_predicate(query.where)
+
+        def on_lines(_path: Path, lines: list[bytes]) -> None:
+            for line in lines:
+                read = read_line(line)
+                if read is None or read.event is None or not matches(read.event):
+                    continue
+                if shown and orjson.dumps(read.event) in shown:
+                    continue
+                write_event(read.event, out, options)
+            out.flush()
+
+        print("moose-trace logs: following (Ctrl-C to stop)", file=err)
+        follow_lines(runner.sources, tails, on_lines, threading.Event())
+    except KeyboardInterrupt:
+        runner.progress.clear()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``moose-trace logs`` with ``argv`` (default: the process arguments)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

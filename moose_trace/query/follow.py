@@ -1,0 +1,96 @@
+"""``--follow``: keep reading the log files as they grow, and new files as they appear.
+
+Every ``interval`` the sources are looked at again: new complete lines of each file are read
+(a last line without its newline waits until it is finished), files that appeared in a source
+directory or match a source glob are read from their start, and a file that was replaced or
+truncated (rotation) is read again from its start. Compressed files are archives: not followed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from moose_trace.query.sources import LogSources
+
+__all__ = ["FOLLOW_INTERVAL", "Tail", "file_ends", "follow_lines"]
+
+FOLLOW_INTERVAL = 0.1
+"""Seconds between looks at the files: a new line shows within about this long."""
+
+_READ_BYTES = 1 << 20
+
+
+@dataclass
+class Tail:
+    """Where reading one file stands."""
+
+    inode: int
+    offset: int
+    partial: bytes = b""
+
+
+def file_ends(paths: list[Path]) -> dict[Path, Tail]:
+    """Return each plain file's current end: following from there reads only new lines."""
+    tails: dict[Path, Tail] = {}
+    for path in paths:
+        if path.name.endswith(".gz"):
+            continue
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        tails[path] = Tail(status.st_ino, status.st_size)
+    return tails
+
+
+def _read_new(path: Path, tail: Tail) -> list[bytes]:
+    lines: list[bytes] = []
+    with open(path, "rb") as file:
+        file.seek(tail.offset)
+        while True:
+            chunk = file.read(_READ_BYTES)
+            if not chunk:
+                break
+            tail.offset += len(chunk)
+            data = tail.partial + chunk
+            *complete, tail.partial = data.split(b"\n")
+            lines += complete
+    return lines
+
+
+def follow_lines(
+    sources: LogSources,
+    tails: dict[Path, Tail],
+    on_lines: Callable[[Path, list[bytes]], None],
+    stop: threading.Event,
+    *,
+    interval: float = FOLLOW_INTERVAL,
+) -> None:
+    """Call ``on_lines(path, lines)`` with each batch of new complete lines until ``stop`` is set.
+
+    ``tails`` says where each known file stands (``file_ends`` at the start); files not in it
+    are new and read from their start.
+    """
+    while not stop.is_set():
+        for path in sources.discover():
+            if path.name.endswith(".gz"):
+                continue
+            try:
+                status = path.stat()
+            except OSError:
+                continue
+            tail = tails.get(path)
+            if tail is None or tail.inode != status.st_ino or status.st_size < tail.offset:
+                tail = tails[path] = Tail(status.st_ino, 0)
+            if status.st_size == tail.offset:
+                continue
+            try:
+                lines = _read_new(path, tail)
+            except OSError:
+                continue
+            if lines:
+                on_lines(path, lines)
+        stop.wait(interval)

@@ -1,0 +1,233 @@
+"""One event shape for every writer: what each engine reads a log line as.
+
+The SDK writes flat JSON objects with the field names of docs/schema.md. Other writers are read
+as if they had, by the same rules in every engine (the SQL dialects build their column
+expressions from the tables below; ``normalize_event`` is the Python side):
+
+- The Rust side's tracing-subscriber JSON keeps its fields in ``fields`` and its span fields in
+  ``span`` (the current span) and ``spans`` (root first): a field missing at the top level is
+  taken from ``fields``, then ``span``, then ``spans`` innermost first — so a ``trace_id``
+  recorded on a span correlates. A span's own ``name`` (the span's name) is not lifted.
+- ``message`` is read as ``event``; ``resource_type`` / ``resource_name`` as ``type`` /
+  ``name``. Moose's structured print lines (``__moose_structured_log__``) name their task or
+  streaming function in ``task_name`` / ``function_name``: that becomes ``type`` ``task`` /
+  ``transform`` and the ``name``.
+- Levels are lowercase SDK spellings (``WARN`` → ``warning``).
+
+A line is an event when it is a JSON object with a ``level`` (or the Rust side's ``fields``);
+anything else is skipped and counted by the engines.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from moose_trace.retention import LEVEL_ALIASES
+
+__all__ = [
+    "ALIASES",
+    "EVENT_KEYS",
+    "FALSY_TEXTS",
+    "NESTED_KEYS",
+    "SPAN_OWN_KEYS",
+    "STRUCTURED_MARKER",
+    "STRUCTURED_NAME_KEYS",
+    "TIMESTAMP_PATTERN",
+    "datetime_us",
+    "is_truthy",
+    "level_text",
+    "normalize_event",
+    "number_of",
+    "timestamp_us",
+    "trace_hex",
+    "value_text",
+]
+
+NESTED_KEYS = ("fields", "span", "spans")
+"""Containers of the Rust side's tracing JSON, searched in this order for a missing field."""
+
+SPAN_OWN_KEYS = frozenset({"name"})
+"""Keys of a span object that describe the span itself (its name), not the event: not lifted."""
+
+ALIASES: Mapping[str, tuple[str, ...]] = {
+    "event": ("event", "message"),
+    "type": ("type", "resource_type"),
+    "name": ("name", "resource_name"),
+}
+"""Normalized field → the keys it is read from, first present wins."""
+
+STRUCTURED_MARKER = "__moose_structured_log__"
+"""The key that marks Moose's Python structured print lines."""
+
+STRUCTURED_NAME_KEYS = (("task_name", "task"), ("function_name", "transform"))
+"""In a structured print line: the key naming the primitive, and the ``type`` it implies."""
+
+EVENT_KEYS = ("level", "fields")
+"""A JSON object with neither key set is not a log event: it is skipped and counted.
+
+Every writer the tool reads sets a ``level`` (the Rust side's lines have ``fields`` too); asking
+for one cheap key keeps the check nearly free in a typed scan.
+"""
+
+FALSY_TEXTS = frozenset({"", "false", "no", "off", "none", "null", "[]", "{}"})
+"""Texts (lowercased) that a flag filter ``key=true`` does not count as set."""
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+TIMESTAMP_PATTERN = (
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?"
+    r"(Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)?)?"
+)
+"""The timestamp texts every engine reads (a regular expression, RE2 and Python alike)."""
+
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def value_text(value: object) -> str | None:
+    """Return a field value as the text filters compare: strings as they are, JSON otherwise.
+
+    ``true``/``false`` for booleans, decimal text for numbers, compact JSON for objects and
+    lists, ``None`` for null or missing.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return orjson.dumps(value).decode()
+
+
+def number_of(text: str | None) -> float | None:
+    """Return the number a field's text spells in JSON number syntax, else ``None``."""
+    if text is None or _JSON_NUMBER.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
+def is_truthy(text: str | None) -> bool:
+    """Return whether a field's text counts as a set flag for ``key=true``.
+
+    Set means present and not false-like: not ``false``/``no``/``off``/``null``/empty, not a
+    zero number. So ``security=true`` finds ``true`` and ``"auth_failure"`` alike.
+    """
+    if text is None or text.lower() in FALSY_TEXTS:
+        return False
+    number = number_of(text)
+    return number is None or number != 0
+
+
+def level_text(text: str | None) -> str | None:
+    """Return a level's text as the SDK spells it: lowercase, ``warn`` → ``warning``."""
+    if text is None:
+        return None
+    lowered = text.strip(" ").lower()
+    return LEVEL_ALIASES.get(lowered, lowered)
+
+
+def trace_hex(text: str) -> str:
+    """Return a trace id's text reduced to lowercase without hyphens, the form ids compare in."""
+    return text.replace("-", "").lower()
+
+
+def timestamp_us(text: str | None) -> int | None:
+    """Return microseconds since the epoch for an ISO 8601 timestamp text, else ``None``.
+
+    Accepts ``YYYY-MM-DD``, optionally followed by ``T`` or a space and ``HH:MM[:SS[.frac]]``,
+    optionally by ``Z`` or ``±HH[:MM]``; a time without a zone is UTC. Fractions beyond
+    microseconds are cut, as DuckDB does. Anything else (epoch numbers too) is no timestamp.
+    """
+    if text is None:
+        return None
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone.utc,
+        )
+    except ValueError:
+        return None
+    micros = datetime_us(moment)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        offset_minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+        micros += sign * offset_minutes * 60_000_000
+    return micros
+
+
+def datetime_us(moment: datetime) -> int:
+    """Return microseconds since the epoch for an aware ``datetime`` (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _flatten(event: dict[str, Any]) -> dict[str, Any]:
+    sources: list[tuple[dict[str, Any], frozenset[str]]] = []
+    fields = event.get("fields")
+    if isinstance(fields, dict):
+        sources.append((fields, frozenset()))
+    span = event.get("span")
+    if isinstance(span, dict):
+        sources.append((span, SPAN_OWN_KEYS))
+    spans = event.get("spans")
+    if isinstance(spans, list):
+        sources.extend((item, SPAN_OWN_KEYS) for item in reversed(spans) if isinstance(item, dict))
+    if not sources:
+        return event
+    flat = dict(event)
+    for source, own in sources:
+        for key, value in source.items():
+            if value is not None and key not in own and flat.get(key) is None:
+                flat[key] = value
+    return flat
+
+
+def normalize_event(value: object) -> dict[str, Any] | None:
+    """Return a parsed log line as a normalized event, or ``None`` if it is not an event.
+
+    The input is not modified; every key it had is kept (``fields`` and the spans too), and
+    the normalized keys are added or rewritten as the module docstring describes.
+    """
+    if not isinstance(value, dict) or all(value.get(key) is None for key in EVENT_KEYS):
+        return None
+    event = _flatten(value)
+    if event is value:
+        event = dict(value)
+    for target, keys in ALIASES.items():
+        if event.get(target) is None:
+            found = next((event[key] for key in keys[1:] if event.get(key) is not None), None)
+            if found is not None:
+                event[target] = found
+    if value_text(event.get(STRUCTURED_MARKER)) == "true":
+        for key, primitive in STRUCTURED_NAME_KEYS:
+            if event.get(key) is None:
+                continue
+            if event.get("type") is None:
+                event["type"] = primitive
+            if event.get("name") is None:
+                event["name"] = event[key]
+            break
+    level = event.get("level")
+    if level is not None:
+        event["level"] = level_text(value_text(level))
+    return event

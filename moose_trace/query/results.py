@@ -1,0 +1,193 @@
+"""What an engine answers: events, group counts, histogram buckets, comparisons, error groups.
+
+Every engine returns these same types, whatever it ran on, so one set of renderers serves all
+and tests can compare engines answer for answer. ``skipped`` counts the lines that were not log
+events (not JSON objects); every result carries it so the command can report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol, TypeAlias
+
+from moose_trace.query.ast import Query, Window
+
+__all__ = [
+    "ERROR_LEVELS",
+    "Bucket",
+    "ComparisonResult",
+    "Engine",
+    "ErrorGroup",
+    "ErrorGroupsResult",
+    "EventsResult",
+    "GroupCount",
+    "GroupsResult",
+    "HistogramResult",
+    "Result",
+    "WindowStats",
+    "error_signature",
+    "finish_throughput",
+    "quantile",
+    "sort_groups",
+]
+
+
+ERROR_LEVELS = ("error", "critical")
+"""Levels that count as errors for error rates and ``--errors``."""
+
+
+@dataclass
+class EventsResult:
+    """The matching events (normalized dicts), oldest first."""
+
+    events: Iterator[dict[str, Any]] | list[dict[str, Any]]
+    skipped: Callable[[], int] = field(default=lambda: 0)
+    """Lines skipped; a callable because a streamed result knows it only once consumed."""
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """One group of ``--group-by``: its field values (``None`` = field missing) and count."""
+
+    key: tuple[str | None, ...]
+    count: int
+
+
+@dataclass
+class GroupsResult:
+    """``--group-by``: groups most frequent first."""
+
+    fields: tuple[str, ...]
+    groups: list[GroupCount]
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One ``--histogram`` bucket: its start (microseconds since the epoch) and count."""
+
+    start_us: int
+    count: int
+
+
+@dataclass
+class HistogramResult:
+    """``--histogram``: buckets in time order (empty buckets are absent)."""
+
+    interval: timedelta
+    buckets: list[Bucket]
+    untimed: int = 0
+    """Matching events without a readable timestamp (in no bucket)."""
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """Performance of the matching events in one ``--compare`` window."""
+
+    window: Window
+    count: int
+    errors: int
+    latency_count: int
+    latency_avg: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+    throughput: float | None
+    """Messages per second: the mean ``throughput`` field, else records / processing time."""
+
+    @property
+    def error_rate(self) -> float | None:
+        """Return the fraction of events at error level or above (``None`` for no events)."""
+        return None if self.count == 0 else self.errors / self.count
+
+
+@dataclass
+class ComparisonResult:
+    """``--compare``: one ``WindowStats`` per window, in the order given."""
+
+    windows: list[WindowStats]
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """One ``--errors`` group: events sharing an error signature."""
+
+    signature: str
+    count: int
+    first_us: int | None
+    last_us: int | None
+    category: str | None
+    layer: str | None
+    error_type: str | None
+    example: str | None
+    trace_id: str | None
+
+
+@dataclass
+class ErrorGroupsResult:
+    """``--errors``: error groups most frequent first."""
+
+    groups: list[ErrorGroup]
+    skipped: int = 0
+
+
+Result: TypeAlias = (
+    "EventsResult | GroupsResult | HistogramResult | ComparisonResult | ErrorGroupsResult"
+)
+
+
+class Engine(Protocol):
+    """Anything that answers a ``Query``: the DuckDB file engine, the Python engine, …"""
+
+    def run(self, query: Query) -> Result:
+        """Answer ``query``."""
+        ...
+
+
+def sort_groups(groups: Sequence[GroupCount]) -> list[GroupCount]:
+    """Return groups most frequent first; ties by key (missing values last)."""
+    return sorted(
+        groups,
+        key=lambda group: (-group.count, [(part is None, part or "") for part in group.key]),
+    )
+
+
+def quantile(sorted_values: Sequence[float], fraction: float) -> float | None:
+    """Return the ``fraction`` quantile with linear interpolation (DuckDB's quantile_cont)."""
+    if not sorted_values:
+        return None
+    position = fraction * (len(sorted_values) - 1)
+    lower = int(position)
+    upper = min(lower + 1, len(sorted_values) - 1)
+    weight = position - lower
+    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
+
+
+def finish_throughput(
+    throughput_avg: float | None, units: float | None, latency_total_ms: float | None
+) -> float | None:
+    """Return a window's throughput from the engines' partial sums.
+
+    The mean of the events' own ``throughput`` field when any has one; else the records
+    processed (``batch_size``, else ``records``, else 1 per event) per second of ``latency_ms``.
+    """
+    if throughput_avg is not None:
+        return throughput_avg
+    if units is None or not latency_total_ms:
+        return None
+    return units / (latency_total_ms / 1000)
+
+
+def error_signature(
+    signature: str | None, error_type: str | None, message: str | None, event: str | None
+) -> str | None:
+    """Return what errors group by: ``error_signature``, else ``type: message``, else either."""
+    if signature is not None:
+        return signature
+    if error_type is not None and message is not None:
+        return f"{error_type}: {message}"
+    return next((text for text in (error_type, message, event) if text is not None), None)

@@ -1,0 +1,151 @@
+"""Which files a query reads: files, globs and directories of JSON Lines, plain or gzipped.
+
+No source means the SDK's log directory (``moose_trace.paths.default_log_dir``: the
+``MOOSE_TRACE_LOG_DIR`` variable, else ``~/.moose-trace/logs``), so after a run of the SDK
+``moose-trace logs`` finds its logs with no argument. A directory contributes its ``*.jsonl``
+and ``*.ndjson`` files (also ``.gz``), not its subdirectories.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from moose_trace.paths import LOG_DIR_ENV, default_log_dir
+from moose_trace.query.errors import QueryError
+
+__all__ = ["LOG_SUFFIXES", "LogSources", "incomplete_tail", "read_lines", "resolve_sources"]
+
+LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+"""File names a directory source contributes."""
+
+_GLOB_CHARS = frozenset("*?[")
+_TAIL_BYTES = 1 << 20
+
+
+@dataclass
+class LogSources:
+    """The files to read, and where ``--follow`` looks for new ones."""
+
+    files: list[Path]
+    directories: list[Path] = field(default_factory=list)
+    """Directories named as sources: new log files appearing there are read too."""
+    patterns: list[str] = field(default_factory=list)
+    """Globs named as sources: new files matching them are read too."""
+
+    def discover(self) -> list[Path]:
+        """Return the files the sources name now (for ``--follow``: new files appear)."""
+        found = list(self.files)
+        for directory in self.directories:
+            found += _directory_files(directory)
+        for pattern in self.patterns:
+            found += _glob_files(pattern)
+        return _unique(found)
+
+
+def _directory_files(directory: Path) -> list[Path]:
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return []
+    return [entry for entry in entries if entry.name.endswith(LOG_SUFFIXES) and entry.is_file()]
+
+
+def _glob_files(pattern: str) -> list[Path]:
+    matches = sorted(
+        Path(match) for match in glob.glob(os.path.expanduser(pattern), recursive=True)
+    )
+    files: list[Path] = []
+    for match in matches:
+        files += _directory_files(match) if match.is_dir() else [match]
+    return files
+
+
+def _unique(paths: Sequence[Path]) -> list[Path]:
+    return list(dict.fromkeys(path.resolve() for path in paths))
+
+
+def resolve_sources(sources: Sequence[str]) -> LogSources:
+    """Return the log files ``sources`` name (none: the default log directory).
+
+    Raises ``QueryError`` naming a source that does not exist or a glob that matches nothing.
+    """
+    if not sources:
+        directory = default_log_dir()
+        if not directory.is_dir():
+            raise QueryError(
+                f"no log directory at {directory}: pass log files or directories, "
+                f"or point {LOG_DIR_ENV} at the directory the SDK writes"
+            )
+        return LogSources(_directory_files(directory), directories=[directory])
+    files: list[Path] = []
+    directories: list[Path] = []
+    patterns: list[str] = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            directories.append(path)
+            files += _directory_files(path)
+        elif path.is_file():
+            files.append(path)
+        elif _GLOB_CHARS & set(source):
+            matched = _glob_files(source)
+            if not matched:
+                raise QueryError(f"{source!r} matches no files: expected a glob naming log files")
+            patterns.append(source)
+            files += matched
+        else:
+            raise QueryError(f"no such file or directory: {source!r}")
+    return LogSources(_unique(files), directories, patterns)
+
+
+def read_lines(path: Path) -> Iterator[bytes]:
+    """Yield every line of a log file (``.gz`` decompressed), the last one even if unfinished.
+
+    A ``.gz`` file cut short (still being written) yields what could be decompressed.
+    """
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as compressed:
+            try:
+                yield from compressed
+            except (EOFError, gzip.BadGzipFile, OSError):
+                return
+        return
+    with open(path, "rb") as plain:
+        yield from plain
+
+
+def incomplete_tail(path: Path) -> bool:
+    """Return whether a plain file ends in a line still being written.
+
+    That is a last line without its newline that is not yet valid JSON: engines read it as a
+    bad line, but it is a line in progress, not a malformed one, so it is not reported.
+    """
+    if path.name.endswith(".gz"):
+        return False
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            start = max(0, size - _TAIL_BYTES)
+            file.seek(start)
+            tail = file.read()
+    except OSError:
+        return False
+    if tail.endswith(b"\n"):
+        return False
+    last = tail.rsplit(b"\n", 1)[-1].strip()
+    if not last:
+        return False
+    try:
+        orjson.loads(last)
+    except orjson.JSONDecodeError:
+        return True
+    return False

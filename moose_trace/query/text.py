@@ -1,0 +1,409 @@
+"""Results for people: the user stories' log line shape, summaries, bars and comparisons.
+
+An event reads ``[LEVEL] Type: name - message - key=value, …`` with ``↳`` lines for what went
+wrong (the error, where the record went), the payload and stack when asked for. Colour only
+when the output is a terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from moose_trace.query.normalize import datetime_us, timestamp_us, value_text
+from moose_trace.query.results import (
+    ComparisonResult,
+    ErrorGroupsResult,
+    GroupCount,
+    GroupsResult,
+    HistogramResult,
+    WindowStats,
+)
+
+__all__ = [
+    "METRIC_FIELDS",
+    "Style",
+    "TextOptions",
+    "event_lines",
+    "format_time",
+    "text_comparison",
+    "text_error_groups",
+    "text_groups",
+    "text_histogram",
+]
+
+METRIC_FIELDS = ("batch_size", "throughput")
+"""Shown only with ``--include-metrics`` (latency and other ``*_ms`` fields always are)."""
+
+_TYPE_LABELS = {
+    "api": "API",
+    "olap_table": "Table",
+    "materialized_view": "View",
+    "clickhouse": "ClickHouse",
+    "http": "HTTP",
+}
+_HEADER_KEYS = frozenset({"timestamp", "level", "event", "type", "name"})
+_HIDDEN = frozenset(
+    {
+        "message",
+        "resource_type",
+        "resource_name",
+        "span_id",
+        "parent_span_id",
+        "service",
+        "logger",
+        "stack",
+        "payload",
+        "error_message",
+        "error_type",
+        "error_signature",
+        "fields",
+        "span",
+        "spans",
+        "__moose_structured_log__",
+        "function_name",
+        "task_name",
+        "hint",
+        "query",
+        "trace_ids",
+        "trace_id",
+    }
+)
+_FIRST = (
+    "request_id",
+    "http_method",
+    "http_path",
+    "http_status",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+    "consumer_group",
+    "source",
+    "target",
+    "table",
+    "operation",
+    "phase",
+    "status",
+    "auth",
+    "principal",
+    "client_ip",
+    "security",
+    "workflow_run_id",
+    "retry_count",
+    "records",
+    "latency_ms",
+    "error_category",
+)
+_LEVEL_STYLES = {
+    "critical": "1;31",
+    "error": "31",
+    "warning": "33",
+    "info": "32",
+    "debug": "2",
+}
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+@dataclass(frozen=True)
+class Style:
+    """ANSI colour when ``enabled`` (a terminal), plain text otherwise."""
+
+    enabled: bool = False
+
+    def paint(self, text: str, code: str) -> str:
+        """Return ``text`` in colour ``code`` (an SGR parameter) when colour is on."""
+        return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and code else text
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """What the text form of events shows."""
+
+    include_metrics: bool = False
+    include_payload: bool = False
+    verbose: bool = False
+    show_trace_id: bool = True
+    style: Style = Style()
+
+
+def format_time(micros: int | None, *, precise: bool = True) -> str:
+    """Return epoch microseconds as ``YYYY-MM-DD HH:MM:SS.mmm`` UTC (``-`` for none)."""
+    if micros is None:
+        return "-"
+    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+    if precise:
+        return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _label(kind: str) -> str:
+    return _TYPE_LABELS.get(kind, kind.replace("_", " ").title())
+
+
+def _header(event: Mapping[str, Any]) -> tuple[str, set[str]]:
+    kind, name = value_text(event.get("type")), value_text(event.get("name"))
+    if kind and name:
+        return f"{_label(kind)}: {name}", set()
+    if kind or name:
+        return _label(kind) if kind else str(name), set()
+    phase = value_text(event.get("phase"))
+    if phase:
+        return f"Phase: {phase}", {"phase"}
+    service = value_text(event.get("service"))
+    return (service or "", {"service"} if service else set())
+
+
+def _show(key: str, value: object) -> str:
+    return f"{key}={value_text(value) or ''}"
+
+
+def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> list[str]:
+    skip = _HEADER_KEYS | used
+    if not options.verbose:
+        skip |= _HIDDEN
+        if not options.include_metrics:
+            skip |= set(METRIC_FIELDS)
+    else:
+        skip |= {"stack", "payload"}
+    keys = [key for key in _FIRST if key in event] + [key for key in event if key not in _FIRST]
+    if options.include_metrics and not options.verbose:
+        keys = [*(key for key in (*METRIC_FIELDS, "latency_ms") if key in event), *keys]
+    pairs: list[str] = []
+    seen: set[str] = set()
+    for key in keys:
+        if key in skip or key in seen or event.get(key) is None:
+            continue
+        seen.add(key)
+        pairs.append(_show(key, event[key]))
+    if options.include_metrics and "throughput" not in event:
+        derived = _throughput(event)
+        if derived is not None:
+            pairs.append(f"throughput={derived:.0f}msg/sec")
+    if not options.verbose and isinstance(event.get("trace_ids"), list):
+        pairs.append(f"trace_ids={len(event['trace_ids'])} traces")
+    if options.show_trace_id and not options.verbose and event.get("trace_id") is not None:
+        pairs.append(_show("trace_id", event["trace_id"]))
+    return pairs
+
+
+def _throughput(event: Mapping[str, Any]) -> float | None:
+    size, latency = event.get("batch_size", event.get("records")), event.get("latency_ms")
+    numeric = (int, float)
+    if isinstance(size, numeric) and isinstance(latency, numeric) and latency > 0:
+        return float(size) / (float(latency) / 1000)
+    return None
+
+
+def _details(event: Mapping[str, Any], options: TextOptions) -> Iterator[str]:
+    error_type, message = (
+        value_text(event.get("error_type")),
+        value_text(event.get("error_message")),
+    )
+    if error_type or message:
+        yield "  ↳ " + ": ".join(part for part in (error_type, message) if part)
+    query = value_text(event.get("query"))
+    if query:
+        yield f"  ↳ Query: {query}"
+    hint = value_text(event.get("hint"))
+    if hint:
+        yield f"  ↳ {hint}"
+    dlq = value_text(event.get("dlq"))
+    if dlq and dlq.lower() not in ("false", "true"):
+        yield f"  ↳ Sent to dead-letter queue: {dlq}"
+    payload = event.get("payload")
+    if payload is not None and (options.include_payload or options.verbose):
+        if isinstance(payload, dict) and ({"input", "output"} & payload.keys()):
+            for key in ("input", "output"):
+                if key in payload:
+                    yield f"  {key.title()}: {_json(payload[key])}"
+        else:
+            yield f"  Payload: {_json(payload)}"
+    stack = value_text(event.get("stack"))
+    if stack and (options.include_payload or options.verbose):
+        lines = stack.rstrip().splitlines()
+        yield "  Stack: " + (lines[0] if lines else "")
+        yield from (f"         {line}" for line in lines[1:])
+
+
+def _json(value: object) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:
+    """Return the text lines of one event: the log line, then its ``↳`` and detail lines."""
+    style = options.style
+    level = value_text(event.get("level")) or "?"
+    shown_level = "WARN" if level == "warning" else level.upper()
+    micros = timestamp_us(value_text(event.get("timestamp")))
+    when = format_time(micros) if micros is not None else value_text(event.get("timestamp")) or "-"
+    header, used = _header(event)
+    message = value_text(event.get("event"))
+    parts = [part for part in (header, message) if part]
+    pairs = _pairs(event, used, options)
+    line = (
+        f"{style.paint(when, '2')} {style.paint(f'[{shown_level}]', _LEVEL_STYLES.get(level, ''))}"
+    )
+    text = " - ".join(parts)
+    if pairs:
+        text = f"{text} - {', '.join(pairs)}" if text else ", ".join(pairs)
+    lines = [f"{line} {text}".rstrip()]
+    alarm = "31" if level in ("error", "critical") else "2"
+    lines += [style.paint(detail, alarm) for detail in _details(event, options)]
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def text_groups(result: GroupsResult, title: str, style: Style) -> list[str]:
+    """Return ``--group-by`` counts as a tree: each level most frequent first, with shares."""
+    total = sum(group.count for group in result.groups)
+    lines = [style.paint(f"{title}: {_count(total, 'event')}", "1")]
+    lines += _tree(result.groups, 0, total, style)
+    return lines
+
+
+def _tree(groups: Sequence[GroupCount], depth: int, total: int, style: Style) -> list[str]:
+    by_value: dict[str | None, list[GroupCount]] = {}
+    for group in groups:
+        by_value.setdefault(group.key[depth], []).append(group)
+    ordered = sorted(
+        by_value.items(),
+        key=lambda item: (-sum(g.count for g in item[1]), item[0] is None, item[0] or ""),
+    )
+    lines: list[str] = []
+    for value, members in ordered:
+        count = sum(group.count for group in members)
+        name = "(none)" if value is None else value
+        share = f" ({count / total:.0%})" if total else ""
+        if depth == 0:
+            noun = "occurrence" if count == 1 else "occurrences"
+            lines.append(f"  {style.paint(name, '1')}: {count:,} {noun}{share}")
+        else:
+            lines.append(f"{'    ' * depth}└─ {name}: {count:,}{share}")
+        if depth + 1 < len(members[0].key):
+            lines += _tree(members, depth + 1, count, style)
+            if depth == 0:
+                lines.append("")
+    return lines
+
+
+def _bar(count: int, largest: int, width: int = 40) -> str:
+    eighths = round(count / largest * width * 8) if largest else 0
+    if count and not eighths:
+        eighths = 1
+    return "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+
+
+def text_histogram(
+    result: HistogramResult, title: str, style: Style, span: tuple[int | None, int | None]
+) -> list[str]:
+    """Return ``--histogram`` buckets as a bar chart, empty buckets in between shown too."""
+    step = max(1, round(result.interval.total_seconds() * 1_000_000))
+    counts = {bucket.start_us: bucket.count for bucket in result.buckets}
+    starts = list(counts)
+    low, high = span
+    if low is not None:
+        starts.append(low // step * step)
+    if high is not None:
+        starts.append((high - 1) // step * step)
+    total = sum(counts.values())
+    lines = [style.paint(f"{title}: {_count(total, 'event')}", "1")]
+    if not starts:
+        return lines
+    largest = max(counts.values(), default=0)
+    precise = step < 60_000_000
+    for start in range(min(starts), max(starts) + 1, step):
+        count = counts.get(start, 0)
+        label = format_time(start, precise=precise)
+        lines.append(f"{label}  {style.paint(_bar(count, largest).ljust(40), '36')} {count:,}")
+    if result.untimed:
+        lines.append(f"({_count(result.untimed, 'event')} without a readable timestamp)")
+    return lines
+
+
+def _change(value: float | None, base: float | None) -> str:
+    if value is None or base is None or base == 0:
+        return ""
+    return f" ({(value - base) / abs(base):+.0%})"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}ms"
+
+
+def text_comparison(result: ComparisonResult, title: str, style: Style) -> list[str]:
+    """Return ``--compare`` windows side by side (US-10), changes against the first window."""
+    lines = [style.paint(f"Performance comparison: {title}", "1"), ""]
+    base: WindowStats | None = None
+    for stats in result.windows:
+        window = stats.window
+        span = (
+            f"{format_time(datetime_us(window.start), precise=False)} → "
+            f"{format_time(datetime_us(window.end), precise=False)}"
+        )
+        lines.append(
+            style.paint(f"{window.label.title()} ({span}): {_count(stats.count, 'event')}", "1")
+        )
+        rows = [
+            ("Average latency", stats.latency_avg, _ms, base.latency_avg if base else None),
+            ("P50 latency", stats.latency_p50, _ms, base.latency_p50 if base else None),
+            ("P95 latency", stats.latency_p95, _ms, base.latency_p95 if base else None),
+            ("P99 latency", stats.latency_p99, _ms, base.latency_p99 if base else None),
+        ]
+        for label, value, shown, before in rows:
+            lines.append(f"  {label}: {shown(value)}{_change(value, before)}")
+        throughput = "-" if stats.throughput is None else f"{stats.throughput:,.0f} msg/sec"
+        lines.append(
+            f"  Throughput: {throughput}"
+            f"{_change(stats.throughput, base.throughput if base else None)}"
+        )
+        rate = stats.error_rate
+        shown_rate = "-" if rate is None else f"{rate:.1%}"
+        lines.append(
+            f"  Error rate: {shown_rate}{_change(rate, base.error_rate if base else None)}"
+        )
+        lines.append("")
+        base = base or stats
+    if len(result.windows) >= 2:
+        lines.append(_verdict(result.windows[0], result.windows[-1]))
+    return lines
+
+
+def _verdict(first: WindowStats, last: WindowStats) -> str:
+    if first.latency_avg is None or last.latency_avg is None or first.latency_avg == 0:
+        return "Not enough latency data to compare."
+    change = (last.latency_avg - first.latency_avg) / first.latency_avg
+    if change <= -0.1:
+        return f"✅ Performance improved: average latency {change:+.0%}."
+    if change >= 0.1:
+        return f"⚠️ Performance regressed: average latency {change:+.0%}."
+    return f"≈ No significant change: average latency {change:+.0%}."
+
+
+def text_error_groups(result: ErrorGroupsResult, title: str, style: Style) -> list[str]:
+    """Return ``--errors`` groups, most frequent first, each with when, where and an example."""
+    total = sum(group.count for group in result.groups)
+    lines = [
+        style.paint(
+            f"{title}: {_count(len(result.groups), 'group')}, {_count(total, 'error')}", "1"
+        )
+    ]
+    for group in result.groups:
+        where = " · ".join(part for part in (group.category, group.layer) if part)
+        lines.append(f"  {style.paint(f'{group.count:,}×', '1;31')}  {where}")
+        what = ": ".join(part for part in (group.error_type, group.example) if part)
+        if what:
+            lines.append(f"      {what}")
+        lines.append(
+            f"      first {format_time(group.first_us)}  last {format_time(group.last_us)}  "
+            f"signature {group.signature}"
+        )
+        if group.trace_id:
+            lines.append(f"      e.g. trace {group.trace_id}")
+    return lines

@@ -1,0 +1,313 @@
+"""The trace index: ``--trace ID`` reads only the lines that can belong to that trace.
+
+A scan of every line is bounded by how fast bytes can be parsed; a trace is a handful of lines.
+So each log file gets a small sidecar index (in ``.moose-trace-index/`` beside it) mapping every
+trace id written in a ``trace_id`` or ``trace_ids`` field (at any depth, so the Rust side's
+span fields count) to the offsets of its lines. A lookup binary-searches each file's index,
+reads those lines, and the Python engine keeps the ones that really match.
+
+Log files only grow, so an index stays valid for the part of the file it covered: the file's
+inode and a checksum of the bytes just before the indexed end are checked; the part written
+since is searched byte-wise for the id (and indexed once it is large). A file that was replaced
+or rewritten gets a new index. Where the index cannot be written (a read-only directory), the
+file is searched byte-wise — slower, never wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import mmap
+import os
+import re
+import struct
+import zlib
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+__all__ = ["INDEX_DIR_NAME", "TraceIndexStats", "candidate_lines"]
+
+INDEX_DIR_NAME = ".moose-trace-index"
+"""Where a directory's trace indexes live (hidden, beside the log files)."""
+
+REINDEX_BYTES = 8 * 1024 * 1024
+"""An unindexed tail larger than this is indexed before the lookup; smaller ones are searched."""
+
+_MAGIC = b"MTIX1\n"
+_ENTRY = struct.Struct("<QQ")
+_CHECK_BYTES = 4096
+_CHUNK = 64 * 1024 * 1024
+_ID = rb"[0-9a-fA-F-]{32,36}"
+_ID_FIELD = re.compile(rb'"trace_ids?"\s*:\s*(?:"(' + _ID + rb')"|(\[[^\]]*\]))')
+_LISTED_ID = re.compile(rb'"(' + _ID + rb')"')
+
+
+@dataclass
+class TraceIndexStats:
+    """What one lookup did, for tests and benchmarks."""
+
+    indexed_files: int = 0
+    built: int = 0
+    searched_bytes: int = 0
+
+
+def _keys_of_ids(hexes: Collection[str]) -> set[int]:
+    return {int(value[16:], 16) for value in hexes}
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _entries(data: bytes, base: int) -> list[int]:
+    """Return ``key << 64 | line offset`` for every trace id field in ``data`` (whole lines)."""
+    packed: list[int] = []
+    add = packed.append
+    rfind = data.rfind
+    for match in _ID_FIELD.finditer(data):
+        single, listed = match.groups()
+        offset = rfind(b"\n", 0, match.start()) + 1 + base
+        for text in (single,) if single is not None else _LISTED_ID.findall(listed):
+            compact = text.replace(b"-", b"")
+            if len(compact) == 32:
+                add((int(compact[16:], 16) << 64) | offset)
+    return packed
+
+
+def _scan_entries(file: IO[bytes], start: int, end: int | None) -> tuple[list[int], int]:
+    """Return packed entries ``key << 64 | offset`` of ``[start, end)`` and where reading stopped.
+
+    Reading stops at the last complete line, so an unfinished line is indexed later.
+    """
+    packed: list[int] = []
+    file.seek(start)
+    position = start
+    leftover = b""
+    while end is None or position < end:
+        want = _CHUNK if end is None else min(_CHUNK, end - position)
+        chunk = file.read(want)
+        if not chunk:
+            break
+        position += len(chunk)
+        data = leftover + chunk
+        cut = data.rfind(b"\n") + 1
+        base = position - len(data)
+        packed += _entries(data[:cut], base)
+        leftover = data[cut:]
+    return packed, position - len(leftover)
+
+
+@dataclass(frozen=True)
+class _Header:
+    inode: int
+    file_size: int
+    """The file's size on disk when indexed (for .gz files, which are not extended)."""
+    size: int
+    """Where the indexed lines end (in the decompressed stream for .gz files)."""
+    check: int
+    count: int
+
+
+def _check(file: IO[bytes], size: int) -> int:
+    file.seek(max(0, size - _CHECK_BYTES))
+    return zlib.crc32(file.read(min(size, _CHECK_BYTES)))
+
+
+def _index_path(path: Path) -> Path:
+    return path.parent / INDEX_DIR_NAME / (path.name + ".idx")
+
+
+class _Index:
+    """One file's index, memory-mapped: a header line, then sorted (key, offset) entries."""
+
+    def __init__(self, header: _Header, data: mmap.mmap | bytes, body: int) -> None:
+        self.header = header
+        self.data = data
+        self.body = body
+
+    def offsets(self, key: int) -> list[int]:
+        low, high = 0, self.header.count
+        while low < high:
+            middle = (low + high) // 2
+            if _ENTRY.unpack_from(self.data, self.body + middle * 16)[0] < key:
+                low = middle + 1
+            else:
+                high = middle
+        found = []
+        while low < self.header.count:
+            entry_key, offset = _ENTRY.unpack_from(self.data, self.body + low * 16)
+            if entry_key != key:
+                break
+            found.append(offset)
+            low += 1
+        return found
+
+
+def _load(path: Path, inode: int) -> _Index | None:
+    try:
+        with open(_index_path(path), "rb") as file:
+            if file.read(len(_MAGIC)) != _MAGIC:
+                return None
+            meta = orjson.loads(file.readline())
+            header = _Header(
+                int(meta["inode"]),
+                int(meta["file_size"]),
+                int(meta["size"]),
+                int(meta["check"]),
+                int(meta["count"]),
+            )
+            body = file.tell()
+            if header.inode != inode:
+                return None
+            data: mmap.mmap | bytes = (
+                mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if header.count else b""
+            )
+    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        return None
+    if len(data) < body + header.count * 16:
+        return None
+    return _Index(header, data, body)
+
+
+def _write(path: Path, header: _Header, packed: list[int]) -> bool:
+    target = _index_path(path)
+    try:
+        target.parent.mkdir(exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        with open(partial, "wb") as out:
+            out.write(_MAGIC)
+            meta = {
+                "inode": header.inode,
+                "file_size": header.file_size,
+                "size": header.size,
+                "check": header.check,
+                "count": len(packed),
+            }
+            out.write(orjson.dumps(meta) + b"\n")
+            mask = (1 << 64) - 1
+            out.write(b"".join(_ENTRY.pack(value >> 64, value & mask) for value in packed))
+        os.replace(partial, target)
+        _forget_removed(path.parent)
+    except OSError:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            partial.unlink()
+        return False
+    return True
+
+
+def _forget_removed(directory: Path) -> None:
+    """Delete the indexes of log files that are gone (pruned, rotated away)."""
+    for index in (directory / INDEX_DIR_NAME).glob("*.idx"):
+        if not (directory / index.name[: -len(".idx")]).exists():
+            with contextlib.suppress(OSError):
+                index.unlink()
+
+
+def _build(
+    path: Path, status: os.stat_result, old: _Index | None, stats: TraceIndexStats
+) -> _Index | None:
+    """Index ``path`` (from where ``old`` stopped, if given); return the new index or None."""
+    inode = status.st_ino
+    with _open(path) as file:
+        start = old.header.size if old is not None else 0
+        packed, end = _scan_entries(file, start, None)
+        check = _check(file, end) if not path.name.endswith(".gz") else 0
+    if old is not None and old.header.count:
+        previous = old.data[old.body : old.body + old.header.count * 16]
+        packed += [(key << 64) | offset for key, offset in _ENTRY.iter_unpack(previous)]
+    packed.sort()
+    stats.built += 1
+    if not _write(path, _Header(inode, status.st_size, end, check, len(packed)), packed):
+        return None
+    return _load(path, inode)
+
+
+def _usable(path: Path, index: _Index, size: int) -> bool:
+    """Return whether ``index`` still describes the start of the file (same bytes there)."""
+    if path.name.endswith(".gz"):
+        return size == index.header.file_size
+    if size < index.header.size:
+        return False
+    with open(path, "rb") as file:
+        return _check(file, index.header.size) == index.header.check
+
+
+def _line_at(file: IO[bytes], offset: int) -> bytes:
+    file.seek(offset)
+    return file.readline()
+
+
+def _search(
+    file: IO[bytes], start: int, needles: Sequence[bytes], stats: TraceIndexStats
+) -> Iterator[bytes]:
+    """Yield the lines from ``start`` on that contain one of ``needles``, chunk by chunk."""
+    file.seek(start)
+    leftover = b""
+    while True:
+        chunk = file.read(_CHUNK)
+        if not chunk:
+            data, leftover = leftover, b""
+        else:
+            data = leftover + chunk
+            cut = data.rfind(b"\n") + 1
+            data, leftover = data[:cut], data[cut:]
+        stats.searched_bytes += len(data)
+        starts: set[int] = set()
+        for needle in needles:
+            position = data.find(needle)
+            while position >= 0:
+                starts.add(data.rfind(b"\n", 0, position) + 1)
+                position = data.find(needle, position + 1)
+        for line_start in sorted(starts):
+            end = data.find(b"\n", line_start)
+            yield data[line_start : None if end < 0 else end]
+        if not chunk:
+            return
+
+
+def _needles(hexes: Collection[str]) -> list[bytes]:
+    """Return what every spelling of the ids contains: their last 12 hex digits, either case."""
+    return sorted(
+        {spelling.encode() for value in hexes for spelling in (value[20:], value[20:].upper())}
+    )
+
+
+def candidate_lines(
+    files: Sequence[Path], hexes: Collection[str], stats: TraceIndexStats | None = None
+) -> Iterator[bytes]:
+    """Yield every line of ``files`` that may belong to one of the traces ``hexes`` (a superset).
+
+    ``hexes`` are trace ids as 32 lowercase hex digits. Indexes are built or extended as
+    needed. The caller filters the lines exactly (the Python engine with the query's predicate).
+    """
+    stats = stats if stats is not None else TraceIndexStats()
+    keys = _keys_of_ids(hexes)
+    needles = _needles(hexes)
+    for path in files:
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        index = _load(path, status.st_ino)
+        if index is not None and not _usable(path, index, status.st_size):
+            index = None
+        grown = index is not None and status.st_size - index.header.size > REINDEX_BYTES
+        if index is None or (grown and not path.name.endswith(".gz")):
+            index = _build(path, status, index, stats) or index
+        if index is None:
+            with _open(path) as file:
+                yield from _search(file, 0, needles, stats)
+            continue
+        stats.indexed_files += 1
+        offsets = sorted({offset for key in keys for offset in index.offsets(key)})
+        with _open(path) as file:
+            for offset in offsets:
+                yield _line_at(file, offset)
+            if not path.name.endswith(".gz") and status.st_size > index.header.size:
+                yield from _search(file, index.header.size, needles, stats)

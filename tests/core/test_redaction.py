@@ -1,0 +1,221 @@
+"""Redaction: secrets under sensitive keys and secret-looking values never survive."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from typing import Any, cast
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from moose_trace.redaction import REDACTED, Redactor, redact_text, redact_value
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+def _process(event: dict[str, Any], redactor: Redactor | None = None) -> dict[str, Any]:
+    result = (redactor or Redactor())(None, "info", event)
+    assert isinstance(result, dict)
+    return cast(dict[str, Any], result)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "PASSWORD",
+        "db_password",
+        "passwd",
+        "client_secret",
+        "token",
+        "access_token",
+        "accessToken",
+        "api_key",
+        "apiKey",
+        "X-Api-Key",
+        "apikey",
+        "Authorization",
+        "proxy-authorization",
+        "cookie",
+        "Set-Cookie",
+        "private_key",
+        "aws_secret_access_key",
+        "credentials",
+    ],
+)
+def test_sensitive_keys_in_any_spelling(key: str) -> None:
+    assert _process({"event": "login", key: "s3cr3t-value"})[key] == REDACTED
+
+
+@pytest.mark.parametrize(
+    "key", ["max_tokens", "author", "auth", "principal", "key", "kafka_key", "name", "secretary"]
+)
+def test_ordinary_keys_are_left_alone(key: str) -> None:
+    assert _process({key: "visible"})[key] == "visible"
+
+
+def test_nested_dicts_lists_and_header_pairs_are_redacted_without_touching_the_input() -> None:
+    event: dict[str, Any] = {
+        "event": "request",
+        "config": {"db": {"host": "db", "password": "hunter2"}, "tags": ["a", "b"]},
+        "items": [{"apiKey": "k1"}, {"value": 1}],
+        "asgi_headers": [(b"authorization", b"Bearer abc.def.ghi"), (b"host", b"example.com")],
+        "kafka_headers": [("trace_id", b"0193f0c2"), ("x-auth-token", b"t0k3n")],
+    }
+    original = copy.deepcopy(event)
+    result = _process(event)
+    assert result["config"] == {"db": {"host": "db", "password": REDACTED}, "tags": ["a", "b"]}
+    assert result["items"] == [{"apiKey": REDACTED}, {"value": 1}]
+    assert result["asgi_headers"] == [(b"authorization", REDACTED), (b"host", b"example.com")]
+    assert result["kafka_headers"] == [("trace_id", b"0193f0c2"), ("x-auth-token", REDACTED)]
+    assert event["config"] is not original["config"]  # the event dict itself is updated ...
+    assert original["config"]["db"]["password"] == "hunter2"  # ... the user's objects are not
+    untouched = {"db": {"password": "x"}}
+    _process({"settings": untouched})
+    assert untouched == {"db": {"password": "x"}}
+
+
+def test_empty_values_stay_visible() -> None:
+    assert _process({"password": None, "token": ""}) == {"password": None, "token": ""}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"got token {JWT} from client", f"got token {REDACTED} from client"),
+        ("Authorization: Bearer abcdef123456", f"Authorization: {REDACTED}"),
+        ("sent bearer abcdef123456 upstream", f"sent bearer {REDACTED} upstream"),
+        ("postgres://app:s3cr3t@db:5432/main", f"postgres://app:{REDACTED}@db:5432/main"),
+        ("clickhouse://default:pw@ch:8123 down", f"clickhouse://default:{REDACTED}@ch:8123 down"),
+        (
+            "host=db user=app password=hunter2 port=5432",
+            f"host=db user=app password={REDACTED} port=5432",
+        ),
+        ("Error: password: hunter2", f"Error: password: {REDACTED}"),
+        ('{"api_key": "k-123", "name": "x"}', f'{{"api_key": {REDACTED}, "name": "x"}}'),
+        ("https://x.io/cb?token=abc&page=2", f"https://x.io/cb?token={REDACTED}&page=2"),
+        ("Authorization: Basic dXNlcjpwYXNz", f"Authorization: {REDACTED}"),
+    ],
+)
+def test_secret_looking_values_in_text(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+    assert _process({"event": text})["event"] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "processed 5 records from topic Foo",
+        "GET https://api.example.com/data?id=5 -> 200",
+        "max_tokens: 512, author: bob",
+        "2026-01-09T10:30:00.123456Z",
+        "bearer of bad news",
+    ],
+)
+def test_ordinary_text_is_unchanged(text: str) -> None:
+    assert redact_text(text) is text
+
+
+@dataclasses.dataclass
+class Settings:
+    host: str
+    password: str
+
+
+class Opaque:
+    def __str__(self) -> str:
+        return "Opaque(url=postgres://u:pw@db/x)"
+
+
+def test_objects_are_turned_into_redacted_data() -> None:
+    result = _process(
+        {"settings": Settings("db", "pw"), "thing": Opaque(), "raw": b"Bearer abcdefgh1"}
+    )
+    assert result["settings"] == {"host": "db", "password": REDACTED}
+    assert result["thing"] == f"Opaque(url=postgres://u:{REDACTED}@db/x)"
+    assert result["raw"] == f"Bearer {REDACTED}"
+
+
+def test_configuration() -> None:
+    custom = Redactor(
+        extra_keys={"ssn"},
+        allowed_keys={"token_count"},
+        extra_patterns=[r"\b\d{4}-\d{4}-\d{4}-\d{4}\b"],
+        replacement="***",
+    )
+    event = {"ssn": "123", "token_count": 7, "token": "t", "event": "card 1234-5678-9012-3456"}
+    assert _process(event, custom) == {
+        "ssn": "***",
+        "token_count": 7,
+        "token": "***",
+        "event": "card ***",
+    }
+    keys_only = Redactor(value_patterns=False)
+    assert _process({"event": f"jwt {JWT}", "password": "x"}, keys_only) == {
+        "event": f"jwt {JWT}",
+        "password": REDACTED,
+    }
+    assert Redactor(keys=["pin"]).is_sensitive_key("user_pin")
+    assert not Redactor(keys=["pin"]).is_sensitive_key("password")
+
+
+def test_deep_and_self_referencing_structures_do_not_break_it() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    deep: dict[str, Any] = {}
+    cursor = deep
+    for _ in range(100):
+        cursor["child"] = {}
+        cursor = cursor["child"]
+    cursor["password"] = "x"
+    result = _process({"loop": loop, "deep": deep})
+    assert "x'" not in str(result["deep"])
+    assert isinstance(result["loop"], list)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+        | st.tuples(st.text(max_size=12), children)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(max_size=12), json_values, max_size=6))
+def test_any_event_is_processed_without_raising(event: dict[str, Any]) -> None:
+    _process(dict(event))
+
+
+@given(json_values)
+def test_a_secret_planted_anywhere_never_survives(value: Any) -> None:
+    secret = "Zq9-planted-secret-Zq9"
+    result = redact_value({"payload": value, "nested": [{"password": secret}], "token": secret})
+    assert secret not in repr(result)
+
+
+@given(st.text(), st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8))
+def test_planted_credentials_in_text_never_survive(noise: str, tail: str) -> None:
+    secret = f"Zq9{tail}"  # cannot be a word of the text around it
+    assume(secret not in noise)
+    for text in (
+        f"{noise} Bearer {secret} {noise}",
+        f"{noise} postgres://user:{secret}@host/db {noise}",
+        f"{noise} password={secret} {noise}",
+    ):
+        assert secret not in redact_text(text).replace(noise, "")
+
+
+@given(st.text())
+def test_any_text_is_redacted_without_raising(text: str) -> None:
+    result = redact_text(text)
+    assert isinstance(result, str)
+    assert not re.search(r"eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.", result)
