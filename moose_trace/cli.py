@@ -17,7 +17,11 @@ from moose_trace import __version__
 __all__ = ["build_parser", "main"]
 
 # (subcommand, module that registers it, extra that provides its dependencies)
-_SUBCOMMANDS = (("logs", "moose_trace.query.cli", "query"),)
+_SUBCOMMANDS = (
+    ("logs", "moose_trace.query.cli", "query"),
+    ("ingest", "moose_trace.clickhouse.cli", "clickhouse"),
+    ("prune", "moose_trace.prune", "all"),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

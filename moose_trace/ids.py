@@ -99,7 +99,7 @@ def trace_id_to_int(trace_id: str) -> int:
     """
     canonical = parse_trace_id(trace_id)
     if canonical is None:
-        raise ValueError(f"not a trace id: {trace_id[:64]!r}")
+        raise ValueError(f"not a trace id: {str(trace_id)[:64]!r}")
     return int(canonical.replace("-", ""), 16)
 
 
@@ -120,7 +120,7 @@ def trace_id_to_hex(trace_id: str) -> str:
     """
     canonical = parse_trace_id(trace_id)
     if canonical is None:
-        raise ValueError(f"not a trace id: {trace_id[:64]!r}")
+        raise ValueError(f"not a trace id: {str(trace_id)[:64]!r}")
     return canonical.replace("-", "")
 
 

@@ -243,6 +243,10 @@ class ClickHouseEngine:
         plan = self.plan(query)
         return plan.finish(_clean(self.transport.query_rows(plan.sql)))
 
+    def close(self) -> None:
+        """Close the transport (the engine is unusable afterwards)."""
+        self.transport.close()
+
 
 def trace_sql(trace_id: str, *, table: str = DEFAULT_TABLE, database: str | None = None) -> str:
     """Return the lean ``--trace`` read: every stored event of one trace, in time order.

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import orjson
 
 from moose_trace.clickhouse.url import ClickHouseURL, parse_clickhouse_url
+from moose_trace.query.errors import EngineError
 
 __all__ = [
     "ChdbTransport",
@@ -44,7 +45,7 @@ _DATA_ERROR_CODES = frozenset({6, 26, 27, 38, 41, 53, 69, 70, 72, 117, 130, 131,
 _QUERY_SETTINGS = {"output_format_json_quote_64bit_integers": 0}
 
 
-class ClickHouseError(Exception):
+class ClickHouseError(EngineError):
     """A ClickHouse operation failed; the message names the location, never the password.
 
     ``permanent`` is true when ClickHouse rejected the data itself (a parse or type error):

@@ -89,7 +89,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         metavar="SOURCE",
         help="JSON Lines files, globs or directories, plain or .gz "
-        "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs)",
+        "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs); or one ClickHouse URL: "
+        "clickhouse://user@host:8123/db, clickhouses://…, chdb:///path",
+    )
+    parser.add_argument(
+        "--table",
+        default=None,
+        metavar="NAME",
+        help="the logs table when the source is ClickHouse (default: moose_logs)",
     )
     which = parser.add_argument_group("which events")
     which.add_argument(
@@ -242,15 +249,57 @@ def _trace_of(condition: Condition) -> TraceIs | None:
     return None
 
 
+_STORE_SCHEMES = ("clickhouse://", "clickhouses://", "http://", "https://", "chdb://")
+
+
+def _store_url(sources: Sequence[str]) -> str | None:
+    """Return the ClickHouse URL among ``sources`` (None: they are all files)."""
+    urls = [source for source in sources if source.lower().startswith(_STORE_SCHEMES)]
+    if not urls:
+        return None
+    if len(urls) != len(sources):
+        raise QueryError("a ClickHouse source cannot be mixed with log files: query one")
+    if len(urls) > 1:
+        raise QueryError("one ClickHouse source at a time")
+    return urls[0]
+
+
+def _open_store(url: str, table: str | None) -> Engine:
+    """Return the engine answering from the ClickHouse logs table at ``url``."""
+    from moose_trace.clickhouse import (  # noqa: PLC0415 (optional dependency)
+        DEFAULT_TABLE,
+        ClickHouseEngine,
+        connect,
+    )
+
+    try:
+        transport = connect(url)
+    except ValueError as bad:
+        raise QueryError(str(bad)) from None
+    return ClickHouseEngine(transport, table=table or DEFAULT_TABLE)
+
+
 class _Runner:
     """Picks the engine for a query and keeps what the notes on stderr need."""
 
-    def __init__(self, sources: LogSources, progress: ProgressBar) -> None:
+    def __init__(
+        self, sources: LogSources, progress: ProgressBar, store: Engine | None = None
+    ) -> None:
         self.sources = sources
         self.progress = progress
+        self.store = store
         self.full_scan = False
 
+    def where(self) -> str:
+        """Say what was searched, for the 'no matching events' note."""
+        if self.store is not None:
+            return "the ClickHouse logs table"
+        files = len(self.sources.files)
+        return f"{files} log file{'' if files == 1 else 's'}"
+
     def engine(self, query: Query) -> Engine:
+        if self.store is not None:
+            return self.store
         files = self.sources.files
         trace = _trace_of(query.where)
         if trace is not None:
@@ -317,12 +366,25 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     try:
         plan = _plan(args, now)
-        sources = resolve_sources(args.sources)
+        url = _store_url(args.sources)
+        if url is not None and args.follow:
+            raise QueryError("--follow reads log files as they grow; it cannot follow ClickHouse")
+        if url is None and args.table is not None:
+            raise QueryError("--table names a ClickHouse table: give a ClickHouse URL as source")
+        sources = LogSources([]) if url is not None else resolve_sources(args.sources)
+        store = None if url is None else _open_store(url, args.table)
     except QueryError as bad:
         print(f"moose-trace logs: {bad}", file=err)
         return 2
+    except ModuleNotFoundError as missing:
+        print(
+            f"moose-trace logs: a ClickHouse source needs {missing.name!r}: "
+            "pip install 'moose-trace[clickhouse]'",
+            file=err,
+        )
+        return 2
     progress = ProgressBar(err, enabled=not args.no_progress)
-    runner = _Runner(sources, progress)
+    runner = _Runner(sources, progress, store)
     try:
         with _output(args.output) as out:
             return _answer(args, plan, runner, out, err)
@@ -338,6 +400,10 @@ def run(args: argparse.Namespace) -> int:
         progress.clear()
         print(f"moose-trace logs: {failure}", file=err)
         return 1
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
 
 
 def _answer(
@@ -350,7 +416,7 @@ def _answer(
             runner.progress.clear()
             print(
                 f"moose-trace logs: no event logged for Kafka record {args.trace_kafka} "
-                f"in {len(runner.sources.files)} files",
+                f"in {runner.where()}",
                 file=err,
             )
             return 0
@@ -385,11 +451,7 @@ def _notes(runner: _Runner, result: Result, count: int, err: TextIO) -> None:
         )
         print(f"moose-trace logs: skipped {what}", file=err)
     if count == 0:
-        files = len(runner.sources.files)
-        print(
-            f"moose-trace logs: no matching events in {files} log file{'' if files == 1 else 's'}",
-            file=err,
-        )
+        print(f"moose-trace logs: no matching events in {runner.where()}", file=err)
 
 
 def _follow(

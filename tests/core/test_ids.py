@@ -130,3 +130,11 @@ def test_conversions_refuse_invalid_ids_with_a_clear_error() -> None:
         trace_id_to_int("nope")
     with pytest.raises(ValueError, match="not a trace id"):
         trace_id_to_hex("00000000-0000-0000-0000-000000000000")
+
+
+@pytest.mark.parametrize("bad", [None, 12, b"\xff" * 100])
+def test_conversions_name_a_wrong_type_in_a_value_error(bad: object) -> None:
+    with pytest.raises(ValueError, match="not a trace id"):
+        trace_id_to_int(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a trace id"):
+        trace_id_to_hex(bad)  # type: ignore[arg-type]

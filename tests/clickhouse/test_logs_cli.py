@@ -1,0 +1,95 @@
+"""``moose-trace logs chdb:///…``: the same command line answered from the ClickHouse table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from moose_trace.clickhouse.schema import ddl
+from moose_trace.clickhouse.transport import ChdbTransport, connect
+from moose_trace.query.cli import main
+
+TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
+OTHER = "0193f0c2-7b1e-7c3a-9d2f-ffffffffffff"
+
+
+def _stamp(minutes: float) -> str:
+    moment = datetime.now(timezone.utc) - timedelta(minutes=30) + timedelta(minutes=minutes)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def loaded(chdb_url: str) -> str:
+    """A chDB directory holding a few events of two traces; the transport is closed again."""
+    transport = connect(chdb_url)
+    assert isinstance(transport, ChdbTransport)
+    for statement in ddl():
+        transport.execute(statement)
+    events = [
+        {"timestamp": _stamp(0), "level": "info", "event": "request", "trace_id": TRACE},
+        {"timestamp": _stamp(1), "level": "info", "event": "request", "trace_id": OTHER},
+        {
+            "timestamp": _stamp(2),
+            "level": "error",
+            "event": "insert failed",
+            "trace_id": TRACE,
+            "error_category": "type_conversion_error",
+            "layer": "sync",
+        },
+        {
+            "timestamp": _stamp(3),
+            "level": "error",
+            "event": "timed out",
+            "trace_id": OTHER,
+            "error_category": "timeout_error",
+            "layer": "webserver",
+        },
+    ]
+    data = b"\n".join(orjson.dumps(event) for event in events)
+    transport.insert("moose_logs", data, fmt="JSONAsString", columns=("raw",))
+    transport.close()
+    return chdb_url
+
+
+def test_trace_is_answered_from_the_table(loaded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([loaded, "--trace", TRACE.upper(), "--format", "json", "--no-progress"]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in lines] == ["request", "insert failed"]
+    assert {line["trace_id"] for line in lines} == {TRACE}
+
+
+def test_group_by_counts_come_from_the_table(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([loaded, "--level", "error", "--group-by", "error_category", "--format", "json"])
+    assert code == 0
+    rows = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    counts = {row["error_category"]: row["count"] for row in rows}
+    assert counts == {"type_conversion_error": 1, "timeout_error": 1}
+
+
+def test_a_missing_table_is_a_clear_error_not_a_traceback(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([loaded, "--table", "no_such_table", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("moose-trace logs: ClickHouse")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["chdb:///tmp/x", "logs.jsonl"], "cannot be mixed with log files"),
+        (["chdb:///tmp/x", "--follow"], "cannot follow ClickHouse"),
+        (["--table", "t"], "--table names a ClickHouse table"),
+        (["clickhouse://"], "without a host"),
+    ],
+)
+def test_bad_store_arguments_are_refused_with_the_reason(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

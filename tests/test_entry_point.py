@@ -1,0 +1,40 @@
+"""The ``moose-trace`` command: every job is reachable from the one entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moose_trace.cli import main
+
+COMMANDS = ("logs", "ingest", "prune")
+
+
+def test_help_lists_every_subcommand() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "moose_trace.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in COMMANDS:
+        assert f"    {command}" in run.stdout
+
+
+def test_no_subcommand_prints_usage_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: moose-trace" in capsys.readouterr().err
+
+
+def test_subcommands_run_through_the_entry_point(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "app-2026-11-20.jsonl"
+    log.write_text('{"timestamp": "2099-01-01T00:00:00Z", "level": "error", "event": "boom"}\n')
+    assert main(["logs", str(tmp_path), "--format", "json", "--no-progress"]) == 0
+    assert '"event":"boom"' in capsys.readouterr().out.replace(" ", "")
+    assert main(["prune", "--dir", str(tmp_path)]) == 0
+    assert log.read_text().count("boom") == 1  # not past its retention: kept
