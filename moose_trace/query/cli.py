@@ -14,7 +14,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +48,7 @@ from moose_trace.query.language import (
     parse_trace_kafka,
 )
 from moose_trace.query.normalize import datetime_us, trace_hex, value_text
+from moose_trace.query.poll_follow import Boundary, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
@@ -91,6 +92,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON Lines files, globs or directories, plain or .gz "
         "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs); or one ClickHouse URL: "
         "clickhouse://user@host:8123/db, clickhouses://…, chdb:///path",
+    )
+    parser.add_argument(
+        "--source",
+        dest="store",
+        default=None,
+        metavar="URL",
+        help="query a ClickHouse logs table instead of files (same as giving the URL as SOURCE)",
     )
     parser.add_argument(
         "--table",
@@ -366,9 +374,9 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     try:
         plan = _plan(args, now)
-        url = _store_url(args.sources)
-        if url is not None and args.follow:
-            raise QueryError("--follow reads log files as they grow; it cannot follow ClickHouse")
+        url = _store_url([*args.sources, *([args.store] if args.store else [])])
+        if args.store and url is None:
+            raise QueryError(f"--source takes a ClickHouse URL, got {args.store!r}")
         if url is None and args.table is not None:
             raise QueryError("--table names a ClickHouse table: give a ClickHouse URL as source")
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
@@ -471,11 +479,17 @@ def _follow(
         result = runner.run(Query(query.where, ListEvents(limit)))
         runner.progress.clear()
         assert isinstance(result, EventsResult)
+        boundary = Boundary()
         shown: set[bytes] = set()
         for event in result.events:
+            boundary.admit(event)
             shown.add(orjson.dumps(event))
             write_event(event, out, options)
         out.flush()
+        print("moose-trace logs: following (Ctrl-C to stop)", file=err)
+        if runner.store is not None:
+            _poll_store(query, runner.store, out, options, boundary)
+            return 0
         matches = compile_predicate(query.where)
 
         def on_lines(_path: Path, lines: list[bytes]) -> None:
@@ -488,11 +502,21 @@ def _follow(
                 write_event(read.event, out, options)
             out.flush()
 
-        print("moose-trace logs: following (Ctrl-C to stop)", file=err)
         follow_lines(runner.sources, tails, on_lines, threading.Event())
     except KeyboardInterrupt:
         runner.progress.clear()
     return 0
+
+
+def _poll_store(
+    query: Query, store: Engine, out: TextIO, options: RenderOptions, shown: Boundary
+) -> None:
+    def emit(events: Iterable[dict[str, object]]) -> None:
+        for event in events:
+            write_event(event, out, options)
+        out.flush()
+
+    poll_events(store, query.where, emit, threading.Event(), boundary=shown)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

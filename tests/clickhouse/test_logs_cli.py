@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -10,6 +14,7 @@ import pytest
 from moose_trace.clickhouse.schema import ddl
 from moose_trace.clickhouse.transport import ChdbTransport, connect
 from moose_trace.query.cli import main
+from moose_trace.query.poll_follow import Boundary
 
 TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 OTHER = "0193f0c2-7b1e-7c3a-9d2f-ffffffffffff"
@@ -83,7 +88,6 @@ def test_a_missing_table_is_a_clear_error_not_a_traceback(
     ("argv", "message"),
     [
         (["chdb:///tmp/x", "logs.jsonl"], "cannot be mixed with log files"),
-        (["chdb:///tmp/x", "--follow"], "cannot follow ClickHouse"),
         (["--table", "t"], "--table names a ClickHouse table"),
         (["clickhouse://"], "without a host"),
     ],
@@ -93,3 +97,58 @@ def test_bad_store_arguments_are_refused_with_the_reason(
 ) -> None:
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_source_option_is_the_same_as_a_url_argument(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--source", loaded, "--trace", TRACE, "--format", "json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["--source", "logs/"]) == 2
+    assert "--source takes a ClickHouse URL" in capsys.readouterr().err
+
+
+def test_follow_polls_the_table_and_shows_each_new_event_once(
+    loaded: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows stored while following appear; Ctrl-C ends it with status 0."""
+
+    def store_then_interrupt() -> None:
+        transport = connect(loaded)
+        try:
+            for index in range(3):
+                time.sleep(0.7)
+                event = {
+                    "timestamp": _stamp(40 + index),
+                    "level": "error",
+                    "event": f"late {index}",
+                    "trace_id": TRACE,
+                }
+                transport.insert(
+                    "moose_logs", orjson.dumps(event), fmt="JSONAsString", columns=("raw",)
+                )
+            time.sleep(1.5)
+        finally:
+            transport.close()
+            os.kill(os.getpid(), signal.SIGINT)
+
+    writer = threading.Thread(target=store_then_interrupt)
+    writer.start()
+    try:
+        code = main([loaded, "--level", "error", "--follow", "--format", "json"])
+    finally:
+        writer.join()
+    assert code == 0
+    events = [orjson.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert events == ["insert failed", "timed out", "late 0", "late 1", "late 2"]
+
+
+def test_the_poll_boundary_shows_an_event_at_the_newest_timestamp_once() -> None:
+    boundary = Boundary()
+    first = {"timestamp": "2026-11-29T10:00:00Z", "event": "a"}
+    same_time = {"timestamp": "2026-11-29T10:00:00Z", "event": "b"}
+    assert boundary.admit(first)
+    assert boundary.admit(same_time)
+    assert not boundary.admit(first)  # returned again by the next poll (timestamp >= newest)
+    assert boundary.admit({"timestamp": "2026-11-29T10:00:01Z", "event": "c"})
+    assert boundary.newest is not None
