@@ -337,16 +337,19 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}ms"
 
 
+_PRECISE_WINDOW_US = 10 * 60 * 1_000_000
+
+
 def text_comparison(result: ComparisonResult, title: str, style: Style) -> list[str]:
     """Return ``--compare`` windows side by side (US-10), changes against the first window."""
     lines = [style.paint(f"Performance comparison: {title}", "1"), ""]
     base: WindowStats | None = None
     for stats in result.windows:
         window = stats.window
-        span = (
-            f"{format_time(datetime_us(window.start), precise=False)} → "
-            f"{format_time(datetime_us(window.end), precise=False)}"
-        )
+        start, end = datetime_us(window.start), datetime_us(window.end)
+        # Windows of hours or days read best to the minute; short ones need their seconds.
+        precise = end - start < _PRECISE_WINDOW_US
+        span = f"{format_time(start, precise=precise)} → {format_time(end, precise=precise)}"
         lines.append(
             style.paint(f"{window.label.title()} ({span}): {_count(stats.count, 'event')}", "1")
         )
