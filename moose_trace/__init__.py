@@ -51,13 +51,31 @@ _EXPORTS: dict[str, str] = {
     "unregister_error_category": "moose_trace.errors",
     "error_signature": "moose_trace.signature",
     "Redactor": "moose_trace.redaction",
+    # decorators and dead letters
+    "traced": "moose_trace.decorators",
+    "traced_api": "moose_trace.decorators",
+    "traced_sync": "moose_trace.decorators",
+    "traced_task": "moose_trace.decorators",
+    "traced_transform": "moose_trace.decorators",
+    "traced_workflow": "moose_trace.decorators",
+    "DeadLetterSink": "moose_trace.dlq",
+    # ASGI (pure ASGI: loads no web framework)
+    "TraceMiddleware": "moose_trace.asgi",
 }
+
+# Subpackages reachable as attributes after a plain ``import moose_trace``
+# (``moose_trace.asgi.TraceMiddleware``); none loads an optional dependency on import.
+_SUBMODULES = frozenset(
+    {"asgi", "broker", "clickhouse", "decorators", "demo", "dlq", "kafka", "query"}
+)
 
 __all__ = [
     "Configuration",
+    "DeadLetterSink",
     "LoggingSetup",
     "Redactor",
     "TraceIdPropagator",
+    "TraceMiddleware",
     "__version__",
     "bind_fields",
     "categorize_error",
@@ -86,11 +104,19 @@ __all__ = [
     "trace_id_from_int",
     "trace_id_to_hex",
     "trace_id_to_int",
+    "traced",
+    "traced_api",
+    "traced_sync",
+    "traced_task",
+    "traced_transform",
+    "traced_workflow",
     "unregister_error_category",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"moose_trace.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'moose_trace' has no attribute {name!r}")
@@ -104,6 +130,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from moose_trace.asgi import TraceMiddleware
     from moose_trace.context import (
         bind_fields,
         current_fields,
@@ -113,6 +140,15 @@ if TYPE_CHECKING:
         new_span_id,
         trace_context,
     )
+    from moose_trace.decorators import (
+        traced,
+        traced_api,
+        traced_sync,
+        traced_task,
+        traced_transform,
+        traced_workflow,
+    )
+    from moose_trace.dlq import DeadLetterSink
     from moose_trace.errors import (
         categorize_error,
         error_fields,

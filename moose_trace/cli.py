@@ -21,6 +21,7 @@ _SUBCOMMANDS = (
     ("logs", "moose_trace.query.cli", "query"),
     ("ingest", "moose_trace.clickhouse.cli", "clickhouse"),
     ("prune", "moose_trace.prune", "all"),
+    ("demo", "moose_trace.demo.cli", "demo"),
 )
 
 

@@ -13,3 +13,36 @@ from moose_trace.paths import LOG_DIR_ENV
 def pytest_configure(config: pytest.Config) -> None:
     """Point the default log directory at a throwaway folder for the whole run."""
     os.environ[LOG_DIR_ENV] = tempfile.mkdtemp(prefix="moose-trace-test-logs-")
+
+
+# --- Kafka: one embedded Tansu broker per test session -------------------------------------------
+
+import itertools  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+from moose_trace.broker import BrokerUnavailable, EmbeddedBroker  # noqa: E402
+
+_topic_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[EmbeddedBroker]:
+    """A started embedded Kafka broker (Tansu, in memory) shared by the whole session."""
+    try:
+        broker = EmbeddedBroker().start()
+    except BrokerUnavailable as exc:
+        pytest.skip(f"no Kafka broker: {exc}")
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_topic(kafka_broker: EmbeddedBroker, request: pytest.FixtureRequest) -> str:
+    """A fresh topic with one partition on ``kafka_broker``; its name is unique in the session."""
+    stem = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    name = f"{stem}-{next(_topic_numbers)}-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topics([name], partitions=1)
+    return name

@@ -10,7 +10,7 @@ import pytest
 
 from moose_trace.cli import main
 
-COMMANDS = ("logs", "ingest", "prune")
+COMMANDS = ("logs", "ingest", "prune", "demo")
 
 
 def test_help_lists_every_subcommand() -> None:

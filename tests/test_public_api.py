@@ -36,6 +36,8 @@ def test_import_and_the_core_api_load_no_optional_dependency() -> None:
         "import sys, moose_trace\n"
         "with moose_trace.trace_context(moose_trace.new_trace_id(), type='api'):\n"
         "    moose_trace.current_trace_id()\n"
+        "moose_trace.asgi.TraceMiddleware, moose_trace.kafka.extract_trace_id\n"
+        "moose_trace.traced_transform, moose_trace.clickhouse.ClickHouseSink\n"
         f"print(sorted(set({HEAVY!r}) & set(sys.modules)))\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

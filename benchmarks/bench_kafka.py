@@ -1,0 +1,335 @@
+"""Benchmarks of the Kafka integration against issue 3's budget, side by side in one run.
+
+    python benchmarks/bench_kafka.py [--messages 50000] [--rounds 7] [--no-write]
+
+One embedded Tansu broker; N small records pre-produced once per topic. Each consume variant
+reads the same topic from offset 0 with a fresh consumer (``assign()``, no group join) that has
+already fetched the topic into its local queue, so the timed loop measures the client side —
+what instrumentation adds — rather than how fast the broker serves fetches. Rounds interleaved;
+the median messages/s over the rounds is reported. Logging is configured for real (JSON, info
+level, to /dev/null), as in production.
+
+1. Consume: a plain confluent-kafka poll loop vs ``traced_messages`` + a no-op transform.
+   Budget: traced ≥ 90% of the plain poll loop's messages/s.
+2. Produce: ``TracedProducer.produce`` vs ``Producer.produce`` (µs per call, and produce+flush
+   messages/s). No budget; reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import confluent_kafka  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+
+from moose_trace.broker import EmbeddedBroker  # noqa: E402
+from moose_trace.context import trace_context  # noqa: E402
+from moose_trace.ids import new_trace_id  # noqa: E402
+from moose_trace.kafka import TracedProducer, message_context, traced_messages  # noqa: E402
+from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
+
+COMMAND = "python benchmarks/bench_kafka.py"
+REPORT = ROOT / "docs" / "benchmarks" / "kafka.md"
+BUDGET = 0.90
+
+
+def noop(message: Any) -> None:
+    """The transform: does nothing, so the loops' own costs are what is measured."""
+
+
+def _producer(broker: EmbeddedBroker) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 2_000_000,
+        }
+    )
+
+
+def _consumer(broker: EmbeddedBroker, topic: str) -> Consumer:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    return consumer
+
+
+def fill_topics(broker: EmbeddedBroker, count: int) -> dict[str, str]:
+    """Pre-produce the records: each in its own trace, all in one trace, and without headers."""
+    topics = {
+        "own": f"bench-own-trace-{new_trace_id()}",
+        "shared": f"bench-shared-trace-{new_trace_id()}",
+        "none": f"bench-no-headers-{new_trace_id()}",
+    }
+    broker.create_topics(topics.values())
+    producer = _producer(broker)
+    traced = TracedProducer(producer, log_deliveries=False)
+    with trace_context():
+        for number in range(count):
+            traced.produce(topics["shared"], b'{"n":%d}' % number)
+    for number in range(count):
+        with trace_context():
+            traced.produce(topics["own"], b'{"n":%d}' % number)
+        producer.produce(topics["none"], b'{"n":%d}' % number)
+        if number % 10_000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    return topics
+
+
+def warmed_consumer(broker: EmbeddedBroker, topic: str, prefetch: float) -> Consumer:
+    """A consumer at offset 0 that has fetched the topic into its local queue.
+
+    It polls until the first message is there (then seeks back to it) and waits ``prefetch``
+    seconds, so the timed loops measure the client side (what instrumentation adds), not how
+    fast the broker serves fetches.
+    """
+    consumer = _consumer(broker, topic)
+    while True:
+        first = consumer.poll(1.0)
+        if first is not None and first.error() is None:
+            break
+    time.sleep(prefetch)
+    consumer.seek(TopicPartition(topic, 0, 0))
+    time.sleep(prefetch)
+    return consumer
+
+
+def plain_poll(consumer: Consumer, count: int) -> float:
+    """The bare loop: poll, skip empty polls and errors, transform."""
+    seen = 0
+    poll = consumer.poll
+    started = time.perf_counter()
+    while seen < count:
+        message = poll(1.0)
+        if message is None or message.error() is not None:
+            continue
+        noop(message)
+        seen += 1
+    return time.perf_counter() - started
+
+
+def plain_drain(consumer: Consumer, count: int) -> float:
+    """An anchor: the bare loop taking already-fetched messages in batches, as traced does."""
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        first = consumer.poll(1.0)
+        if first is None:
+            continue
+        for message in [first, *consumer.consume(min(99, count - seen - 1), 0)]:
+            if message.error() is None:
+                noop(message)
+                seen += 1
+    return time.perf_counter() - started
+
+
+def poll_with_message_context(consumer: Consumer, count: int) -> float:
+    """An anchor: the bare poll loop with ``with message_context(msg):`` around the transform."""
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        message = consumer.poll(1.0)
+        if message is None or message.error() is not None:
+            continue
+        with message_context(message):
+            noop(message)
+        seen += 1
+    return time.perf_counter() - started
+
+
+def traced(batch_size: int) -> Callable[[Consumer, int], float]:
+    def run(consumer: Consumer, count: int) -> float:
+        started = time.perf_counter()
+        for message in traced_messages(consumer, max_messages=count, batch_size=batch_size):
+            noop(message)
+        return time.perf_counter() - started
+
+    return run
+
+
+def bench_consume(
+    broker: EmbeddedBroker, topics: dict[str, str], count: int, rounds: int, prefetch: float
+) -> list[tuple[str, float]]:
+    variants: dict[str, tuple[str, Callable[[Consumer, int], float]]] = {
+        "plain poll loop": ("own", plain_poll),
+        "traced_messages": ("own", traced(100)),
+        "· traced_messages, one shared trace id": ("shared", traced(100)),
+        "· traced_messages, no trace headers (new id each)": ("none", traced(100)),
+        "· traced_messages(batch_size=1): a poll per message": ("own", traced(1)),
+        "· plain loop taking fetched batches (consume(n, 0))": ("own", plain_drain),
+        "· plain poll loop + message_context per message": ("own", poll_with_message_context),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (topic, run) in variants.items():
+            consumer = warmed_consumer(broker, topics[topic], prefetch)
+            try:
+                samples[name].append(count / run(consumer, count))
+            finally:
+                consumer.close()
+    return [(name, statistics.median(values)) for name, values in samples.items()]
+
+
+def bench_produce(
+    broker: EmbeddedBroker, count: int, rounds: int
+) -> list[tuple[str, float, float]]:
+    topic = f"bench-produce-{new_trace_id()}"
+    broker.create_topics([topic])
+    bare = _producer(broker)
+    wrapped = TracedProducer(_producer(broker))
+    quiet = TracedProducer(_producer(broker), log_deliveries=False)
+    value = b'{"user_id":123,"event":"click"}'
+
+    def bare_produce() -> None:
+        produce = bare.produce
+        for _ in range(count):
+            produce(topic, value)
+
+    def traced_produce(producer: TracedProducer) -> Callable[[], None]:
+        def run() -> None:
+            produce = producer.produce
+            with trace_context():
+                for _ in range(count):
+                    produce(topic, value)
+
+        return run
+
+    def outside_context() -> None:
+        produce = wrapped.produce
+        for _ in range(count):
+            produce(topic, value)
+
+    variants: dict[str, tuple[Any, Callable[[], None]]] = {
+        "Producer.produce": (bare, bare_produce),
+        "TracedProducer.produce (in a trace)": (wrapped, traced_produce(wrapped)),
+        "· TracedProducer(log_deliveries=False)": (quiet, traced_produce(quiet)),
+        "· TracedProducer outside any trace (new id each)": (wrapped, outside_context),
+    }
+    calls: dict[str, list[float]] = {name: [] for name in variants}
+    totals: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (producer, run) in variants.items():
+            started = time.perf_counter()
+            run()
+            produced = time.perf_counter()
+            assert producer.flush(60) == 0
+            flushed = time.perf_counter()
+            calls[name].append((produced - started) / count * 1e6)
+            totals[name].append(count / (flushed - started))
+    return [
+        (name, statistics.median(calls[name]), statistics.median(totals[name])) for name in variants
+    ]
+
+
+def report(
+    consume: list[tuple[str, float]],
+    produce: list[tuple[str, float, float]],
+    count: int,
+    rounds: int,
+    prefetch: float,
+) -> str:
+    plain = dict(consume)["plain poll loop"]
+    ours = dict(consume)["traced_messages"]
+    verdict = "met" if ours / plain >= BUDGET else "**missed**"
+    lines = [
+        "# Benchmarks: Kafka integration",
+        "",
+        f"Command (one run, every variant side by side, median of {rounds} interleaved rounds of",
+        f"{count:,} messages):",
+        "",
+        "```bash",
+        f".venv/bin/{COMMAND}",
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, confluent-kafka "
+        f"{metadata.version('confluent-kafka')} (librdkafka {confluent_kafka.libversion()[0]}), "
+        "broker: embedded Tansu (memory storage) on loopback. Logging configured (JSON, info, "
+        "to /dev/null).",
+        "",
+        "## Consume: messages per second (a no-op transform per message)",
+        "",
+        "| loop | messages/s | vs plain poll loop | budget |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for name, rate in consume:
+        budget = f"≥ 90%: {verdict}" if name == "traced_messages" else ""
+        lines.append(f"| {name} | {rate:,.0f} | {rate / plain:.0%} | {budget} |")
+    lines += [
+        "",
+        "Each consumer starts at offset 0 with the topic already in its local queue (it waited",
+        f"{prefetch} s after its first fetch), so the loops measure the client side. Records of",
+        "the main rows were produced by `TracedProducer`, each in its own trace.",
+        "`traced_messages` takes the messages the client has already fetched in batches of up to",
+        "100 after each poll (`consume(n, 0)`, no waiting) and binds each message's fields with",
+        "plain ContextVar sets instead of a `trace_context` per message; rows with `·` show where",
+        "the time goes: the batching alone (plain loop taking fetched batches) and the naive way",
+        "(`message_context` around each message of a poll loop).",
+        "",
+        "Where the traced loop's time goes, per message, beyond the batched plain loop: reading",
+        "the headers (`message.headers()` builds a Python list of tuples), validating the id",
+        "(one regex match, skipped when the id repeats), and four ContextVar sets (two when",
+        "topic and partition are unchanged). Load from other processes on this machine during",
+        "the run moves single rows by ±30%; compare rows of the same run.",
+        "",
+        "## Produce",
+        "",
+        "| producer | µs per produce() | produce+flush messages/s | vs Producer |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    bare_rate = produce[0][2]
+    for name, micros, rate in produce:
+        lines.append(f"| {name} | {micros:.2f} | {rate:,.0f} | {rate / bare_rate:.0%} |")
+    lines += [
+        "",
+        "`TracedProducer` writes two headers (`trace_id`, `traceparent`) per record and attaches",
+        "a delivery callback (the delivery log line is at debug, filtered out at info).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--prefetch", type=float, default=0.5, help="seconds to let it fetch")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    options = parser.parse_args()
+    with open(os.devnull, "w") as devnull:
+        configure_logging("bench", level="info", stream=devnull, json=True, log_dir=False)
+        try:
+            with EmbeddedBroker() as broker:
+                topics = fill_topics(broker, options.messages)
+                consume = bench_consume(
+                    broker, topics, options.messages, options.rounds, options.prefetch
+                )
+                produce = bench_produce(broker, options.messages // 2, options.rounds)
+        finally:
+            shutdown_logging()
+    text = report(consume, produce, options.messages, options.rounds, options.prefetch)
+    print(text)
+    if not options.no_write:
+        REPORT.parent.mkdir(parents=True, exist_ok=True)
+        REPORT.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The one OpenTelemetry SERVER span per request, with the request's trace id as its trace id.
+
+Uses only ``opentelemetry-api``: the spans are whatever the tracer provider makes (the SDK's when
+one is configured, no-ops otherwise).
+"""
+
+from __future__ import annotations
+
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from moose_trace.ids import trace_id_from_int, trace_id_to_int
+from moose_trace.otel import otel_context_for
+
+__all__ = ["ServerSpans", "span_ids"]
+
+_SERVER = SpanKind.SERVER
+_ERROR = Status(StatusCode.ERROR)
+
+
+class ServerSpans:
+    """Start and finish the request's SERVER span on one tracer."""
+
+    __slots__ = ("_tracer",)
+
+    def __init__(self, tracer_provider: otel_trace.TracerProvider | None) -> None:
+        # A proxy tracer when no provider is set yet: it follows one configured later.
+        self._tracer = otel_trace.get_tracer("moose_trace.asgi", tracer_provider=tracer_provider)
+
+    def start(
+        self,
+        method: str,
+        attributes: dict[str, Any],
+        trace_id: str | None,
+        parent_span_id: str | None,
+        sampled: bool,
+    ) -> otel_trace.Span:
+        """Start the span: in trace ``trace_id`` when one came in, else a child of the current span.
+
+        An incoming id becomes a remote parent (``traceparent``'s span id when it sent one), unless
+        the current span (an outer middleware's) is already in that trace.
+        """
+        context = None
+        if trace_id is not None:
+            outer = otel_trace.get_current_span().get_span_context()
+            if not (outer.is_valid and outer.trace_id == trace_id_to_int(trace_id)):
+                context = otel_context_for(trace_id, parent_span_id, sampled=sampled)
+        return self._tracer.start_span(method, context, _SERVER, attributes)
+
+    @staticmethod
+    def activate(span: otel_trace.Span) -> Token[Context]:
+        """Make ``span`` the current span; return the token for ``deactivate``."""
+        return otel_context.attach(otel_trace.set_span_in_context(span))
+
+    @staticmethod
+    def deactivate(token: Token[Context]) -> None:
+        """Undo ``activate``."""
+        otel_context.detach(token)
+
+    @staticmethod
+    def finish(
+        span: otel_trace.Span,
+        method: str,
+        status: int,
+        route: str | None,
+        error: BaseException | None,
+    ) -> None:
+        """Record the outcome on the span and end it."""
+        if span.is_recording():
+            if route is None:
+                span.set_attribute("http.response.status_code", status)
+            else:
+                span.set_attributes({"http.response.status_code": status, "http.route": route})
+                span.update_name(f"{method} {route}")
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+            elif status >= 500:
+                span.set_status(_ERROR)
+        span.end()
+
+
+def span_ids(span: otel_trace.Span) -> tuple[str, str, bool] | None:
+    """Return ``(trace_id, span_id, sampled)`` of a span, or ``None`` for an invalid (no-op) one."""
+    span_context = span.get_span_context()
+    if not span_context.is_valid:
+        return None
+    return (
+        trace_id_from_int(span_context.trace_id),
+        f"{span_context.span_id:016x}",
+        span_context.trace_flags.sampled,
+    )

@@ -1,0 +1,429 @@
+"""``TraceMiddleware``: every HTTP request and WebSocket session runs in its own trace context.
+
+Pure ASGI (no framework import): ``app.add_middleware(TraceMiddleware)`` in Starlette or FastAPI,
+or ``TraceMiddleware(app)`` around any ASGI app. Per request it
+
+1. takes the trace id from ``X-Trace-Id``, else ``traceparent``, else makes a UUIDv7 (an invalid
+   value is replaced, logged once at warning — escaped and cut — and never sent back);
+2. runs the app inside ``trace_context(trace_id, type=…, name=…, layer=…)``, so every log line
+   of the request carries them (``context_fields`` binds more of the request's fields);
+3. adds ``X-Trace-Id`` (and ``traceparent`` when a span is active) to the response start, for
+   streaming responses and errors too;
+4. writes one access line through the app's structlog configuration when the response is done;
+5. turns an unhandled exception into an error line (with its ``error_category``) and, when no
+   response has started, a 500 that carries the trace id.
+
+Lifespan and other scope types pass through untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+import structlog
+from opentelemetry import trace as otel_trace
+
+from moose_trace.asgi._span import ServerSpans, span_ids
+from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
+from moose_trace.asgi.client import TrustedProxies
+from moose_trace.asgi.naming import PathClassifier, PathRule
+from moose_trace.asgi.principal import scope_principal
+from moose_trace.context import trace_context
+from moose_trace.errors import error_fields
+from moose_trace.ids import parse_trace_id, trace_id_from_int
+from moose_trace.propagation import (
+    HTTP_TRACE_HEADER,
+    escape_header_value,
+    extract_incoming,
+    traceparent_for,
+)
+
+__all__ = [
+    "ACCESS_EVENT",
+    "ACCESS_FAILED_EVENT",
+    "CANCELLED_EVENT",
+    "DEFAULT_CONTEXT_FIELDS",
+    "LOGGER_NAME",
+    "REJECTED_EVENT",
+    "REQUEST_FIELDS",
+    "TraceMiddleware",
+]
+
+LOGGER_NAME = "moose_trace.asgi"
+"""The structlog logger name of the access lines (``LOG_LEVEL_MOOSE_TRACE_ASGI`` sets its level)."""
+ACCESS_EVENT = "request handled"
+"""The ``event`` of the access line of a request answered with a status below 500."""
+ACCESS_FAILED_EVENT = "request failed"
+"""The ``event`` of the access line of a request that failed: a 5xx or an unhandled exception."""
+CANCELLED_EVENT = "request cancelled"
+"""The ``event`` of the access line of a request cut short (client gone, server shutting down)."""
+REJECTED_EVENT = "rejected incoming trace id"
+"""The ``event`` of the warning about an invalid incoming ``X-Trace-Id`` (value escaped, cut)."""
+REQUEST_FIELDS = (
+    "type",
+    "name",
+    "layer",
+    "http_method",
+    "http_path",
+    "client_ip",
+    "request_id",
+)
+"""The request's fields: all are on the access line; ``context_fields`` picks the bound ones."""
+DEFAULT_CONTEXT_FIELDS = ("type", "name", "layer")
+"""Bound for the whole request by default: enough to find any of its lines by primitive."""
+
+_TRACE_ID = 0
+_TRACEPARENT = 1
+_FORWARDED = 2
+_REQUEST_ID = 3
+# ASGI servers lower-case header names (the spec requires it), so exact bytes are matched.
+_HEADER_SLOTS = {
+    b"x-trace-id": _TRACE_ID,
+    b"traceparent": _TRACEPARENT,
+    b"x-forwarded-for": _FORWARDED,
+    b"x-request-id": _REQUEST_ID,
+}
+_ID_HEADERS = (HTTP_TRACE_HEADER,)
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,64}").fullmatch
+_TRACE_ID_HEADER = HTTP_TRACE_HEADER.encode("ascii")
+_TRACEPARENT_HEADER = b"traceparent"
+_TRACED_SCOPES = frozenset({"http", "websocket"})
+_CLIENT_CLOSED = 499  # nginx's status for a request the client gave up on
+_DEFAULT_RULE = PathRule()
+_now_ns = time.perf_counter_ns
+_current_span = otel_trace.get_current_span
+
+
+class TraceMiddleware:
+    """ASGI middleware: trace id in, trace context around the app, trace id out, access line.
+
+    Keyword options:
+
+    - ``rule``: request path → ``(type, name)`` of the user primitive; default ``PathRule()``
+      (``/ingest/UserEvent`` → ``("ingest", "UserEvent")``, ``/consumption/leaderboard`` →
+      ``("api", "leaderboard")``). Pass ``PathRule(ingest_prefixes=[...])`` or any callable.
+    - ``trusted_proxies``: addresses or networks (``["10.0.0.0/8"]``) whose ``X-Forwarded-For``
+      is believed for ``client_ip``; default none: the direct peer is the client.
+    - ``principal``: scope → the authenticated principal or ``None``, asked after the app ran;
+      default ``scope_principal`` (``request.state.principal``, else Starlette's ``scope["user"]``).
+    - ``layer``: the ``layer`` field; default ``"webserver"``.
+    - ``context_fields``: which of ``REQUEST_FIELDS`` are bound for the whole request (every log
+      line inside carries them); default ``("type", "name", "layer")``. Each one bound costs
+      every log line of the request a little, so the rest are on the access line only.
+    - ``access_log``: write the access line (default ``True``).
+    - ``logger``: the structlog logger for the middleware's lines; default
+      ``structlog.get_logger("moose_trace.asgi")``.
+    - ``tracing``: start one OpenTelemetry SERVER span per request (default ``False``); its trace
+      id is the request's trace id. ``tracer_provider`` picks the provider (implies tracing);
+      default the global one.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rule: PathClassifier | None = None,
+        trusted_proxies: Iterable[str] | TrustedProxies = (),
+        principal: Callable[[Mapping[str, Any]], str | None] = scope_principal,
+        layer: str = "webserver",
+        context_fields: Iterable[str] = DEFAULT_CONTEXT_FIELDS,
+        access_log: bool = True,
+        logger: Any = None,
+        tracing: bool = False,
+        tracer_provider: otel_trace.TracerProvider | None = None,
+    ) -> None:
+        self.app = app
+        self._rule: PathClassifier = rule if rule is not None else PathRule()
+        self._proxies = (
+            trusted_proxies
+            if isinstance(trusted_proxies, TrustedProxies)
+            else TrustedProxies(trusted_proxies)
+        )
+        self._principal = principal
+        self._layer = layer
+        bound = tuple(dict.fromkeys(context_fields))
+        unknown = [field for field in bound if field not in REQUEST_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"context_fields {unknown!r} are not request fields; choose from {REQUEST_FIELDS}"
+            )
+        self._context_fields = None if bound == DEFAULT_CONTEXT_FIELDS else bound
+        self._access_log = access_log
+        self._log: Any = logger
+        self._spans = (
+            ServerSpans(tracer_provider) if tracing or tracer_provider is not None else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection: trace http and websocket scopes, pass others through."""
+        kind = scope["type"]
+        if kind not in _TRACED_SCOPES:
+            await self.app(scope, receive, send)
+            return
+        started_ns = _now_ns()
+        trace_id, parent_span_id, sampled, rejected, forwarded, request_id = _read_headers(
+            scope.get("headers") or ()
+        )
+
+        path: str = scope["path"]
+        method: str = scope.get("method") or "GET"
+        try:
+            primitive, name = self._rule(path)
+        except Exception:  # a broken custom rule must not take every request down with it
+            primitive, name = _DEFAULT_RULE(path)
+        layer = self._layer
+        fields: dict[str, Any] = {
+            "type": primitive,
+            "name": name,
+            "layer": layer,
+            "http_method": method,
+            "http_path": path,
+        }
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        if forwarded is not None and self._proxies:
+            client_ip = self._proxies.client_ip(client_ip, _forwarded_text(forwarded))
+        if client_ip is not None:
+            fields["client_ip"] = client_ip
+        if request_id is not None:
+            fields["request_id"] = request_id
+
+        span = span_token = None
+        span_id = traceparent = None
+        spans = self._spans
+        if spans is not None:
+            span = spans.start(
+                method,
+                _span_attributes(scope, method, path),
+                trace_id,
+                parent_span_id,
+                sampled,
+            )
+            ids = span_ids(span)
+            if ids is not None:
+                span_trace_id, span_id, span_sampled = ids
+                trace_id = trace_id or span_trace_id
+                traceparent = traceparent_for(span_trace_id, span_id, span_sampled)
+            span_token = spans.activate(span)
+        else:
+            outer = _current_span().get_span_context()
+            if outer.is_valid:  # an outer middleware's span: share its trace, name it in the reply
+                outer_trace_id = trace_id_from_int(outer.trace_id)
+                trace_id = trace_id or outer_trace_id
+                traceparent = traceparent_for(
+                    outer_trace_id, f"{outer.span_id:016x}", outer.trace_flags.sampled
+                )
+
+        bound = self._context_fields
+        if bound is None:
+            context = trace_context(
+                trace_id, span_id=span_id, type=primitive, name=name, layer=layer
+            )
+        else:
+            context = trace_context(
+                trace_id, span_id=span_id, **{key: fields[key] for key in bound if key in fields}
+            )
+        context.__enter__()
+        trace_id = context.trace_id
+        added = [(_TRACE_ID_HEADER, trace_id.encode("ascii"))]
+        if traceparent is not None:
+            added.append((_TRACEPARENT_HEADER, traceparent.encode("ascii")))
+        status = 0
+        finished_ns = 0
+
+        async def traced_send(message: Message) -> None:
+            nonlocal status, finished_ns
+            if status:
+                if not finished_ns and not message.get("more_body") and kind == "http":
+                    finished_ns = _now_ns()  # the last body chunk: the response is complete
+            else:
+                message_type = message["type"]
+                if message_type == "http.response.start":
+                    status = message["status"]
+                    message = {**message, "headers": [*message.get("headers", ()), *added]}
+                elif message_type == "websocket.accept":
+                    status = 101
+                    message = {**message, "headers": [*message.get("headers", ()), *added]}
+                elif message_type == "websocket.close":
+                    status = 403  # closed before the handshake: the server answers 403
+                elif message_type == "websocket.http.response.start":
+                    status = message["status"]
+                    message = {**message, "headers": [*message.get("headers", ()), *added]}
+            await send(message)
+
+        error: BaseException | None = None
+        handled = False
+        try:
+            if rejected is not None:
+                self._logger().warning(REJECTED_EVENT, rejected_trace_id=rejected)
+            try:
+                await self.app(scope, receive, traced_send)
+            except Exception as exc:
+                error = exc
+                if status == 0 and kind == "http":
+                    handled = await _send_server_error(traced_send, trace_id)
+            except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
+                error = exc
+            if self._access_log:
+                self._access(scope, fields, (finished_ns or _now_ns()) - started_ns, status, error)
+        finally:
+            context.__exit__(None, None, None)
+            if spans is not None and span is not None and span_token is not None:
+                spans.deactivate(span_token)
+                spans.finish(span, method, status or 500, _route(scope), error)
+        if error is not None and not handled:
+            raise error
+
+    def _logger(self) -> Any:
+        """Return the logger; the default one is resolved at the first line (logging is set up).
+
+        With structlog's ``cache_logger_on_first_use`` (``configure_logging`` sets it) the proxy
+        from ``get_logger`` would cache its bound logger on this first use anyway; keeping that
+        logger skips the proxy's attribute lookup on every line. Without caching the proxy is
+        kept, so a later ``structlog.configure`` still applies.
+        """
+        if self._log is not None:
+            return self._log
+        proxy = structlog.get_logger(LOGGER_NAME)
+        cached = structlog.get_config().get("cache_logger_on_first_use") is True
+        self._log = proxy.bind() if cached else proxy
+        return self._log
+
+    def _access(
+        self,
+        scope: Scope,
+        fields: dict[str, Any],
+        elapsed_ns: int,
+        status: int,
+        error: BaseException | None,
+    ) -> None:
+        """Write the access line: every request field, the outcome, the principal and route."""
+        fields["http_status"] = status
+        fields["latency_ms"] = round(elapsed_ns / 1e6, 3)
+        try:
+            principal = self._principal(scope)
+        except Exception:  # a broken custom lookup: the line goes out without a principal
+            principal = None
+        if principal is not None:
+            fields["principal"] = principal
+        route = _route(scope)
+        if route is not None:
+            fields["http_route"] = route
+        log = self._log
+        if log is None:
+            log = self._logger()
+        if error is None:
+            if status < 400:
+                log.info(ACCESS_EVENT, **fields)
+            elif status < 500:
+                log.warning(ACCESS_EVENT, **fields)
+            else:
+                log.error(ACCESS_FAILED_EVENT, **fields)
+        elif isinstance(error, Exception):
+            fields["http_status"] = status or 500
+            log.error(ACCESS_FAILED_EVENT, **fields, **error_fields(error))
+        else:
+            fields["http_status"] = status or _CLIENT_CLOSED
+            log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
+
+
+_Headers = tuple[str | None, str | None, bool, str | None, list[bytes] | None, str | None]
+
+
+def _read_headers(headers: Iterable[Iterable[bytes]]) -> _Headers:
+    """Read what the middleware needs from the raw headers, in one pass.
+
+    Returns the incoming ``(trace_id, parent_span_id, sampled, rejected)`` (see
+    ``extract_incoming``), the ``X-Forwarded-For`` values and a valid ``X-Request-Id``.
+    """
+    trace_headers: list[tuple[bytes, bytes]] | None = None
+    sent_id: bytes | None = None
+    forwarded: list[bytes] | None = None
+    request_id: str | None = None
+    slots = _HEADER_SLOTS
+    for header, value in headers:
+        slot = slots.get(header)
+        if slot is None:
+            continue
+        if slot <= _TRACEPARENT:
+            if trace_headers is None:
+                trace_headers = []
+            trace_headers.append((header, value))
+            if slot == _TRACE_ID and sent_id is None:
+                sent_id = value
+        elif slot == _FORWARDED:
+            if forwarded is None:
+                forwarded = []
+            forwarded.append(value)
+        elif request_id is None and _VALID_REQUEST_ID(value) is not None:
+            request_id = value.decode("ascii")
+    if trace_headers is None:
+        return None, None, True, None, forwarded, request_id
+    if len(trace_headers) == 1 and sent_id is not None:
+        # The common case, a lone X-Trace-Id: extract_incoming's rule for it is parse_trace_id,
+        # applied here straight to the bytes (the general header reader is 5× slower).
+        trace_id = parse_trace_id(sent_id)
+        if trace_id is not None:
+            return trace_id, None, True, None, forwarded, request_id
+    return (*_incoming(trace_headers, sent_id), forwarded, request_id)
+
+
+def _incoming(
+    trace_headers: list[tuple[bytes, bytes]], sent_id: bytes | None
+) -> tuple[str | None, str | None, bool, str | None]:
+    """Return ``(trace_id, parent_span_id, sampled, rejected)`` from the trace headers."""
+    incoming = extract_incoming(trace_headers, id_headers=_ID_HEADERS)
+    rejected = incoming.rejected
+    if rejected is None and sent_id is not None and parse_trace_id(sent_id) is None:
+        rejected = escape_header_value(sent_id)  # not UTF-8: the header reader skips it
+    return incoming.trace_id, incoming.parent_span_id, incoming.sampled, rejected
+
+
+def _forwarded_text(values: list[bytes]) -> str:
+    return ",".join(value.decode("latin-1") for value in values)
+
+
+def _span_attributes(scope: Scope, method: str, path: str) -> dict[str, Any]:
+    # The semantic conventions' required HTTP server attributes; the client address and the
+    # rest are on the access line (each span attribute costs the SDK a validation and a lock).
+    return {
+        "http.request.method": method,
+        "url.path": path,
+        "url.scheme": scope.get("scheme") or "http",
+    }
+
+
+def _route(scope: Scope) -> str | None:
+    """Return the route template a framework matched (Starlette, FastAPI), or ``None``."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    mount = scope.get("root_path") or ""
+    return mount + template if mount and not template.startswith(mount) else template
+
+
+async def _send_server_error(send: Send, trace_id: str) -> bool:
+    """Send a 500 with a JSON body naming the trace id; false when the client is gone."""
+    body = orjson.dumps({"error": "Internal Server Error", "trace_id": trace_id})
+    try:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode("ascii")),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    except Exception:
+        return False
+    return True

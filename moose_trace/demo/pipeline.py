@@ -1,0 +1,483 @@
+"""The demo's streaming pipeline and workflow, each part a thread with its own ``service`` name.
+
+```
+UserEvent ─ user_event_to_session ─▶ Session ─ user_enrichment ─▶ EnrichedSession
+    │              │ (null field)        │
+    │              └────▶ UserEventDeadLetter
+    └──────── clickhouse_sync ───────────┴──▶ tables UserEvent, Session
+workflow data_refresh: fetch_external_data ▶ load_to_clickhouse (table ExternalScores)
+```
+
+Every record is handled inside ``message_context`` (its trace, topic, partition, offset and
+consumer group bound) by a function traced with ``traced_transform`` / ``traced_sync``; what a
+transform produces through ``TracedProducer`` carries its input's trace, so one id runs from
+the HTTP request to the table. The workload turns the knobs the stories need: slower inserts
+(``slow_inserts``), a second deployment of ``user_enrichment`` (``deploy_enrichment``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+
+from moose_trace.context import bind_fields, trace_context
+from moose_trace.demo.app import PIPELINE
+from moose_trace.demo.infra import TableSpec
+from moose_trace.demo.processes import Supervisor
+from moose_trace.demo.progress import DemoStats
+from moose_trace.demo.table import OlapStore
+
+__all__ = [
+    "CONSUMER_GROUP",
+    "DLQ_TOPIC",
+    "TABLES",
+    "TABLES_V2",
+    "TOPICS",
+    "DeadLetter",
+    "Pipeline",
+    "close_producer",
+    "kafka_logger",
+    "traced_producer",
+]
+
+_log = structlog.get_logger("moose_trace.demo.pipeline")
+
+CONSUMER_GROUP = "clickhouse_sync"
+"""The sync's consumer group."""
+DLQ_TOPIC = "UserEventDeadLetter"
+"""Where ``user_event_to_session`` sends the records it cannot transform."""
+TOPICS = ("UserEvent", "Session", "EnrichedSession", DLQ_TOPIC)
+"""The topics the demo creates."""
+
+_USER_EVENT = (
+    ("user_id", "UInt64"),
+    ("event", "String"),
+    ("timestamp", "DateTime64(3, 'UTC')"),
+    ("properties", "String"),
+)
+TABLES = (
+    TableSpec("UserEvent", _USER_EVENT, "(user_id, timestamp)"),
+    TableSpec(
+        "Session",
+        (("session_id", "String"), ("user_id", "UInt64"), ("event", "String"), ("page", "String")),
+        "session_id",
+    ),
+    TableSpec("ExternalScores", (("user_id", "UInt64"), ("score", "UInt32")), "user_id"),
+)
+"""The tables of the app's first version."""
+TABLES_V2 = (
+    TableSpec("UserEvent", (*_USER_EVENT, ("session_id", "String")), "(user_id, timestamp)"),
+    *TABLES[1:],
+)
+"""Version 2 adds ``UserEvent.session_id`` (US-7)."""
+
+_POLL_SECONDS = 0.05
+_BATCH_MAX = 500
+_SLOW_CALL_MS = 1000
+_ENRICH_DELAY_MS = 1200
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record ``user_event_to_session`` sent to the dead-letter topic, and where it came from."""
+
+    trace_id: str
+    topic: str
+    partition: int
+    offset: int
+
+
+def _consumer(bootstrap_servers: str, group: str, topics: tuple[str, ...]) -> Any:
+    """A consumer assigned to partition 0 of ``topics`` from their current end.
+
+    ``assign`` instead of a group subscription: no rebalance wait, and the demo's topics have
+    one partition. Starting at the end makes a rerun against an existing broker skip old records.
+    """
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415 (optional dependency)
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+            "fetch.min.bytes": 1,
+            "logger": kafka_logger(),
+        }
+    )
+    partitions = []
+    for topic in topics:
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        partitions.append(TopicPartition(topic, 0, high))
+    consumer.assign(partitions)
+    return consumer
+
+
+def traced_producer(bootstrap_servers: str) -> Any:
+    """Return a ``TracedProducer`` for the demo's broker (every record carries its trace)."""
+    from confluent_kafka import Producer  # noqa: PLC0415 (optional dependency)
+
+    from moose_trace.kafka import TracedProducer  # noqa: PLC0415
+
+    return TracedProducer(
+        Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "linger.ms": 0,
+                "acks": "all",
+                "logger": kafka_logger(),
+            }
+        )
+    )
+
+
+class Pipeline:
+    """The transforms, the sync and the workflow, started on ``start`` under a ``Supervisor``."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        store: OlapStore,
+        stats: DemoStats,
+        external_url: str,
+    ) -> None:
+        import httpx  # noqa: PLC0415 (optional dependency)
+
+        self.bootstrap_servers = bootstrap_servers
+        self.store = store
+        self.stats = stats
+        self.external_url = external_url
+        self.dead_letters: list[DeadLetter] = []
+        self.workflow_runs: list[str] = []
+        self.enrichment_version = 1
+        self._http = httpx.Client(timeout=5.0)
+        self._insert_delays: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._events_per_user: dict[int, int] = defaultdict(int)
+
+    def start(self, supervisor: Supervisor) -> None:
+        """Start the transforms and the sync as worker threads."""
+        supervisor.started("http client", self._http.close, shown=False)
+        supervisor.spawn(
+            "transform",
+            self._run_sessions,
+            "user_event_to_session: UserEvent → Session (DLQ UserEventDeadLetter)",
+        )
+        supervisor.spawn("enrichment", self._run_enrichment, "user_enrichment v1: Session → …")
+        supervisor.spawn("sync", self._run_sync, f"{CONSUMER_GROUP}: UserEvent, Session → tables")
+
+    def slow_inserts(self, delays_ms: list[float]) -> None:
+        """Make the next ``UserEvent`` batch inserts wait these many ms (merges pending, US-5).
+
+        Replaces what is left of an earlier list; ``[]`` makes inserts fast again.
+        """
+        with self._lock:
+            self._insert_delays = deque(delays_ms)
+
+    def deploy_enrichment(self, version: int) -> None:
+        """Switch ``user_enrichment`` to ``version`` (1: a query per record; 2: a running count)."""
+        with trace_context(service="demo-deploy", type="transform", name="user_enrichment"):
+            self.enrichment_version = version
+            _log.info(f"Deployed user_enrichment v{version}", phase="execution", version=version)
+        self.stats.component("enrichment", "up", f"user_enrichment v{version}: Session → …")
+
+    # -- user_event_to_session ---------------------------------------------------------------
+
+    def _run_sessions(self, stop: threading.Event) -> None:
+        from moose_trace.decorators import traced_transform  # noqa: PLC0415
+        from moose_trace.kafka import DeadLetterQueue, message_context  # noqa: PLC0415
+
+        bind_fields(service="demo-transform")
+        consumer = _consumer(self.bootstrap_servers, "user_event_to_session", ("UserEvent",))
+        producer = traced_producer(self.bootstrap_servers)
+        dlq = DeadLetterQueue(producer, DLQ_TOPIC)
+
+        @traced_transform(
+            "user_event_to_session",
+            source="UserEvent",
+            target="Session",
+            dlq=dlq,
+            include_payload=True,
+            phase="runtime",
+        )
+        def user_event_to_session(message: Any) -> dict[str, Any]:
+            record = orjson.loads(message.value())
+            page = record["properties"]["page"]  # a null ``properties`` fails here (US-6)
+            if record["event"] == "purchase":
+                self._enrich(record["user_id"])
+            session = {
+                "session_id": f"{record['user_id']}-{str(record.get('timestamp', ''))[:10]}",
+                "user_id": record["user_id"],
+                "event": record["event"],
+                "page": page,
+            }
+            producer.produce("Session", value=orjson.dumps(session), key=str(record["user_id"]))
+            return session
+
+        try:
+            while not stop.is_set():
+                message = consumer.poll(_POLL_SECONDS)
+                if message is None or _failed(message):
+                    continue
+                with message_context(message, consumer_group="user_event_to_session"):
+                    try:
+                        result = user_event_to_session(message)
+                    except Exception:  # logged by the decorator: the dead-letter send failed too
+                        continue
+                    _flush(producer, "Session" if result is not None else DLQ_TOPIC)
+                if result is None:
+                    self._dead_lettered(message)
+                self.stats.add("transformed" if result is not None else "dead_lettered")
+        finally:
+            close_producer(producer)
+            consumer.close()
+
+    def _dead_lettered(self, message: Any) -> None:
+        from moose_trace.kafka import extract_trace_id  # noqa: PLC0415
+
+        self.dead_letters.append(
+            DeadLetter(
+                extract_trace_id(message) or "",
+                message.topic(),
+                message.partition(),
+                message.offset(),
+            )
+        )
+
+    def _enrich(self, user_id: int) -> None:
+        """Call the analytics API; this call is the slow part of the transform (US-2)."""
+        url = f"{self.external_url}/enrich"
+        started = time.perf_counter()
+        response = self._http.get(url, params={"user_id": user_id, "delay_ms": _ENRICH_DELAY_MS})
+        response.raise_for_status()
+        elapsed = round((time.perf_counter() - started) * 1000, 3)
+        fields = {"operation": "external_api_call", "http_url": url, "latency_ms": elapsed}
+        if elapsed > _SLOW_CALL_MS:
+            _log.warning(
+                f"External API call to analytics.example.com took {elapsed:.0f}ms",
+                hint="External API latency: potential issue",
+                **fields,
+            )
+        else:
+            _log.debug("External API call", **fields)
+
+    # -- user_enrichment ----------------------------------------------------------------------
+
+    def _run_enrichment(self, stop: threading.Event) -> None:
+        from moose_trace.decorators import traced_transform  # noqa: PLC0415
+        from moose_trace.kafka import message_context  # noqa: PLC0415
+
+        bind_fields(service="demo-transform")
+        consumer = _consumer(self.bootstrap_servers, "user_enrichment", ("Session",))
+        producer = traced_producer(self.bootstrap_servers)
+        table = self.store.qualified("UserEvent")
+
+        def events_of(user_id: int) -> int:
+            if self.enrichment_version == 1:  # v1: one query per record
+                rows = self.store.query(
+                    f"SELECT count(*) AS events FROM {table} WHERE user_id = {int(user_id)}"
+                )
+                return int(rows[0]["events"]) if rows else 0
+            return self._events_per_user[user_id]  # v2: a running count kept in memory
+
+        @traced_transform("user_enrichment", source="Session", target="EnrichedSession")
+        def user_enrichment(message: Any) -> dict[str, Any]:
+            session = orjson.loads(message.value())
+            self._events_per_user[session["user_id"]] += 1
+            enriched = {
+                **session,
+                "user_events": events_of(session["user_id"]),
+                "version": self.enrichment_version,
+            }
+            producer.produce("EnrichedSession", value=orjson.dumps(enriched))
+            return enriched
+
+        try:
+            while not stop.is_set():
+                message = consumer.poll(_POLL_SECONDS)
+                if message is None or _failed(message):
+                    continue
+                with message_context(message, consumer_group="user_enrichment"):
+                    bind_fields(version=self.enrichment_version)
+                    try:
+                        user_enrichment(message)
+                    except Exception:  # logged by the decorator; the next record goes on
+                        continue
+                    finally:
+                        self.stats.add("enriched")
+                    _flush(producer, "EnrichedSession")
+        finally:
+            close_producer(producer)
+            consumer.close()
+
+    # -- clickhouse_sync ----------------------------------------------------------------------
+
+    def _run_sync(self, stop: threading.Event) -> None:
+        from moose_trace.decorators import traced_sync  # noqa: PLC0415
+        from moose_trace.kafka import message_context  # noqa: PLC0415
+
+        bind_fields(service="demo-sync")
+        consumer = _consumer(self.bootstrap_servers, CONSUMER_GROUP, ("UserEvent", "Session"))
+
+        @traced_sync("UserEvent", CONSUMER_GROUP, pipeline=PIPELINE)
+        def insert_user_events(batch: list[Any]) -> int:
+            self._pending_merges()
+            self.store.insert("UserEvent", [orjson.loads(message.value()) for message in batch])
+            return len(batch)
+
+        @traced_sync("Session", CONSUMER_GROUP)
+        def insert_sessions(batch: list[Any]) -> int:
+            self.store.insert("Session", [orjson.loads(message.value()) for message in batch])
+            return len(batch)
+
+        inserts: dict[str, Callable[[list[Any]], int]] = {
+            "UserEvent": insert_user_events,
+            "Session": insert_sessions,
+        }
+        try:
+            while not stop.is_set():
+                messages = consumer.consume(num_messages=_BATCH_MAX, timeout=_POLL_SECONDS)
+                batches: dict[str, list[Any]] = defaultdict(list)
+                for message in messages:
+                    if _failed(message):
+                        continue
+                    with message_context(message, consumer_group=CONSUMER_GROUP):
+                        _log.debug(
+                            "consumed message",
+                            type="olap_table",
+                            name=message.topic(),
+                            layer="sync",
+                        )
+                    batches[message.topic()].append(message)
+                for topic, batch in batches.items():
+                    self._sync(inserts[topic], batch)
+        finally:
+            consumer.close()
+
+    def _sync(self, insert: Callable[[list[Any]], int], batch: list[Any]) -> None:
+        """Insert a batch; when the table refuses it, insert record by record to keep the rest."""
+        try:
+            self.stats.add("inserted", insert(batch))
+            return
+        except Exception:  # logged by traced_sync, with every record's trace id
+            if len(batch) == 1:
+                self.stats.add("rejected")
+                return
+        for message in batch:
+            try:
+                self.stats.add("inserted", insert([message]))
+            except Exception:
+                self.stats.add("rejected")
+
+    def _pending_merges(self) -> None:
+        """Wait as ClickHouse does when parts pile up (``parts_to_delay_insert``): US-5."""
+        with self._lock:
+            delay_ms = self._insert_delays.popleft() if self._insert_delays else 0.0
+        if delay_ms:
+            with trace_context(type="olap_table", name="UserEvent", layer="storage"):
+                _log.debug(
+                    "ClickHouse diagnostics",
+                    pending_merges=int(delay_ms // 20),
+                    insert_delay_ms=delay_ms,
+                    hint="High merge activity may be causing slowdown",
+                )
+            time.sleep(delay_ms / 1000)
+
+    # -- data_refresh ---------------------------------------------------------------------------
+
+    def run_workflow(self, on_failure: Callable[[], None], attempts: int = 3) -> str:
+        """Run ``data_refresh`` once; a failed ``fetch_external_data`` is retried (US-9).
+
+        ``on_failure`` is called after each failed fetch, before the backoff.
+        """
+        from moose_trace.decorators import traced_task, traced_workflow  # noqa: PLC0415
+
+        run_ids: list[str] = []
+
+        @traced_task("fetch_external_data")
+        def fetch_external_data() -> list[dict[str, Any]]:
+            import httpx  # noqa: PLC0415 (optional dependency)
+
+            url = f"{self.external_url}/data"
+            try:
+                response = self._http.get(url, params={"records": 500})
+            except httpx.ConnectError as refused:
+                raise ConnectionError(f"External API unreachable: {url} ({refused})") from refused
+            response.raise_for_status()
+            rows: list[dict[str, Any]] = response.json()
+            bind_fields(records=len(rows))
+            return rows
+
+        @traced_task("load_to_clickhouse")
+        def load_to_clickhouse(rows: list[dict[str, Any]]) -> int:
+            self.store.insert("ExternalScores", rows)
+            bind_fields(records=len(rows))
+            return len(rows)
+
+        @traced_workflow("data_refresh")
+        def data_refresh() -> int:
+            from moose_trace.context import current_fields  # noqa: PLC0415
+
+            run_ids.append(str(current_fields().get("workflow_run_id")))
+            for attempt in range(attempts):
+                try:
+                    with trace_context(retry_count=attempt):
+                        rows = fetch_external_data()
+                    break
+                except Exception:  # logged by traced_task; the workflow retries, as Temporal does
+                    on_failure()
+                    if attempt == attempts - 1:
+                        raise
+                    backoff_ms = 500 * (attempt + 1)
+                    _log.info(
+                        "workflow retrying",
+                        status="retrying",
+                        retry_count=attempt + 1,
+                        backoff_ms=backoff_ms,
+                    )
+                    time.sleep(backoff_ms / 1000)
+            return load_to_clickhouse(rows)
+
+        with trace_context(service="demo-workflow"):
+            try:
+                data_refresh()
+            finally:
+                self.stats.add("workflow_runs")
+                self.workflow_runs.extend(run_ids)
+        return run_ids[0] if run_ids else ""
+
+
+def _flush(producer: Any, topic: str) -> None:
+    """Wait for the delivery of what was produced; its report is logged as the stream's."""
+    with trace_context(type="stream", name=topic, layer="streaming"):
+        producer.flush(5)
+
+
+def close_producer(producer: Any) -> None:
+    """Deliver what is left, then close (no reconnecting to a broker that is going away)."""
+    producer.flush(5)
+    close = getattr(producer, "close", None)
+    if close is not None:
+        close()
+
+
+def kafka_logger() -> logging.Logger:
+    """The stdlib logger librdkafka's own messages go to (into the log files, not stderr)."""
+    return logging.getLogger("confluent_kafka")
+
+
+def _failed(message: Any) -> bool:
+    error = message.error()
+    if error is None:
+        return False
+    if error.code() != -191:  # _PARTITION_EOF: the end of a partition is no failure
+        _log.warning("kafka consume error", error_message=str(error))
+    return True

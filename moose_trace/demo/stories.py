@@ -1,0 +1,233 @@
+"""What the demo shows at the end: the failed ingest's trace, then each story's commands.
+
+``story_commands(facts)`` spells the ten user stories' ``moose-trace logs`` commands with this
+run's trace ids, Kafka offset, workflow run and deployment time filled in, ready to paste.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from moose_trace.demo.progress import DemoStats
+from moose_trace.demo.workload import StoryFacts
+
+__all__ = ["Story", "command_line", "print_results", "story_commands", "trace_output"]
+
+
+@dataclass(frozen=True)
+class Story:
+    """One user story: its number, its question, and the commands that answer it."""
+
+    number: int
+    question: str
+    commands: tuple[tuple[str, ...], ...]
+    """Each command's arguments after ``moose-trace logs``."""
+
+
+def story_commands(facts: StoryFacts) -> list[Story]:
+    """Return the ten stories with this run's ids and times in their commands."""
+    split, start, end = facts.deployed_v2_at, facts.started_at, facts.finished_at
+    enrichment = "type=transform,name=user_enrichment"
+    kafka = (
+        f"topic={facts.dead_letter_topic},partition={facts.dead_letter_partition},"
+        f"offset={facts.dead_letter_offset}"
+    )
+    return [
+        Story(
+            1,
+            "Why is an accepted event missing from the UserEvent table?",
+            (
+                ("--filter", "name=UserEventPipeline", "--since=10m", "--level=warning+"),
+                ("--trace", facts.failed_ingest_trace),
+                (
+                    "--filter",
+                    "type=olap_table,name=UserEvent",
+                    "--filter",
+                    "layer=sync",
+                    "--level=error",
+                ),
+            ),
+        ),
+        Story(
+            2,
+            "Why is the user_event_to_session transform slow?",
+            (
+                (
+                    "--filter",
+                    "type=transform,name=user_event_to_session",
+                    "--include-metrics",
+                    "--limit=5",
+                ),
+                ("--filter", "type=transform", "--filter", "latency_ms:>1000"),
+                ("--trace", facts.slow_purchase_trace),
+            ),
+        ),
+        Story(
+            3,
+            "Why does /consumption/leaderboard answer 500?",
+            (
+                ("--filter", "type=api,name=leaderboard", "--level=error", "--since=10m"),
+                ("--filter", "type=api,name=leaderboard", "--since=10m"),
+                ("--filter", "name=leaderboard", "--filter", "layer=storage"),
+            ),
+        ),
+        Story(
+            4,
+            "Who read /consumption/user-pii, and who failed to?",
+            (
+                ("--filter", "type=api,name=user-pii", "--filter", "security=true", "--since=24h"),
+                ("--filter", "security=auth_failure", "--level=warn,error", "--since=7d"),
+                ("--filter", "type=api,name=user-pii", "--format=csv", "--output=audit.csv"),
+            ),
+        ),
+        Story(
+            5,
+            "Why is the clickhouse_sync consumer falling behind?",
+            (
+                (
+                    "--filter",
+                    "layer=sync,consumer_group=clickhouse_sync",
+                    "--filter",
+                    "latency_ms:>=100",
+                    "--include-metrics",
+                ),
+                ("--filter", "layer=sync", "--filter", "latency_ms:>1000"),
+                ("--filter", "layer=sync", "--filter", "operation=batch_insert", "--since=1h"),
+            ),
+        ),
+        Story(
+            6,
+            "Which record did user_event_to_session fail on, and where did it go?",
+            (
+                (
+                    "--filter",
+                    "type=transform,name=user_event_to_session",
+                    "--filter",
+                    "phase=runtime",
+                    "--verbose",
+                    "--limit=3",
+                ),
+                ("--trace-kafka", kafka),
+                (
+                    "--filter",
+                    "type=transform,name=user_event_to_session",
+                    "--level=error",
+                    "--include-payload",
+                ),
+            ),
+        ),
+        Story(
+            7,
+            "What did the deployment change, in which phase, under which lock?",
+            (
+                (
+                    "--filter",
+                    "phase=planning,validation,execution",
+                    "--filter",
+                    "layer=storage,streaming",
+                ),
+                ("--filter", "operation=ddl_*", "--since=5m"),
+                ("--filter", "phase=execution", "--follow"),
+            ),
+        ),
+        Story(
+            8,
+            "What is failing across the system?",
+            (
+                ("--level=error", "--since=1h"),
+                ("--level=error", "--since=1h", "--group-by=error_category,layer"),
+                ("--level=error", "--since=10m", "--histogram=1m"),
+            ),
+        ),
+        Story(
+            9,
+            "Why did the data_refresh workflow fail, and did the retry work?",
+            (
+                ("--filter", "type=workflow,name=data_refresh"),
+                ("--filter", "type=task,name=fetch_external_data"),
+                ("--filter", f"workflow_run_id={facts.workflow_run_id}"),
+            ),
+        ),
+        Story(
+            10,
+            "Is user_enrichment v2 faster than v1?",
+            (
+                ("--filter", enrichment, f"--until={split}", "--include-metrics", "--limit=3"),
+                ("--filter", enrichment, f"--since={split}", "--include-metrics", "--limit=3"),
+                (
+                    "--filter",
+                    enrichment,
+                    "--compare",
+                    f"before={start}..{split}",
+                    f"after={split}..{end}",
+                ),
+            ),
+        ),
+    ]
+
+
+def command_line(arguments: tuple[str, ...], source: Path | None = None) -> str:
+    """Return ``moose-trace logs …`` as a shell line (``source`` appended when given)."""
+    words = ["moose-trace", "logs", *arguments, *([str(source)] if source else [])]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def trace_output(trace_id: str, *, color: bool, source: Path | None = None) -> tuple[int, str]:
+    """Run ``moose-trace logs --trace <id>`` here; return its exit status and what it wrote."""
+    from moose_trace.query.cli import main  # noqa: PLC0415
+
+    out, err = io.StringIO(), io.StringIO()
+    arguments = ["--trace", trace_id, "--color", "always" if color else "never", "--no-progress"]
+    if source is not None:
+        arguments.append(str(source))
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(arguments)
+    return code, out.getvalue() + err.getvalue()
+
+
+def print_results(
+    facts: StoryFacts,
+    *,
+    stats: DemoStats,
+    table_engine: str,
+    log_dir: Path,
+    source: Path | None,
+    out: TextIO,
+) -> None:
+    """Show the run's outcome: counters, the failed ingest's trace, the stories' commands.
+
+    ``source`` is the log directory to name in commands (``None``: the default one, which the
+    commands find by themselves).
+    """
+    color = _is_tty(out)
+    bold = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: text)
+    write = out.write
+    write(f"\n{stats.summary()}\n")
+    write(f"tables: {table_engine}; logs: {log_dir}\n\n")
+    write(bold("One event was accepted but never reached its table (US-1).") + "\n")
+    write(
+        "POST /ingest/UserEvent answered 200 with "
+        f"X-Trace-Id: {bold(facts.failed_ingest_trace)}\n\n"
+    )
+    write(f"$ {command_line(('--trace', facts.failed_ingest_trace), source)}\n")
+    _code, text = trace_output(facts.failed_ingest_trace, color=color, source=source)
+    write(text if text.endswith("\n") else text + "\n")
+    write("\n" + bold("Next: each user story's question, answered from these logs") + "\n")
+    for story in story_commands(facts):
+        write(f"\nUS-{story.number}  {story.question}\n")
+        for arguments in story.commands:
+            write(f"  {command_line(arguments, source)}\n")
+    write("\nThe stories, step by step: docs/tutorial.md\n")
+    out.flush()
+
+
+def _is_tty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,263 @@
+"""Consume inside each message's trace: ``message_context`` for one message, ``traced_messages``
+for a poll loop.
+
+Both bind ``trace_id`` (from the message's headers, else a new one), ``kafka_topic``,
+``kafka_partition``, ``kafka_offset`` and, when given, ``consumer_group``, so every log line
+written while handling a message carries them; both restore the previous state afterwards,
+also when the handling raises. A header that holds an invalid id is logged once at warning,
+escaped, and replaced by a new id.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from moose_trace.context import _var, trace_context
+from moose_trace.ids import new_trace_id
+from moose_trace.kafka._errors import kafka_error_fields
+from moose_trace.kafka.headers import _parse_id_header, incoming_trace, message_fields
+from moose_trace.propagation import KAFKA_TRACE_HEADER
+
+__all__ = [
+    "CONSUME_ERROR_EVENT",
+    "REJECTED_EVENT",
+    "SEEK_FAILED_EVENT",
+    "message_context",
+    "traced_messages",
+]
+
+REJECTED_EVENT = "rejected incoming trace id"
+"""The ``event`` of the warning for a message whose trace header held an invalid id."""
+CONSUME_ERROR_EVENT = "kafka consume error"
+"""The ``event`` of the error line for an error the consumer reported instead of a message."""
+SEEK_FAILED_EVENT = "kafka seek back failed"
+"""The ``event`` of the warning when unhandled prefetched messages could not be given back."""
+
+_log = structlog.get_logger("moose_trace.kafka")
+
+# The very ContextVars that trace_context and structlog's merge_contextvars use for these keys.
+_TRACE_ID = _var("trace_id")
+_TOPIC = _var("kafka_topic")
+_PARTITION = _var("kafka_partition")
+_OFFSET = _var("kafka_offset")
+_GROUP = _var("consumer_group")
+
+
+class message_context:
+    """Handle one Kafka message inside its trace: ``with message_context(msg): ...``.
+
+    Binds ``trace_id`` (header ``trace_id``, else ``traceparent``, else a new id), the
+    message's ``kafka_topic``, ``kafka_partition``, ``kafka_offset``, and ``consumer_group`` when
+    given, through ``trace_context``: fields bound inside with ``bind_fields`` end with it, and
+    everything is restored on exit, exceptions included. Works with ``async with`` too. Entering
+    returns the ``trace_context`` (``.trace_id``, ``.span_id``).
+    """
+
+    __slots__ = ("_context", "_rejected")
+
+    def __init__(self, message: Any, *, consumer_group: str | None = None) -> None:
+        incoming = incoming_trace(message)
+        fields = message_fields(message)
+        if consumer_group is not None:
+            fields["consumer_group"] = consumer_group
+        self._rejected = incoming.rejected if incoming.trace_id is None else None
+        self._context = trace_context(incoming.trace_id or new_trace_id(), **fields)
+
+    def __enter__(self) -> trace_context:
+        context = self._context.__enter__()
+        if self._rejected is not None:
+            _log.warning(REJECTED_EVENT, rejected_trace_id=self._rejected)
+        return context
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._context.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> trace_context:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+StopSignal = Callable[[], bool] | threading.Event
+"""What ``traced_messages(stop=...)`` takes: a ``threading.Event`` or a callable returning true."""
+
+
+def traced_messages(
+    consumer: Any,
+    *,
+    timeout: float = 1.0,
+    consumer_group: str | None = None,
+    max_messages: int | None = None,
+    stop: StopSignal | None = None,
+    batch_size: int = 100,
+) -> Iterator[Any]:
+    """Poll a confluent-kafka ``Consumer`` and yield each message inside its trace context.
+
+    ``for msg in traced_messages(consumer): ...`` — while the loop body runs, ``trace_id``,
+    ``kafka_topic``, ``kafka_partition``, ``kafka_offset`` (and ``consumer_group`` when given)
+    are bound; when the loop resumes, exits, breaks or raises, the previous state is back.
+    Empty polls are skipped; partition-EOF events are ignored; other consumer errors are logged
+    at error with their ``error_category`` and not yielded (a fatal one is raised as
+    ``KafkaException`` after logging). Ends after ``max_messages`` messages, or when ``stop``
+    (an ``Event`` or a callable) is set, checked before each poll and each message.
+
+    After a poll that returned a message, up to ``batch_size - 1`` more messages that the
+    client has already fetched are taken without waiting, which makes the loop cheaper than
+    polling each one; ``batch_size=1`` polls every message. If the loop ends early, messages
+    taken but not yet handled are given back (the consumer seeks to the first of them), so the
+    same consumer yields them again. Use the generator directly in a ``for`` statement (or
+    close it): its context is restored when it finishes or is closed.
+
+    The loop body gets no ``trace_context`` frame of its own (that keeps the loop nearly as
+    cheap as a bare poll loop): fields bound there with ``bind_fields`` are not removed per
+    message. Open one for per-message extras (``with trace_context(): bind_fields(...)``, or a
+    ``traced_*`` decorator, which does), or use ``message_context``.
+    """
+    if max_messages is not None and max_messages <= 0:
+        return
+    from confluent_kafka import KafkaError, KafkaException  # noqa: PLC0415 - a client is in use
+
+    partition_eof = KafkaError._PARTITION_EOF
+    should_stop: Callable[[], bool] | None
+    if stop is None:
+        should_stop = None
+    elif isinstance(stop, threading.Event):
+        should_stop = stop.is_set
+    else:
+        should_stop = stop
+    group_field = {"consumer_group": consumer_group} if consumer_group is not None else {}
+    drain = max(batch_size, 1) - 1
+    remaining = max_messages
+    poll = consumer.poll
+    consume = consumer.consume
+    set_trace_id, set_topic = _TRACE_ID.set, _TOPIC.set
+    set_partition, set_offset = _PARTITION.set, _OFFSET.set
+    parse_id_header = _parse_id_header
+    tokens: list[Any] | None = None
+    bound_topic: str | None = None
+    bound_partition: int | None = None
+    pending: Iterator[Any] = iter(())
+    try:
+        while remaining is None or remaining > 0:
+            if should_stop is not None and should_stop():
+                return
+            first = poll(timeout)
+            if first is None:
+                continue
+            take = drain if remaining is None else min(drain, remaining - 1)
+            pending = iter([first, *consume(take, 0)] if take > 0 else [first])
+            for message in pending:
+                error = message.error()
+                if error is not None:
+                    if tokens is not None:
+                        _restore(tokens)
+                        tokens = None
+                    if error.code() != partition_eof:
+                        _log.error(
+                            CONSUME_ERROR_EVENT,
+                            **group_field,
+                            **message_fields(message),
+                            **kafka_error_fields(error),
+                        )
+                        if error.fatal():
+                            raise KafkaException(error)
+                    continue
+                if should_stop is not None and should_stop():
+                    _give_back(consumer, [message, *pending])
+                    return
+                headers = message.headers()
+                rejected = trace_id = None
+                if headers:
+                    # Inline fast path: our producer writes a canonical ``trace_id`` first.
+                    first_header = headers[0]
+                    value = first_header[1]
+                    if first_header[0] == KAFKA_TRACE_HEADER and type(value) is bytes:
+                        trace_id = parse_id_header(value)
+                if trace_id is None:
+                    incoming = incoming_trace(headers)
+                    trace_id = incoming.trace_id
+                    if trace_id is None:
+                        trace_id = new_trace_id()
+                        rejected = incoming.rejected
+                topic, partition = message.topic(), message.partition()
+                if tokens is None:
+                    tokens = [
+                        set_trace_id(trace_id),
+                        set_topic(topic),
+                        set_partition(partition),
+                        set_offset(message.offset()),
+                    ]
+                    if consumer_group is not None:
+                        tokens.append(_GROUP.set(consumer_group))
+                    bound_topic, bound_partition = topic, partition
+                else:
+                    set_trace_id(trace_id)
+                    set_offset(message.offset())
+                    # Within a batch the topic and partition rarely change: set them only then.
+                    if partition != bound_partition or topic != bound_topic:
+                        set_topic(topic)
+                        set_partition(partition)
+                        bound_topic, bound_partition = topic, partition
+                if rejected is not None:
+                    _log.warning(REJECTED_EVENT, rejected_trace_id=rejected)
+                yield message
+                if remaining is not None:
+                    remaining -= 1
+                    if remaining <= 0:
+                        return
+            if tokens is not None:
+                # Back to the caller's state before polling: callbacks that run inside poll()
+                # (errors, rebalances, commits) belong to no message.
+                _restore(tokens)
+                tokens = None
+    finally:
+        if tokens is not None:
+            _restore(tokens)
+        unhandled = list(pending)
+        if unhandled:
+            _give_back(consumer, unhandled)
+
+
+def _restore(tokens: list[Any]) -> None:
+    for token in reversed(tokens):
+        try:
+            token.var.reset(token)
+        except ValueError:
+            continue  # closed from another context (a finalizer): nothing of ours is bound there
+
+
+def _give_back(consumer: Any, messages: list[Any]) -> None:
+    """Seek each partition back to the first message taken from it but not handled."""
+    from confluent_kafka import TopicPartition  # noqa: PLC0415 - a client is in use
+
+    first: dict[tuple[str, int], int] = {}
+    for message in messages:
+        if message.error() is None:
+            first.setdefault((message.topic(), message.partition()), message.offset())
+    for (topic, partition), offset in first.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except Exception as exc:
+            _log.warning(
+                SEEK_FAILED_EVENT,
+                kafka_topic=topic,
+                kafka_partition=partition,
+                kafka_offset=offset,
+                error=exc,
+            )

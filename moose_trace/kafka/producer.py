@@ -1,0 +1,107 @@
+"""``TracedProducer``: a confluent-kafka ``Producer`` whose every record carries the trace.
+
+``produce`` adds ``trace_id`` and ``traceparent`` headers from the current context (a new trace
+when there is none), keeps the caller's headers and delivery callback, and logs the delivery
+report: at debug with topic, partition, offset and the record's trace id, at error with the
+error category when delivery failed. Delivery reports run later, inside ``poll()`` or
+``flush()`` and outside the producing context, so the trace id is taken when the record is
+produced. Every other attribute is the wrapped producer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from moose_trace.kafka._errors import kafka_error_fields
+from moose_trace.kafka.headers import traced_headers
+
+__all__ = ["DELIVERED_EVENT", "DELIVERY_FAILED_EVENT", "TracedProducer"]
+
+DELIVERED_EVENT = "kafka message delivered"
+"""The ``event`` of the debug line logged for each delivered record."""
+DELIVERY_FAILED_EVENT = "kafka delivery failed"
+"""The ``event`` of the error line logged for each record the broker did not take."""
+
+DeliveryCallback = Callable[[Any, Any], Any]
+"""confluent-kafka's delivery callback: ``(error or None, message) -> None``."""
+
+_log = structlog.get_logger("moose_trace.kafka")
+
+
+class TracedProducer:
+    """Wrap a confluent-kafka ``Producer`` so that every record carries the trace context.
+
+    ``TracedProducer(Producer(conf))``; then use it like the producer. ``log_deliveries=False``
+    turns the per-record delivery log lines off (failures are still logged).
+    """
+
+    __slots__ = ("_log_deliveries", "producer")
+
+    producer: Any
+    """The wrapped ``confluent_kafka.Producer``."""
+
+    def __init__(self, producer: Any, *, log_deliveries: bool = True) -> None:
+        self.producer = producer
+        self._log_deliveries = log_deliveries
+
+    def produce(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        headers: Any = None,
+        on_delivery: DeliveryCallback | None = None,
+        *,
+        callback: DeliveryCallback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Produce a record with the trace headers added; arguments as ``Producer.produce``.
+
+        ``headers`` (list of pairs or dict) are kept and the trace headers put first. The
+        caller's ``on_delivery`` (or its alias ``callback``) is still called, after the
+        delivery is logged. Raises what ``Producer.produce`` raises (``BufferError`` when the
+        local queue is full, ``KafkaException``), with nothing logged twice.
+        """
+        sent, trace_id = traced_headers(headers)
+        user_callback = on_delivery if on_delivery is not None else callback
+        kwargs["on_delivery"] = _delivery_report(
+            topic, trace_id, user_callback, self._log_deliveries
+        )
+        self.producer.produce(topic, value, key, headers=sent, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.producer, name)
+
+    def __len__(self) -> int:
+        return len(self.producer)
+
+    def __repr__(self) -> str:
+        return f"TracedProducer({self.producer!r})"
+
+
+def _delivery_report(
+    topic: str, trace_id: str, user_callback: DeliveryCallback | None, log_deliveries: bool
+) -> DeliveryCallback:
+    def report(error: Any, message: Any) -> None:
+        if error is not None:
+            _log.error(
+                DELIVERY_FAILED_EVENT,
+                trace_id=trace_id,
+                kafka_topic=topic,
+                **kafka_error_fields(error),
+            )
+        elif log_deliveries:
+            _log.debug(
+                DELIVERED_EVENT,
+                trace_id=trace_id,
+                kafka_topic=message.topic(),
+                kafka_partition=message.partition(),
+                kafka_offset=message.offset(),
+            )
+        if user_callback is not None:
+            user_callback(error, message)
+
+    return report

@@ -1,0 +1,203 @@
+"""Kafka header helpers: trace context in, trace id out, on any header shape, never raising."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import namedtuple
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from moose_trace.context import trace_context
+from moose_trace.ids import new_trace_id, parse_trace_id
+from moose_trace.kafka import (
+    extract_trace_id,
+    incoming_trace,
+    inject_headers,
+    message_fields,
+    message_headers,
+    traced_headers,
+)
+
+TID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
+HEX = TID.replace("-", "")
+TRACEPARENT = f"00-{HEX}-00f067aa0ba902b7-01".encode()
+
+# kafka-python's ConsumerRecord and aiokafka's records carry headers as an attribute.
+Record = namedtuple("Record", "topic partition offset key value headers")
+
+
+class ConfluentLike:
+    """Shaped like a confluent-kafka Message: accessors are methods."""
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def headers(self) -> Any:
+        return self._headers
+
+    def topic(self) -> str:
+        return "UserEvent"
+
+    def partition(self) -> int:
+        return 2
+
+    def offset(self) -> int:
+        return 41
+
+
+class Broken:
+    def headers(self) -> Any:
+        raise RuntimeError("boom")
+
+    @property
+    def topic(self) -> str:
+        raise RuntimeError("boom")
+
+
+def test_inject_outside_any_trace_keeps_only_the_callers_headers() -> None:
+    assert inject_headers() == []
+    assert inject_headers([("user", b"1")]) == [("user", b"1")]
+
+
+def test_inject_puts_trace_headers_first_and_keeps_the_callers() -> None:
+    with trace_context(TID) as context:
+        headers = inject_headers([("user", b"1"), ("other", None), ("user", "two")])
+    assert headers[0] == ("trace_id", TID.encode())
+    name, value = headers[1]
+    assert name == "traceparent"
+    assert value == f"00-{HEX}-{context.span_id}-01".encode()
+    assert headers[2:] == [("user", b"1"), ("other", None), ("user", b"two")]
+
+
+def test_inject_replaces_stale_trace_headers_in_any_case_and_reads_dicts() -> None:
+    stale = {"Trace_Id": b"0193f0c2-0000-7000-8000-000000000001", "TRACEPARENT": b"x", "k": "v"}
+    with trace_context(TID):
+        headers = inject_headers(stale)
+    assert [name for name, _ in headers] == ["trace_id", "traceparent", "k"]
+    assert headers[0][1] == TID.encode()
+    assert headers[2] == ("k", b"v")
+
+
+def test_traced_headers_start_a_trace_outside_any_context() -> None:
+    headers, trace_id = traced_headers([("user", b"1")])
+    assert parse_trace_id(trace_id) == trace_id
+    assert headers[0] == ("trace_id", trace_id.encode())
+    assert headers[-1] == ("user", b"1")
+    with trace_context(TID):
+        assert traced_headers()[1] == TID
+
+
+def test_extract_reads_every_message_and_header_shape() -> None:
+    headers = [("trace_id", TID.encode())]
+    assert extract_trace_id(headers) == TID
+    assert extract_trace_id({"trace_id": TID}) == TID
+    assert extract_trace_id(ConfluentLike(headers)) == TID
+    assert extract_trace_id(Record("t", 0, 1, None, b"", headers)) == TID
+    assert extract_trace_id(tuple(headers)) == TID
+
+
+def test_extract_falls_back_to_traceparent_and_keeps_its_parent_span() -> None:
+    incoming = incoming_trace([("traceparent", TRACEPARENT)])
+    assert incoming.trace_id == TID
+    assert incoming.parent_span_id == "00f067aa0ba902b7"
+
+
+def test_first_valid_id_wins_over_junk_duplicates_none_and_non_utf8() -> None:
+    headers = [
+        ("trace_id", None),
+        ("trace_id", b"\xff\xfe"),
+        ("TRACE_ID", b"junk\r\n"),
+        ("trace_id", TID.upper().encode()),
+        ("trace_id", new_trace_id().encode()),
+    ]
+    assert extract_trace_id(headers) == TID
+    assert extract_trace_id(ConfluentLike(headers)) == TID
+
+
+def test_invalid_id_counts_as_absent_and_is_reported_escaped() -> None:
+    incoming = incoming_trace([("trace_id", b"bad\r\nid")])
+    assert incoming.trace_id is None
+    assert incoming.rejected == "bad\\r\\nid"
+    assert extract_trace_id([("trace_id", b"0" * 32)]) is None
+
+
+def test_nothing_to_read_means_no_trace() -> None:
+    for nothing in (None, [], {}, ConfluentLike(None), Broken(), 42, "trace_id", object()):
+        assert extract_trace_id(nothing) is None
+    assert message_headers(Broken()) is None
+
+
+def test_message_fields_of_both_client_shapes_and_of_broken_objects() -> None:
+    expected = {"kafka_topic": "UserEvent", "kafka_partition": 2, "kafka_offset": 41}
+    assert message_fields(ConfluentLike([])) == expected
+    assert message_fields(Record("UserEvent", 2, 41, None, b"", [])) == expected
+    assert message_fields(Broken()) == {}
+    assert message_fields({"topic": "x"}) == {}
+
+
+header_names = st.one_of(
+    st.sampled_from(["trace_id", "TRACE_ID", "traceparent", "x"]), st.text(), st.binary()
+)
+header_values = st.one_of(st.none(), st.binary(), st.text(), st.integers())
+header_lists = st.lists(st.tuples(header_names, header_values), max_size=6)
+
+
+@given(header_lists)
+def test_any_header_list_gives_a_valid_id_or_none(headers: list[tuple[Any, Any]]) -> None:
+    for carrier in (headers, ConfluentLike(headers), dict(headers)):
+        trace_id = extract_trace_id(carrier)
+        assert trace_id is None or parse_trace_id(trace_id) == trace_id
+
+
+@given(st.one_of(header_lists, st.dictionaries(st.text(), header_values, max_size=4)))
+def test_inject_takes_any_pairs_and_returns_text_names_and_byte_values(headers: Any) -> None:
+    with trace_context(TID):
+        injected = inject_headers(headers)
+    assert injected[0] == ("trace_id", TID.encode())
+    assert all(isinstance(name, str) for name, _ in injected)
+    assert all(value is None or isinstance(value, bytes) for _, value in injected)
+    assert extract_trace_id(injected) == TID
+
+
+def test_inject_refuses_headers_that_are_not_pairs_with_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"\(name, value\) pairs"):
+        inject_headers([b"just bytes"])
+
+
+@given(st.lists(st.one_of(st.binary(), st.text(), st.integers(), st.none()), max_size=4))
+def test_arbitrary_non_pair_headers_never_raise(values: list[Any]) -> None:
+    assert extract_trace_id(values) is None or True
+    assert incoming_trace(values).trace_id is None or parse_trace_id(
+        incoming_trace(values).trace_id
+    )
+
+
+@given(st.uuids().filter(lambda u: u.int != 0), st.booleans(), header_lists)
+def test_a_valid_id_round_trips_through_headers(
+    uuid: Any, hex_form: bool, extra: list[Any]
+) -> None:
+    sent_id = uuid.hex.upper() if hex_form else str(uuid)
+    user_headers = [(str(name), value) for name, value in extra if isinstance(value, bytes)]
+    with trace_context(sent_id):
+        headers = inject_headers(user_headers)
+    assert extract_trace_id(headers) == str(uuid)
+    assert extract_trace_id(ConfluentLike(headers)) == str(uuid)
+
+
+def test_header_helpers_work_without_confluent_kafka() -> None:
+    code = (
+        "import sys; sys.modules['confluent_kafka'] = None\n"
+        "import moose_trace.kafka as k\n"
+        "from moose_trace.context import trace_context\n"
+        f"with trace_context('{TID}'): h = k.inject_headers({{'a': 'b'}})\n"
+        f"assert k.extract_trace_id(h) == '{TID}', h\n"
+        "assert isinstance(sys.modules['confluent_kafka'], type(None))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
