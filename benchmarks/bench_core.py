@@ -289,6 +289,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply calls per round")
     parser.add_argument("--no-write", action="store_true", help="do not write the docs page")
     args = parser.parse_args()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     n = max(1, int(args.scale * 100_000))
     sections = [
         ("1. new_trace_id (ratios vs new_trace_id)", bench_ids(n, args.repeats)),
@@ -306,7 +307,7 @@ def main() -> None:
     if not args.no_write:
         page = ROOT / "docs" / "benchmarks" / "core.md"
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(_page(rendered, finding, args.repeats, n), encoding="utf-8")
+        page.write_text(_page(rendered, finding, args.repeats, n, load), encoding="utf-8")
         print(f"\nwritten to {page.relative_to(ROOT)}")
 
 
@@ -329,7 +330,7 @@ def context_finding(rows: list[Row]) -> str:
     )
 
 
-def _page(rendered: str, finding: str, repeats: int, number: int) -> str:
+def _page(rendered: str, finding: str, repeats: int, number: int, load: float) -> str:
     return f"""# Benchmarks: core SDK
 
 Command (one run, every variant side by side, median of {repeats} interleaved rounds of
@@ -340,7 +341,11 @@ Command (one run, every variant side by side, median of {repeats} interleaved ro
 ```
 
 Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, structlog {structlog.__version__},
-orjson {orjson.__version__}. Times include the loop's own overhead (the same for every row).
+orjson {orjson.__version__}, load average {load:.2f} when the run started. Times include the
+loop's own overhead (the same for every row). This is a shared virtual machine whose speed
+varies from hour to hour: compare rows of one run with each other (the ratios), and read the
+absolute budgets against the rows no moose-trace code is in (`str(uuid.uuid4())`,
+`uuid.UUID(s)`, one bare ContextVar set+reset).
 
 {rendered}
 

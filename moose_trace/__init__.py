@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "current_otel_ids": "moose_trace.otel",
     "otel_context_for": "moose_trace.otel",
     "default_log_dir": "moose_trace.paths",
+    "merge_context": "moose_trace.processors",
     # errors and redaction
     "categorize_error": "moose_trace.errors",
     "error_fields": "moose_trace.errors",
@@ -92,6 +93,7 @@ __all__ = [
     "error_signature",
     "extract_incoming",
     "extract_trace_id",
+    "merge_context",
     "new_span_id",
     "new_trace_id",
     "otel_context_for",
@@ -166,6 +168,7 @@ if TYPE_CHECKING:
     from moose_trace.log_config import LoggingSetup, configure_logging, shutdown_logging
     from moose_trace.otel import configure_tracing, current_otel_ids, otel_context_for
     from moose_trace.paths import default_log_dir
+    from moose_trace.processors import merge_context
     from moose_trace.propagation import (
         TraceIdPropagator,
         extract_incoming,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import uuid_utils
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -10,12 +12,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from moose_trace.context import current_trace_id, new_span_id
+from moose_trace.context import _TRACE_ID
 from moose_trace.ids import trace_id_to_int
 
 __all__ = ["TraceIdGenerator", "install_provider"]
 
 _uuid7 = uuid_utils.uuid7
+_getrandbits = random.getrandbits
 _exporters: list[SpanExporter] = []
 
 
@@ -32,10 +35,10 @@ class TraceIdGenerator(IdGenerator):
 
     def generate_trace_id(self) -> int:
         """Return the current trace context's id as an int, else a new UUIDv7's."""
-        current = current_trace_id()
-        if current is not None:
+        current = _TRACE_ID.get()
+        if current is not Ellipsis and current is not None:
             last_text, last_int = self._last
-            if current == last_text:
+            if current is last_text or current == last_text:
                 return last_int
             try:
                 value = trace_id_to_int(current)
@@ -47,7 +50,10 @@ class TraceIdGenerator(IdGenerator):
 
     def generate_span_id(self) -> int:
         """Return a random non-zero 64-bit span id."""
-        return int(new_span_id(), 16)
+        value = _getrandbits(64)
+        while not value:
+            value = _getrandbits(64)
+        return value
 
 
 def install_provider(

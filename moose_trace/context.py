@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import random
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -105,6 +106,7 @@ class trace_context:
     trace_id: str
     """The canonical trace id bound by this context (set on enter)."""
     _tokens: list[contextvars.Token[Any]]
+    _fields: Mapping[str, Any]
 
     def __init__(
         self, trace_id: str | bytes | None = None, *, span_id: str | None = None, **fields: Any
@@ -158,17 +160,7 @@ class trace_context:
             for token in reversed(tokens):
                 token.var.reset(token)
         except ValueError:
-            self._reset_each(tokens)
-
-    @staticmethod
-    def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
-        for token in reversed(tokens):
-            try:
-                token.var.reset(token)
-            except ValueError:
-                # A field bound from a child task (or a token already used): its value lives in
-                # that task's Context, and there is nothing of ours to undo.
-                continue
+            _reset_each(tokens)
 
     async def __aenter__(self) -> trace_context:
         return self.__enter__()
@@ -183,6 +175,53 @@ class trace_context:
 
     def _remember(self, token: contextvars.Token[Any]) -> None:
         self._tokens.append(token)
+
+
+def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
+    """Reset each token not used yet, newest first (after one failed to reset)."""
+    for token in reversed(tokens):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            # ValueError: a field bound from a child task, whose value lives in that task's
+            # Context (nothing of ours to undo); RuntimeError: a token reset before the failure.
+            continue
+
+
+def bound_pairs(fields: Mapping[str, Any]) -> tuple[tuple[contextvars.ContextVar[Any], Any], ...]:
+    """Return ``fields`` as ``(ContextVar, value)`` pairs, for ``enter_prepared`` (internal)."""
+    found = _VARS
+    return tuple((found.get(key) or _var(key), value) for key, value in fields.items())
+
+
+def enter_prepared(
+    trace_id: str | None,
+    fields: tuple[tuple[contextvars.ContextVar[Any], Any], ...],
+    span_id: str | None = None,
+) -> trace_context:
+    """Build and enter a ``trace_context`` from prepared parts (internal: the decorators' path).
+
+    ``trace_id`` must be canonical already (from ``parse_trace_id``) or ``None``; ``fields``
+    come from ``bound_pairs``. Leave it with ``__exit__`` like any ``trace_context``.
+    """
+    context = _new_context(trace_context)
+    context._given = None
+    context._span_id = span_id
+    context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
+    if trace_id is None:
+        trace_id = _TRACE_ID.get()
+        if trace_id is Ellipsis:
+            trace_id = new_trace_id()
+    context.trace_id = trace_id
+    context._tokens = tokens = [_TRACE_ID.set(trace_id), _FRAME.set(context)]
+    append = tokens.append
+    for var, value in fields:
+        append(var.set(value))
+    return context
+
+
+_new_context = object.__new__
+_NO_FIELDS: Mapping[str, Any] = {}
 
 
 def bind_fields(**fields: Any) -> None:

@@ -22,6 +22,7 @@ import datetime
 import enum
 import re
 import uuid
+from collections import deque
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
@@ -73,6 +74,14 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _PLAIN_TYPES = frozenset(
     {int, float, bool, type(None), datetime.datetime, datetime.date, datetime.time, uuid.UUID}
 )
+# Trace ids (canonical or 32 hex digits) and span ids (16): what ``trace_context`` and the
+# OpenTelemetry bridge write. They hide nothing (lower-case hex: no rule can match), and new ones
+# keep coming, so only the most recent are remembered, apart from the other texts: otherwise
+# they would fill the verdict cache and empty it every few thousand events.
+_ID_SHAPED = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32}|[0-9a-f]{16}"
+).fullmatch
+_MAX_CACHED_IDS = 256
 _MAX_DEPTH = 32
 _MAX_CACHED = 4096
 _MAX_CACHED_TEXT = 256
@@ -125,6 +134,7 @@ class Redactor:
         self._safe_keys: set[Any] = set()
         self._sensitive_keys: dict[Any, bool] = {}
         self._texts: dict[str, str] = {}
+        self._ids: deque[str] = deque()  # the ids among ``_texts``, oldest first
 
     def __repr__(self) -> str:
         return f"Redactor(keys={len(self._names)} names, value_patterns={self._value_patterns})"
@@ -240,11 +250,23 @@ class Redactor:
         return "".join(parts)
 
     def _remember(self, text: str) -> str:
+        texts = self._texts
+        if not self._extra and _ID_SHAPED(text) is not None:
+            ids = self._ids
+            if len(ids) >= _MAX_CACHED_IDS:
+                try:
+                    oldest = ids.popleft()
+                except IndexError:  # another thread emptied it meanwhile
+                    oldest = ""
+                texts.pop(oldest, None)
+            ids.append(text)
+            texts[text] = text
+            return text
         redacted = self.redact_text(text)
         if len(text) <= _MAX_CACHED_TEXT:
-            texts = self._texts
             if len(texts) >= _MAX_CACHED:
                 texts.clear()
+                self._ids.clear()
             texts[text] = redacted
         return redacted
 

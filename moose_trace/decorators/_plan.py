@@ -9,24 +9,40 @@ and writes one log line at the end.
 from __future__ import annotations
 
 import inspect
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import structlog
+from opentelemetry import trace as _otel_trace
 
 from moose_trace._log_outputs import report_once
-from moose_trace.context import bind_fields, current_fields, current_trace_id, trace_context
+from moose_trace.context import (
+    _TRACE_ID,
+    bind_fields,
+    bound_pairs,
+    current_fields,
+    enter_prepared,
+    trace_context,
+)
 from moose_trace.dlq import DeadLetterSink, dead_letter_target
 from moose_trace.errors import error_fields, error_message, error_type_name
 from moose_trace.ids import new_trace_id
+from moose_trace.log_config import direct_logger
 from moose_trace.redaction import Redactor, default_redactor
 
 from ._records import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
-from ._spans import attach_record_context, detach, end_span, start_span
+from ._spans import (
+    _PROVIDER_FROM_ENV,
+    attach_record_context,
+    detach,
+    end_span,
+    start_span,
+)
 
 __all__ = [
+    "DECORATOR_LOG",
     "DEFAULT_MAX_TRACE_IDS",
     "DEFAULT_SLOW_MS",
     "Call",
@@ -40,9 +56,12 @@ DEFAULT_MAX_TRACE_IDS = 1000
 """At most this many distinct ``trace_ids`` (and span links) per batch; the rest are counted."""
 
 _MISSING: Any = object()
-_log = structlog.get_logger("moose_trace.decorators")
+DECORATOR_LOG = direct_logger("moose_trace.decorators")
+"""The logger of the decorators' lines (``logger`` field ``moose_trace.decorators``)."""
+_log = DECORATOR_LOG
+_INFO = logging.INFO
 _perf_ns = time.perf_counter_ns
-_current_trace_id = current_trace_id
+_trace_id_var = _TRACE_ID
 _RUN_ID_PARAMETERS = ("workflow_run_id", "run_id")
 _RECORD_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -88,6 +107,7 @@ class Plan:
     __slots__ = (
         "attributes",
         "batch",
+        "context_fields",
         "dlq",
         "dlq_target",
         "fields",
@@ -103,9 +123,12 @@ class Plan:
         "run_id_index",
         "run_id_name",
         "run_ids",
+        "simple",
         "slow_ms",
         "slow_ns",
         "span_name",
+        "success_event",
+        "success_status",
     )
 
     def __init__(
@@ -140,6 +163,10 @@ class Plan:
         bound = {"type": kind.type, "name": resolved, "layer": resolved_layer}
         bound.update((key, value) for key, value in fields.items() if value is not None)
         self.fields: dict[str, Any] = bound
+        # The ContextVars of the bound fields, looked up once: a call only sets them.
+        self.context_fields = bound_pairs(bound)
+        self.success_event = kind.success_event
+        self.success_status = kind.success_status
         self.span_name = f"{kind.type} {resolved}"
         # The span name carries type and name, the call's log line every field (joined by the
         # trace and span ids): per-call attributes would cost the SDK ~4 µs for nothing new.
@@ -154,6 +181,8 @@ class Plan:
         self.log_start = log_start
         self.retries = retries
         self.retry_backoff_s = retry_backoff_ms / 1000
+        # No batch, run id, retries, start line or payload: calls take the short path (begin).
+        self.simple = not (kind.batch or self.run_ids or retries or log_start or include_payload)
         parameters = _parameters(fn)
         self.record_index = 1 if parameters and parameters[0].name in ("self", "cls") else 0
         record = parameters[self.record_index] if len(parameters) > self.record_index else None
@@ -223,6 +252,59 @@ def _batch_of(value: Any, limit: int) -> Batch | None:
     return Batch(len(value), traces, len(overflow), topic if isinstance(topic, str) else None)
 
 
+def begin(plan: Plan, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """Start a call of a ``simple`` plan: ``(record, context, span)``; the wrapper does the rest.
+
+    The same steps as ``Call``'s, for plans without batch, run id, retries, start line or
+    payload: what most calls take, without building a ``Call`` unless the call fails.
+    """
+    index = plan.record_index
+    if len(args) > index:
+        record = args[index]
+    elif kwargs and plan.record_name is not None:
+        record = kwargs.get(plan.record_name, _MISSING)
+    else:
+        record = _MISSING
+    fields = plan.context_fields
+    trace_id: str | None = None
+    parent: str | None = None
+    if record is not _MISSING:
+        current = _trace_id_var.get()
+        if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
+            found = record_trace(record)
+            if found is not None:
+                trace_id, parent = found
+        if type(record) is not dict and is_kafka_record(record):
+            extra = kafka_fields(record)
+            if extra:
+                fields = fields + bound_pairs(extra)
+    context = enter_prepared(trace_id, fields)
+    if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
+        return record, context, _start_span_safely(plan, context.trace_id, parent, None)
+    return record, context, None
+
+
+def _start_span_safely(plan: Plan, trace_id: str, parent: str | None, batch: Batch | None) -> Any:
+    attributes: dict[str, Any] = plan.attributes
+    linked: Any = ()
+    if batch is not None:
+        attributes = {**attributes, "moose.batch_size": batch.size}
+        linked = batch.traces.items()
+    try:
+        return start_span(plan.span_name, attributes, trace_id, parent, linked)
+    except Exception as error:  # a broken tracer must not break the user's function
+        report_once(f"span:{type(error).__name__}", f"cannot start a span: {error!r}")
+        return None
+
+
+def end(context: Any, span: Any) -> None:
+    """Close a call begun with ``begin`` that succeeded: end its span, leave its context."""
+    try:
+        end_span(span, None)
+    finally:
+        context.__exit__(None, None, None)
+
+
 class Call:
     """One call of a decorated function, from its start to its one log line."""
 
@@ -231,53 +313,72 @@ class Call:
     def __init__(self, plan: Plan, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         self._plan = plan
         self.retry_count = 0
-        record = self._record = plan.record_of(args, kwargs)
-        fields = plan.fields
+        index = plan.record_index
+        if len(args) > index:
+            record = args[index]
+        elif kwargs and plan.record_name is not None:
+            record = kwargs.get(plan.record_name, _MISSING)
+        else:
+            record = _MISSING
+        self._record = record
+        fields = plan.context_fields
+        extra: dict[str, Any] | None = None
         trace_id: str | None = None
         parent: str | None = None
         self._batch = None
         if plan.batch:
             batch = self._batch = _batch_of(record, plan.max_trace_ids)
             if batch is not None and batch.topic is not None:
-                fields = {**fields, "kafka_topic": batch.topic}
+                extra = {"kafka_topic": batch.topic}
         elif record is not _MISSING:
-            if _current_trace_id() is None:
+            current = _trace_id_var.get()
+            if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
                 found = record_trace(record)
                 if found is not None:
                     trace_id, parent = found
             if type(record) is not dict and is_kafka_record(record):
-                fields = {**fields, **kafka_fields(record)}
+                extra = kafka_fields(record)
         if plan.run_ids:
             run_id = plan.run_id(args, kwargs)
             if run_id is not None:
-                fields = {**fields, "workflow_run_id": run_id}
+                extra = {**(extra or {}), "workflow_run_id": run_id}
         if plan.retries:
-            fields = {**fields, "retry_count": 0}
-        context = self._context = trace_context(trace_id, **fields)
-        context.__enter__()
-        self._span = self._start_span(context.trace_id, parent)
+            extra = {**(extra or {}), "retry_count": 0}
+        if extra:
+            fields = fields + bound_pairs(extra)  # set after the plan's: the same keys win
+        context = self._context = enter_prepared(trace_id, fields)
+        # No tracer provider (OpenTelemetry's module global still None): no span, no call.
+        if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
+            self._span = self._start_span(context.trace_id, parent)
+        else:
+            self._span = None
         if plan.log_start:
             _log.info(plan.kind.start_event, status="started")
         self._start = _perf_ns()
 
+    @classmethod
+    def resumed(cls, plan: Plan, record: Any, context: Any, span: Any, start: int) -> Call:
+        """The ``Call`` of a call begun with ``begin``: to finish it the long way (a failure)."""
+        call = _new_call(cls)
+        call._plan = plan
+        call.retry_count = 0
+        call._record = record
+        call._batch = None
+        call._context = context
+        call._span = span
+        call._start = start
+        return call
+
     def _start_span(self, trace_id: str, parent: str | None) -> Any:
-        plan = self._plan
-        batch = self._batch
-        attributes: dict[str, Any] = plan.attributes
-        linked: Any = ()
-        if batch is not None:
-            attributes = {**attributes, "moose.batch_size": batch.size}
-            linked = batch.traces.items()
-        try:
-            return start_span(plan.span_name, attributes, trace_id, parent, linked)
-        except Exception as error:  # a broken tracer must not break the user's function
-            report_once(f"span:{type(error).__name__}", f"cannot start a span: {error!r}")
-            return None
+        return _start_span_safely(self._plan, trace_id, parent, self._batch)
 
     def _close(self, error: BaseException | None) -> None:
+        span = self._span
+        if span is None:
+            self._context.__exit__(None, None, None)
+            return
         try:
-            if self._span is not None:
-                end_span(self._span, error)
+            end_span(span, error)
         finally:
             self._context.__exit__(None, None, None)
 
@@ -300,19 +401,19 @@ class Call:
 
     def succeeded(self, result: Any) -> None:
         """Log the completion (at warning when slow) and close the span and the context."""
-        plan = self._plan
         elapsed = _perf_ns() - self._start
+        plan = self._plan
         try:
-            if self._batch is None and not plan.include_payload and elapsed < plan.slow_ns:
-                _log.info(
-                    plan.kind.success_event,
-                    status=plan.kind.success_status,
-                    latency_ms=round(elapsed / 1e6, 3),
+            if self._batch is None and elapsed < plan.slow_ns and not plan.include_payload:
+                _log.log(
+                    _INFO,
+                    plan.success_event,
+                    {"status": plan.success_status, "latency_ms": (elapsed + 500) // 1000 / 1000},
                 )
                 return
             fields: dict[str, Any] = {
                 "status": plan.kind.success_status,
-                "latency_ms": round(elapsed / 1e6, 3),
+                "latency_ms": (elapsed + 500) // 1000 / 1000,
             }
             self._batch_fields(fields, result, elapsed)
             if plan.include_payload:
@@ -355,7 +456,10 @@ class Call:
         elapsed = _perf_ns() - self._start
         handled = False
         try:
-            fields: dict[str, Any] = {"latency_ms": round(elapsed / 1e6, 3), **error_fields(error)}
+            fields: dict[str, Any] = {
+                "latency_ms": (elapsed + 500) // 1000 / 1000,
+                **error_fields(error),
+            }
             if not isinstance(error, Exception):
                 _log.warning(plan.kind.failure_event, status="cancelled", **fields)
                 return False
@@ -396,6 +500,9 @@ class Call:
             except Exception as problem:
                 first_problem = first_problem or problem
         return first_problem
+
+
+_new_call = object.__new__
 
 
 def _send_in_record_trace(

@@ -20,7 +20,7 @@ from opentelemetry.trace import Link, Span, Status, StatusCode
 
 from moose_trace.errors import error_message, error_type_name
 from moose_trace.ids import trace_id_to_int
-from moose_trace.otel import otel_context_for, sdk_available
+from moose_trace.otel import _OTEL_CONTEXT_VAR, _OTEL_SPAN_KEY, otel_context_for, sdk_available
 
 __all__ = [
     "INSTRUMENTATION_NAME",
@@ -45,17 +45,32 @@ _detach = otel_context.detach
 _PROXY = otel_trace.ProxyTracerProvider
 _NOOP = otel_trace.NoOpTracerProvider
 _ROOT = Context()
-_tracer_cache: tuple[object, otel_trace.Tracer] | None = None
+_context_var = _OTEL_CONTEXT_VAR if _OTEL_SPAN_KEY else None
+_span_key: str = _OTEL_SPAN_KEY or ""
+# (provider, its tracer, whether it makes moose-trace ids, the id generator it had then)
+_tracer_cache: tuple[object, otel_trace.Tracer, bool, object] | None = None
 _generator_class: type | None = None
+_trace_int_cache: tuple[str, int] = ("", 0)
 
 
-def _tracer(provider: otel_trace.TracerProvider) -> otel_trace.Tracer:
+def _tracer(provider: otel_trace.TracerProvider) -> tuple[otel_trace.Tracer, bool]:
+    """Return the provider's tracer, and whether its root spans take moose-trace ids."""
     global _tracer_cache  # noqa: PLW0603 - a one-entry cache, replaced atomically
     cached = _tracer_cache
-    if cached is None or cached[0] is not provider:
+    generator = getattr(provider, "id_generator", None)
+    if cached is None or cached[0] is not provider or cached[3] is not generator:
         from moose_trace import __version__  # noqa: PLC0415 - the package imports this module
 
-        cached = _tracer_cache = (provider, provider.get_tracer(INSTRUMENTATION_NAME, __version__))
+        tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+        cached = _tracer_cache = (provider, tracer, _makes_moose_ids(provider), generator)
+    return cached[1], cached[2]
+
+
+def _trace_int(trace_id: str) -> int:
+    global _trace_int_cache  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    cached = _trace_int_cache
+    if cached[0] is not trace_id:
+        cached = _trace_int_cache = (trace_id, trace_id_to_int(trace_id))
     return cached[1]
 
 
@@ -73,11 +88,12 @@ def _makes_moose_ids(provider: object) -> bool:
     return isinstance(generator, _generator_class)
 
 
-def _parent(provider: object, trace_id: str, parent_span_id: str | None) -> Context | None:
-    active = _get_current_span().get_span_context()
-    if active.is_valid and active.trace_id == trace_id_to_int(trace_id):
-        return None  # the active span (a server span, an enclosing traced call) is the parent
-    if parent_span_id is None and _makes_moose_ids(provider):
+def _parent(moose_ids: bool, trace_id: str, parent_span_id: str | None) -> Context | None:
+    if _context_var is None or _context_var.get().get(_span_key) is not None:
+        active = _get_current_span().get_span_context()
+        if active.is_valid and active.trace_id == _trace_int(trace_id):
+            return None  # the active span (a server span, an enclosing traced call) is the parent
+    if parent_span_id is None and moose_ids:
         return _ROOT
     return otel_context_for(trace_id, parent_span_id)
 
@@ -100,14 +116,18 @@ def start_span(
     provider = _get_provider()
     if type(provider) is _PROXY or isinstance(provider, _NOOP):
         return None
-    links = [link_for(tid, parent) for tid, parent in linked] or None
-    span = _tracer(provider).start_span(
+    links = [link_for(tid, parent) for tid, parent in linked] if linked else None
+    tracer, moose_ids = _tracer(provider)
+    span = tracer.start_span(
         name,
-        context=_parent(provider, trace_id, parent_span_id),
+        context=_parent(moose_ids, trace_id, parent_span_id),
         attributes=attributes,
-        links=links,
+        links=links or None,
     )
-    return span, _attach(_set_span_in_context(span))
+    if _context_var is None:
+        return span, _attach(_set_span_in_context(span))
+    # What ``attach(set_span_in_context(span))`` does, without the API's Python frames.
+    return span, _context_var.set(Context({**_context_var.get(), _span_key: span}))
 
 
 def end_span(started: tuple[Span, object], error: BaseException | None = None) -> None:
@@ -121,7 +141,13 @@ def end_span(started: tuple[Span, object], error: BaseException | None = None) -
             )
         span.end()
     finally:
-        _detach(token)  # type: ignore[arg-type]
+        if _context_var is None:
+            _detach(token)  # type: ignore[arg-type]
+        else:
+            try:
+                _context_var.reset(token)  # type: ignore[arg-type]
+            except (ValueError, RuntimeError):
+                _detach(token)  # type: ignore[arg-type] # the API logs what went wrong
 
 
 def link_for(trace_id: str, parent_span_id: str | None) -> Link:

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from asgi_apps import starlette_app
-from conftest import Logs
+from asgi_logs import Logs
 
 from moose_trace.asgi import PathRule
 

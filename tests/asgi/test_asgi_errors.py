@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import Logs
+from asgi_logs import Logs
 
 
 def test_an_endpoint_that_raises_answers_500_with_the_trace_id(

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_apps import starlette_app
-from conftest import Logs
+from asgi_logs import Logs
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode

@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 
 import httpx
-from conftest import Logs
+from asgi_logs import Logs
 
 REQUESTS = 500
 

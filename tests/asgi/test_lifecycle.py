@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 from asgi_apps import starlette_app
-from conftest import Logs
+from asgi_logs import Logs
 
 from moose_trace.asgi import TraceMiddleware
 from moose_trace.context import current_trace_id

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import Logs
+from asgi_logs import Logs
 
 from moose_trace.asgi import TraceMiddleware
 

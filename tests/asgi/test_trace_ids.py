@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_apps import starlette_app
-from conftest import Logs
+from asgi_logs import Logs
 
 from moose_trace.asgi.middleware import REJECTED_EVENT
 from moose_trace.propagation import escape_header_value

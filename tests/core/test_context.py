@@ -144,3 +144,16 @@ async def test_field_bound_in_a_child_task_does_not_break_the_parent_exit() -> N
 
         await asyncio.create_task(child())
     assert current_fields() == {}
+
+
+async def test_a_child_tasks_field_among_the_parents_own_still_restores_everything() -> None:
+    bind_contextvars(principal="outer")
+    async with trace_context(new_trace_id(), name="parent"):
+
+        async def child() -> None:
+            bind_fields(records=3)  # lives in the child task's context only
+
+        await asyncio.create_task(child())
+        bind_fields(principal="alice", stage="after the child")  # the parent's, bound later
+        assert current_fields()["principal"] == "alice"
+    assert current_fields() == {"principal": "outer"}

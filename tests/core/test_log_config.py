@@ -23,7 +23,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from moose_trace.context import bind_fields, trace_context
 from moose_trace.ids import new_trace_id, trace_id_from_int
-from moose_trace.log_config import LoggingSetup, configure_logging, shutdown_logging
+from moose_trace.log_config import (
+    LoggingSetup,
+    configure_logging,
+    direct_logger,
+    shutdown_logging,
+)
 from moose_trace.otel import configure_tracing
 from moose_trace.paths import LOG_DIR_ENV
 
@@ -490,3 +495,52 @@ def test_any_fields_give_one_valid_json_line(fields: dict[str, Any], message: st
     # str.splitlines() would also split on.
     [line] = stream.getvalue().removesuffix("\n").split("\n")
     assert orjson.loads(line)["level"] == "warning"
+
+
+def test_moose_traces_own_lines_are_exactly_what_structlog_writes(
+    configure: Callable[..., Output],
+) -> None:
+    out = configure(levels={"moose_trace.quiet": "warning"})
+    direct, plain = direct_logger("moose_trace.own"), structlog.get_logger("moose_trace.own")
+    with trace_context(new_trace_id(), type="transform", name="foo_to_bar"):
+        bind_fields(principal="alice")
+        for log in (direct, plain):
+            log.info("record transformed", status="success", latency_ms=1.5, password="hunter2")
+            log.debug("below the level")
+        direct_logger("moose_trace.quiet").info("below its module's level")
+        direct_logger("moose_trace.quiet").warning("slow", latency_ms=2000.0)
+    ours, structlogs, slow = out.lines()
+    ours.pop("timestamp")
+    structlogs.pop("timestamp")
+    assert list(ours.items()) == list(structlogs.items())  # the same fields in the same order
+    assert ours["password"] == "[REDACTED]"
+    assert (ours["logger"], ours["principal"], ours["level"]) == (
+        "moose_trace.own",
+        "alice",
+        "info",
+    )
+    assert (slow["event"], slow["level"]) == ("slow", "warning")
+
+
+def test_moose_traces_own_lines_follow_every_later_setup(configure: Callable[..., Output]) -> None:
+    direct = direct_logger("moose_trace.later")
+    direct.info("before any setup")  # structlog's defaults: no error
+    out = configure(level="warning")
+    direct.info("dropped")
+    direct.error("kept")
+    again = configure(level="debug")  # reconfigured: the new level applies at once
+    direct.info("kept too")
+    assert [line["event"] for line in out.lines()] == ["kept"]
+    assert [line["event"] for line in again.lines()] == ["kept too"]
+    captured = structlog.testing.LogCapture()
+    structlog.configure(processors=[captured])  # the app takes structlog over afterwards
+    direct.warning("to the app's chain", latency_ms=3)
+    assert again.lines()[-1]["event"] == "kept too"
+    assert captured.entries == [
+        {
+            "logger": "moose_trace.later",
+            "event": "to the app's chain",
+            "latency_ms": 3,
+            "log_level": "warning",
+        }
+    ]

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import structlog
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from structlog.contextvars import merge_contextvars
 
-from moose_trace.context import trace_context
+from moose_trace import processors
+from moose_trace.context import bind_fields, trace_context
 from moose_trace.ids import new_trace_id, trace_id_from_int
 from moose_trace.otel import otel_context_for
 from moose_trace.processors import (
@@ -28,6 +31,7 @@ from moose_trace.processors import (
     drop_payload,
     iso_timestamp,
     level_name,
+    merge_context,
     redact,
 )
 
@@ -231,3 +235,62 @@ def test_the_processors_work_in_a_users_own_chain() -> None:
     assert event["api_key"] == "[REDACTED]"
     assert event["level"] == "warning"
     assert TIMESTAMP.fullmatch(event["timestamp"])
+
+
+_KEYS = st.sampled_from(["trace_id", "type", "name", "principal", "records", "kafka_topic", "x"])
+_VALUES = st.one_of(st.integers(), st.text(max_size=5), st.none())
+
+
+@given(
+    bound=st.dictionaries(_KEYS.filter(lambda key: key != "trace_id"), _VALUES, max_size=4),
+    fields=st.dictionaries(_KEYS.filter(lambda key: key != "trace_id"), _VALUES, max_size=4),
+    added=st.dictionaries(_KEYS, _VALUES, max_size=3),
+    unbound=st.lists(_KEYS, max_size=2),
+    event=st.dictionaries(_KEYS, _VALUES, max_size=3),
+)
+def test_merge_context_adds_exactly_what_structlogs_merge_adds(
+    bound: dict[str, object],
+    fields: dict[str, object],
+    added: dict[str, object],
+    unbound: list[str],
+    event: dict[str, object],
+) -> None:
+    structlog.contextvars.clear_contextvars()
+    outside = (
+        merge_context(None, "info", dict(event)),
+        merge_contextvars(None, "info", dict(event)),
+    )
+    assert outside[0] == outside[1]
+    structlog.contextvars.bind_contextvars(**bound)
+    with trace_context(new_trace_id(), **fields):
+        bind_fields(**added)
+        structlog.contextvars.unbind_contextvars(*unbound)
+        ours = merge_context(None, "info", dict(event))
+        theirs = merge_contextvars(None, "info", dict(event))
+    assert ours == theirs
+    assert merge_context(None, "info", {}) == merge_contextvars(None, "info", {})
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.mark.parametrize("tracked", [64, 2])  # 2: more keys than it reads one by one
+def test_merge_context_sees_keys_bound_later_and_any_number_of_them(
+    tracked: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processors, "_MAX_KNOWN", tracked)
+    monkeypatch.setattr(processors, "_known_size", -1)  # take the limit into account now
+    assert merge_context(None, "info", {}) == {}
+    many = {f"merge_test_key_{n}": n for n in range(5)}
+    with trace_context(type="ingest", **many) as ctx:
+        late = f"merge_test_late_{tracked}"  # a key new to structlog: its ContextVar made now
+        structlog.contextvars.bind_contextvars(**{late: "alice"})
+        event = merge_context(None, "info", {"event": "x", "type": "mine"})
+        assert event == merge_contextvars(None, "info", {"event": "x", "type": "mine"})
+    assert event == {
+        "event": "x",
+        "type": "mine",
+        "trace_id": ctx.trace_id,
+        late: "alice",
+        **many,
+    }
+    monkeypatch.undo()
+    processors._known_size = -1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import uuid
 from typing import Any, cast
 
 import pytest
@@ -219,3 +220,17 @@ def test_any_text_is_redacted_without_raising(text: str) -> None:
     result = redact_text(text)
     assert isinstance(result, str)
     assert not re.search(r"eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.", result)
+
+
+def test_trace_and_span_ids_pass_unchanged_and_memory_stays_bounded() -> None:
+    redactor = Redactor()
+    for _ in range(20_000):  # a busy service: a new trace id and span id on every event
+        event = {"event": "processed", "trace_id": str(uuid.uuid4()), "span_id": f"{_:016x}"}
+        assert _process(dict(event), redactor) == event
+    assert len(redactor._texts) <= 1024  # ids are remembered apart, and only the newest
+    secret = {"event": "login", "trace_id": str(uuid.uuid4()), "dsn": "postgres://u:pw@h/db"}
+    assert _process(secret, redactor)["dsn"] == REDACTED
+    pattern = Redactor(extra_patterns=[r"^0190[0-9a-f-]+$"])  # your own rule sees ids too
+    assert _process({"trace_id": "0190a3f2-1d2b-7c3e-9f00-0123456789ab"}, pattern) == {
+        "trace_id": REDACTED
+    }

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import structlog
 from confluent_kafka import Message
 from decorator_helpers import Logs, Spans
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import StatusCode
 
 from moose_trace import trace_context
+from moose_trace.context import current_fields
 from moose_trace.decorators import traced_api, traced_sync, traced_transform
 from moose_trace.ids import new_trace_id, trace_id_from_int
 from moose_trace.propagation import traceparent_for
@@ -117,3 +119,30 @@ def test_a_batch_span_links_to_every_records_context(logs: Logs, spans: Spans) -
     assert span.context is not None
     assert line["trace_id"] == trace_id_from_int(span.context.trace_id)
     assert line["trace_id"] not in ids  # the batch is its own trace, linked to its records'
+
+
+async def test_each_call_restores_the_callers_span_and_context(logs: Logs, spans: Spans) -> None:
+    tracer = spans.provider.get_tracer("caller")
+
+    @traced_transform
+    def step(record: dict[str, Any]) -> str:
+        structlog.get_logger("app").info("inside")  # carries the call's span, not the caller's
+        return f"{otel_trace.get_current_span().get_span_context().span_id:016x}"
+
+    @traced_transform
+    async def async_step(record: dict[str, Any]) -> None:
+        raise ValueError("bad record")
+
+    with trace_context(type="outer") as outer, tracer.start_as_current_span("caller") as caller:
+        inner_span_id = step({})
+        with pytest.raises(ValueError, match="bad record"):
+            await async_step({})
+        assert otel_trace.get_current_span() is caller
+        assert current_fields() == {"trace_id": outer.trace_id, "type": "outer"}
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN
+    [inside] = logs.lines(logger="app")
+    assert inside["span_id"] == inner_span_id != f"{caller.get_span_context().span_id:016x}"
+    assert inside["type"] == "transform"
+    failed = spans.named("transform async_step")
+    assert failed.parent is not None
+    assert failed.parent.span_id == caller.get_span_context().span_id
