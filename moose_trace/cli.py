@@ -25,8 +25,12 @@ _SUBCOMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the ``moose-trace`` argument parser with every available subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the ``moose-trace`` argument parser with every available subcommand.
+
+    With ``only``, just that subcommand is loaded (the others' modules are not imported), so
+    ``moose-trace logs …`` starts as fast as the query tool alone.
+    """
     parser = argparse.ArgumentParser(
         prog="moose-trace",
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, module_name, extra in _SUBCOMMANDS:
+        if only is not None and command != only:
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as missing:
@@ -67,8 +73,11 @@ def _register_missing_extra(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``moose-trace`` with ``argv`` (default: the process arguments); return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    commands = {command for command, _module, _extra in _SUBCOMMANDS}
+    first = arguments[0] if arguments else None
+    parser = build_parser(first if first in commands else None)
+    args = parser.parse_args(arguments)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

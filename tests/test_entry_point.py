@@ -38,3 +38,17 @@ def test_subcommands_run_through_the_entry_point(
     assert '"event":"boom"' in capsys.readouterr().out.replace(" ", "")
     assert main(["prune", "--dir", str(tmp_path)]) == 0
     assert log.read_text().count("boom") == 1  # not past its retention: kept
+
+
+def test_a_subcommand_loads_only_its_own_modules(tmp_path: Path) -> None:
+    """``moose-trace logs`` starts without importing the demo's pipeline or the ClickHouse sink."""
+    (tmp_path / "a.jsonl").write_text('{"level": "info", "event": "x"}\n')
+    code = (
+        "import sys\n"
+        "from moose_trace.cli import main\n"
+        f"main(['logs', {str(tmp_path)!r}, '--format', 'json', '--no-progress'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('moose_trace.demo',"
+        " 'moose_trace.clickhouse', 'moose_trace.prune'))), file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stderr.strip().splitlines()[-1] == "[]"

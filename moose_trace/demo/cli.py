@@ -16,7 +16,6 @@ from pathlib import Path
 
 from moose_trace.demo.errors import DemoError
 from moose_trace.demo.processes import Stopped
-from moose_trace.demo.runner import DemoOptions, run_demo
 
 __all__ = ["build_parser", "main", "register", "run"]
 
@@ -98,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``moose-trace demo`` with parsed ``args``; return the exit status."""
+    # Imported here: the pipeline's modules are only needed when the demo runs, so other
+    # subcommands (``moose-trace logs``) start without them.
+    from moose_trace.demo.runner import DemoOptions, run_demo  # noqa: PLC0415
+
     options = DemoOptions(
         bootstrap_servers=args.bootstrap_servers,
         clickhouse_url=args.clickhouse_url,
