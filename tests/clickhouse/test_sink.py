@@ -291,6 +291,9 @@ def test_a_process_stopped_mid_batch_loses_nothing(
     try:
         if mode == "down":
             assert len(list(spool.glob("*.jsonl"))) == 3
+        if spool.exists() and any(spool.iterdir()):
+            # What the stopped process could not insert in its close timeout (ClickHouse down,
+            # or a machine too loaded to finish within it) waits in the spool for the next sink.
             recovery = ClickHouseSink(transport, spool_dir=spool)
             assert recovery.flush(timeout=30)
             recovery.close()
