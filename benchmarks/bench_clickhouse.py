@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -147,7 +147,7 @@ def bench_throughput(transport: Transport, folder: Path, repeats: int, events: i
     rates = []
     for attempt in range(repeats):
         sink = ClickHouseSink(transport, table=f"throughput_{attempt}", spool_dir=folder / "tp")
-        day = datetime.now(UTC).strftime("%Y-%m-%d")  # recent: retention TTL drops old events
+        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # recent: the TTL drops old events
         batch = [
             {
                 "timestamp": f"{day}T10:00:{i // 1_000_000 % 60:02d}.{i % 1_000_000:06d}Z",

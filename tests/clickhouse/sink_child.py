@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 from faults import FlakyTransport
 
@@ -24,7 +24,7 @@ def main() -> None:
     sink = ClickHouseSink(transport, spool_dir=spool_dir, batch_size=1_000, flush_interval=60)
     if mode == "sigterm":
         install_sigterm_handler()
-    day = datetime.now(UTC).strftime("%Y-%m-%d")  # recent: retention TTL drops old events
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # recent: retention TTL drops old events
     for i in range(count):
         sink.write(
             {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -18,7 +18,7 @@ from moose_trace.clickhouse.transport import ChdbTransport, ClickHouseError
 from moose_trace.query.sources import resolve_sources
 
 # Recent timestamps: the table's retention TTL drops older info events on merge.
-_NOW = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_NOW = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _lines(start: int, stop: int) -> bytes:
