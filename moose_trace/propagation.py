@@ -130,7 +130,11 @@ header_getter = HeaderGetter()
 def escape_header_value(value: Any) -> str:
     """Return ``value`` made safe to log: cut to 64 characters, control and non-ASCII escaped."""
     if isinstance(value, (bytes, bytearray, memoryview)):
-        text = bytes(value[:_ESCAPED_MAX]).decode("utf-8", "backslashreplace")
+        raw = bytes(value[:_ESCAPED_MAX])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:  # shown byte by byte: \xff, once escaped
+            text = raw.decode("latin-1")
     else:
         text = str(value)[:_ESCAPED_MAX]
     return text.encode("unicode_escape").decode("ascii")[:_ESCAPED_MAX]
@@ -180,6 +184,17 @@ def parse_traceparent(value: str | bytes | None) -> Traceparent | None:
     return Traceparent(trace_id, span_id, bool(int(flags, 16) & 1))
 
 
+def _undecodable(carrier: Any, key: str) -> str | None:
+    """Return the first value under ``key`` that is not text (not UTF-8), escaped, or ``None``.
+
+    ``HeaderGetter`` leaves such values out; extraction still reports them as rejected.
+    """
+    for raw in _raw_values(carrier, key):
+        if raw is not None and _as_text(raw) is None:
+            return escape_header_value(raw)
+    return None
+
+
 def extract_incoming(
     carrier: Any, getter: Getter[Any] = header_getter, id_headers: Iterable[str] = _ID_HEADERS
 ) -> IncomingTrace:
@@ -201,6 +216,8 @@ def extract_incoming(
                     rejected = escape_header_value(raw)
             if trace_id is not None:
                 break
+            if rejected is None and getter is header_getter:
+                rejected = _undecodable(carrier, header)
         parent = None
         for raw in getter.get(carrier, TRACEPARENT_HEADER) or ():
             parent = parse_traceparent(raw)

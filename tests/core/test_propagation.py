@@ -155,3 +155,12 @@ def test_composes_with_the_w3c_propagator() -> None:
     context = composite.extract({"traceparent": TRACEPARENT}, getter=header_getter)
     span_context = otel_trace.get_current_span(context).get_span_context()
     assert (span_context.trace_id, span_context.span_id) == (int(HEX, 16), 0x00F067AA0BA902B7)
+
+
+@pytest.mark.parametrize(
+    "carrier", [[(b"x-trace-id", b"\xff\xfeabc")], {"trace_id": b"\xff\xfeabc"}]
+)
+def test_an_id_header_that_is_not_utf8_is_reported_as_rejected(carrier: object) -> None:
+    incoming = extract_incoming(carrier)
+    assert incoming.trace_id is None
+    assert incoming.rejected == "\\xff\\xfeabc"  # escaped once, ready for one warning line
