@@ -355,7 +355,7 @@ def category_from_message(message: str) -> str | None:
     text = message[:_MAX_MESSAGE]
     code = _CLICKHOUSE_CODE.search(text)
     if code is not None:
-        found = _CLICKHOUSE_CODES.get(int(code.group(1)))
+        found = category_from_clickhouse_code(int(code.group(1)))
         if found is not None:
             return found
     for token in _CODE_NAME_TOKEN.findall(text):

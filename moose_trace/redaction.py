@@ -273,7 +273,8 @@ class Redactor:
     def _redact(self, value: Any, depth: int) -> Any:
         kind = type(value)
         if kind is str:
-            return self._texts.get(value) or self._remember(value)
+            redacted = self._texts.get(value)
+            return self._remember(value) if redacted is None else redacted
         if kind in _PLAIN_TYPES or isinstance(value, enum.Enum):
             return value
         if depth >= _MAX_DEPTH:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -165,31 +164,15 @@ def _apply(store: OlapStore, change: Change) -> None:
 
 def ensure_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
     """Create the Kafka topics that do not exist yet (one partition each), logging each."""
-    from confluent_kafka import KafkaError  # noqa: PLC0415 (optional dependency)
-    from confluent_kafka.admin import AdminClient  # noqa: PLC0415
-    from confluent_kafka.cimpl import NewTopic  # noqa: PLC0415
-
+    from moose_trace.broker import BrokerUnavailable, create_topics  # noqa: PLC0415
     from moose_trace.demo.pipeline import kafka_logger  # noqa: PLC0415
 
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": kafka_logger()}
-    admin = AdminClient(config)
     with trace_context(service="demo-deploy", layer="streaming", phase="execution"):
-        existing = set(admin.list_topics(timeout=10).topics)
-        missing = [name for name in names if name not in existing]
-        if not missing:
-            return
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=1, replication_factor=1) for name in missing],
-            operation_timeout=10,
-            request_timeout=10,
-        )
-        for name, future in futures.items():
+        try:
+            created = create_topics(bootstrap_servers, names, config={"logger": kafka_logger()})
+        except BrokerUnavailable:
+            _log.exception("Topic creation failed", operation="create_topic")
+            raise
+        for name in created:
             with trace_context(type="stream", name=name, operation="create_topic"):
-                try:
-                    future.result(timeout=15)
-                except Exception as failure:
-                    error = failure.args[0] if failure.args else None
-                    if getattr(error, "code", lambda: None)() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        _log.exception("Topic creation failed", kafka_topic=name)
-                        raise
                 _log.info(f"Created topic {name}", kafka_topic=name, status="success")

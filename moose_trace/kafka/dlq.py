@@ -21,6 +21,7 @@ from moose_trace.errors import categorize_error, error_message, error_type_name
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import (
     KafkaHeaders,
+    _header_value,
     incoming_trace,
     message_fields,
     message_headers,
@@ -58,12 +59,9 @@ def _field(record: Any, name: str) -> Any:
 
 
 def _encode(value: Any) -> bytes | None:
-    if value is None or isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
+    """A plain record as a message value: as a header value would be, other values as JSON."""
+    if value is None or isinstance(value, (bytes, str, bytearray, memoryview)):
+        return _header_value(value)
     try:
         return orjson.dumps(value, default=safe_str, option=orjson.OPT_NON_STR_KEYS)
     except Exception:

@@ -18,9 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
-
-import orjson
+from typing import Any, TextIO
 
 from moose_trace.query.ast import (
     AllOf,
@@ -37,6 +35,7 @@ from moose_trace.query.ast import (
 )
 from moose_trace.query.durations import parse_duration
 from moose_trace.query.errors import EngineError, QueryError
+from moose_trace.query.follow import Tail, file_ends, follow_lines
 from moose_trace.query.language import (
     KafkaRecord,
     parse_compare,
@@ -48,7 +47,7 @@ from moose_trace.query.language import (
     parse_trace_kafka,
 )
 from moose_trace.query.normalize import datetime_us, trace_hex, value_text
-from moose_trace.query.poll_follow import Boundary, poll_events
+from moose_trace.query.poll_follow import Boundary, event_key, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
@@ -471,52 +470,72 @@ def _follow(
     *,
     limit: int | None,
 ) -> int:
-    """Show the latest matching events, then new ones as they are written, until Ctrl-C."""
-    from moose_trace.query.follow import file_ends, follow_lines  # noqa: PLC0415 (--follow only)
+    """Show the latest matching events, then new ones as they are written, until Ctrl-C.
 
+    What was shown keeps an event from showing twice: a table is polled past a timestamp
+    ``Boundary``; a file line written between ``file_ends`` and the backlog query is both in
+    the backlog and read when following, so the backlog's ``event_key``s are remembered.
+    """
     try:
         tails = file_ends(runner.sources.discover())
         result = runner.run(Query(query.where, ListEvents(limit)))
         runner.progress.clear()
         assert isinstance(result, EventsResult)
         boundary = Boundary()
-        shown: set[bytes] = set()
+        backlog: set[bytes] = set()
         for event in result.events:
-            boundary.admit(event)
-            shown.add(orjson.dumps(event))
+            if runner.store is not None:
+                boundary.admit(event)
+            else:
+                backlog.add(event_key(event))
             write_event(event, out, options)
         out.flush()
         print("moose-trace logs: following (Ctrl-C to stop)", file=err)
         if runner.store is not None:
-            _poll_store(query, runner.store, out, options, boundary)
-            return 0
-        matches = compile_predicate(query.where)
-
-        def on_lines(_path: Path, lines: list[bytes]) -> None:
-            for line in lines:
-                read = read_line(line)
-                if read is None or read.event is None or not matches(read.event):
-                    continue
-                if shown and orjson.dumps(read.event) in shown:
-                    continue
-                write_event(read.event, out, options)
-            out.flush()
-
-        follow_lines(runner.sources, tails, on_lines, threading.Event())
+            _poll_store(query, runner.store, boundary, out, options)
+        else:
+            _follow_files(query, runner.sources, tails, backlog, out=out, options=options)
     except KeyboardInterrupt:
         runner.progress.clear()
     return 0
 
 
-def _poll_store(
-    query: Query, store: Engine, out: TextIO, options: RenderOptions, shown: Boundary
+def _follow_files(
+    query: Query,
+    sources: LogSources,
+    tails: dict[Path, Tail],
+    backlog: set[bytes],
+    *,
+    out: TextIO,
+    options: RenderOptions,
 ) -> None:
-    def emit(events: Iterable[dict[str, object]]) -> None:
+    """Show the matching lines appended to the files after ``tails``, but not the backlog's."""
+    matches = compile_predicate(query.where)
+
+    def on_lines(_path: Path, lines: list[bytes]) -> None:
+        for line in lines:
+            read = read_line(line)
+            if read is None or read.event is None or not matches(read.event):
+                continue
+            if backlog and event_key(read.event) in backlog:
+                continue
+            write_event(read.event, out, options)
+        out.flush()
+
+    follow_lines(sources, tails, on_lines, threading.Event())
+
+
+def _poll_store(
+    query: Query, store: Engine, boundary: Boundary, out: TextIO, options: RenderOptions
+) -> None:
+    """Show the events stored past ``boundary``, polling the table."""
+
+    def emit(events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             write_event(event, out, options)
         out.flush()
 
-    poll_events(store, query.where, emit, threading.Event(), boundary=shown)
+    poll_events(store, query.where, emit, threading.Event(), boundary=boundary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,10 +8,10 @@ raises ``QueryError`` naming the bad text and the forms it accepts.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from moose_trace.query.errors import QueryError
-from moose_trace.query.normalize import timestamp_us
+from moose_trace.query.normalize import timestamp_us, us_datetime
 
 __all__ = ["parse_duration", "parse_instant", "parse_range"]
 
@@ -49,7 +49,7 @@ def parse_instant(text: str, now: datetime) -> datetime:
     micros = timestamp_us(cleaned)
     if micros is None:
         raise QueryError(f"bad time {text!r}: expected {_INSTANT_HELP}")
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+    return us_datetime(micros)
 
 
 def parse_range(text: str, now: datetime) -> tuple[datetime, datetime]:

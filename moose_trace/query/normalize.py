@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -45,6 +45,7 @@ __all__ = [
     "number_of",
     "timestamp_us",
     "trace_hex",
+    "us_datetime",
     "value_text",
 ]
 
@@ -179,6 +180,11 @@ def datetime_us(moment: datetime) -> int:
         moment = moment.replace(tzinfo=timezone.utc)
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def us_datetime(micros: int) -> datetime:
+    """Return the UTC ``datetime`` of microseconds since the epoch (``datetime_us`` undone)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _flatten(event: dict[str, Any]) -> dict[str, Any]:

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
 from moose_trace.query.ast import AllOf, Condition, ListEvents, Query, TimeRange
-from moose_trace.query.normalize import timestamp_us, value_text
+from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 from moose_trace.query.results import Engine, EventsResult
 
-__all__ = ["POLL_INTERVAL", "Boundary", "poll_events"]
+__all__ = ["POLL_INTERVAL", "Boundary", "event_key", "poll_events"]
 
 POLL_INTERVAL = 0.5
 """Seconds between two polls: a new event shows within about this long after it is stored."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+def event_key(event: dict[str, Any]) -> bytes:
+    """Return what two copies of one event share (key order aside): the follow dedup key."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
 class Boundary:
@@ -38,9 +40,9 @@ class Boundary:
     def admit(self, event: dict[str, Any]) -> bool:
         """Record ``event`` as shown; return False when it was shown already."""
         stamp = timestamp_us(value_text(event.get("timestamp")))
-        key = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
         if stamp is None or (self.newest is not None and stamp < self.newest):
-            return key not in self.at_newest
+            return True  # not at the boundary: the poll's time range did not return it twice
+        key = event_key(event)
         if self.newest is None or stamp > self.newest:
             self.newest, self.at_newest = stamp, {key}
             return True
@@ -53,7 +55,7 @@ class Boundary:
         """Return ``where`` narrowed to events at or after the newest shown."""
         if self.newest is None:
             return where
-        start = _EPOCH + timedelta(microseconds=self.newest)
+        start = us_datetime(self.newest)
         return AllOf((where, TimeRange(start=start)))
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Literal, TextIO
 
 import orjson
 
+from moose_trace.query.normalize import us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
     ErrorGroupsResult,
@@ -154,22 +154,13 @@ def _events_csv(events: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return orjson.dumps(value).decode()
+    return value_text(value) or ""
 
 
 def _iso(micros: int | None) -> str | None:
     if micros is None:
         return None
-    moment = datetime.fromtimestamp(micros / 1_000_000, tz=timezone.utc)
-    return moment.isoformat().replace("+00:00", "Z")
+    return us_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
 def _rows(result: Result) -> list[dict[str, Any]]:

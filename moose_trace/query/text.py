@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
-from moose_trace.query.normalize import datetime_us, timestamp_us, value_text
+from moose_trace.query.normalize import datetime_us, timestamp_us, us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
     ErrorGroupsResult,
@@ -134,7 +133,7 @@ def format_time(micros: int | None, *, precise: bool = True) -> str:
     """Return epoch microseconds as ``YYYY-MM-DD HH:MM:SS.mmm`` UTC (``-`` for none)."""
     if micros is None:
         return "-"
-    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+    moment = us_datetime(micros)
     if precise:
         return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
     return moment.strftime("%Y-%m-%d %H:%M")

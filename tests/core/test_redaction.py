@@ -192,8 +192,11 @@ json_values = st.recursive(
 
 
 @given(st.dictionaries(st.text(max_size=12), json_values, max_size=6))
-def test_any_event_is_processed_without_raising(event: dict[str, Any]) -> None:
-    _process(dict(event))
+def test_any_event_keeps_its_keys_and_the_callers_containers(event: dict[str, Any]) -> None:
+    original = copy.deepcopy(event)
+    result = _process(dict(event))
+    assert list(result) == list(original)
+    assert event == original  # nested containers are copied where redacted, never mutated
 
 
 @given(json_values)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 from kafka_helpers import header, read_topic
 
 from moose_trace.broker import BrokerUnavailable, EmbeddedBroker, tansu_binary
@@ -137,5 +138,13 @@ def test_tansu_round_trips_awkward_headers(kafka_broker: EmbeddedBroker, kafka_t
 def test_create_topics_keeps_existing_topics(
     kafka_broker: EmbeddedBroker, kafka_topic: str
 ) -> None:
-    kafka_broker.create_topics([kafka_topic, kafka_topic], partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    producer.produce(kafka_topic, b"kept")
+    producer.flush(10)
+    kafka_broker.create_topics([kafka_topic, kafka_topic], partitions=3)
     kafka_broker.create_topics([])
+    (message,) = read_topic(kafka_broker, kafka_topic, 1)
+    assert message.value() == b"kept"
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    topic = admin.list_topics(kafka_topic, timeout=10).topics[kafka_topic]
+    assert len(topic.partitions) == 1  # not recreated with the new count
