@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
+
+from moose_trace._record import record
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -44,7 +45,7 @@ def normalize_level(level: object) -> str:
     return LEVEL_ALIASES.get(lowered, lowered)
 
 
-@dataclass(frozen=True)
+@record
 class RetentionPolicy:
     """How many days events of each level are kept; levels not listed keep ``default_days``.
 
@@ -52,7 +53,7 @@ class RetentionPolicy:
     deleted earlier than an error would be just because its writer spelled its level differently.
     """
 
-    days: Mapping[str, int] = field(default_factory=lambda: _DEFAULT_DAYS)
+    days: Mapping[str, int] = _DEFAULT_DAYS
     default_days: int = 0
 
     def __post_init__(self) -> None:

@@ -9,9 +9,10 @@ normalized event (``moose_trace.query.normalize``): ``message`` is already ``eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, TypeAlias
+
+from moose_trace._record import record
 
 __all__ = [
     "AllOf",
@@ -37,7 +38,7 @@ ValueKind: TypeAlias = Literal["text", "glob", "number", "bool"]
 CompareOp: TypeAlias = Literal[">", ">=", "<", "<="]
 
 
-@dataclass(frozen=True)
+@record
 class Value:
     """One value a field is compared with, and how it compares.
 
@@ -56,7 +57,7 @@ class Value:
         return float(self.text)
 
 
-@dataclass(frozen=True)
+@record
 class Match:
     """``field=v1,v2`` (any value matches) or, with ``negate``, ``field!=v1,v2`` (none does).
 
@@ -68,7 +69,7 @@ class Match:
     negate: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class NumberCompare:
     """``field:>N`` and friends: the field's numeric value compared with ``number``.
 
@@ -80,7 +81,7 @@ class NumberCompare:
     number: float
 
 
-@dataclass(frozen=True)
+@record
 class TimeRange:
     """The event's ``timestamp`` is at or after ``start`` and before ``end`` (either open)."""
 
@@ -88,7 +89,7 @@ class TimeRange:
     end: datetime | None = None
 
 
-@dataclass(frozen=True)
+@record
 class TraceIs:
     """The event belongs to one of ``trace_ids``: its ``trace_id`` or its ``trace_ids`` list.
 
@@ -99,21 +100,21 @@ class TraceIs:
     trace_ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class AllOf:
     """Every condition holds (an empty ``AllOf`` always holds)."""
 
     items: tuple[Condition, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class AnyOf:
     """At least one condition holds (an empty ``AnyOf`` never holds)."""
 
     items: tuple[Condition, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     """The condition does not hold."""
 
@@ -123,28 +124,28 @@ class Not:
 Condition: TypeAlias = "Match | NumberCompare | TimeRange | TraceIs | AllOf | AnyOf | Not"
 
 
-@dataclass(frozen=True)
+@record
 class ListEvents:
     """The matching events in time order; with ``limit``, only the latest ``limit`` of them."""
 
     limit: int | None = None
 
 
-@dataclass(frozen=True)
+@record
 class GroupBy:
     """Counts of matching events per distinct combination of ``fields`` (missing = ``None``)."""
 
     fields: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Histogram:
     """Counts of matching events per ``interval``-long time bucket (aligned to the epoch)."""
 
     interval: timedelta
 
 
-@dataclass(frozen=True)
+@record
 class Window:
     """A named time window ``[start, end)`` of a comparison."""
 
@@ -153,14 +154,14 @@ class Window:
     end: datetime
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """Performance statistics of the matching events in each window, side by side."""
 
     windows: tuple[Window, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ErrorGroups:
     """Error events grouped by ``error_signature`` (else error type and message)."""
 
@@ -168,9 +169,9 @@ class ErrorGroups:
 Mode: TypeAlias = "ListEvents | GroupBy | Histogram | Comparison | ErrorGroups"
 
 
-@dataclass(frozen=True)
+@record
 class Query:
     """A whole question: which events (``where``) and what to answer about them (``mode``)."""
 
-    where: Condition = field(default_factory=AllOf)
-    mode: Mode = field(default_factory=ListEvents)
+    where: Condition = AllOf()
+    mode: Mode = ListEvents()

@@ -15,11 +15,11 @@ import os
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from moose_trace._record import record
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -47,7 +47,6 @@ from moose_trace.query.language import (
     parse_trace_kafka,
 )
 from moose_trace.query.normalize import datetime_us, trace_hex, value_text
-from moose_trace.query.poll_follow import Boundary, event_key, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
@@ -56,6 +55,9 @@ from moose_trace.query.results import Engine, EventsResult, Result
 from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
 from moose_trace.query.text import Style, TextOptions
 from moose_trace.query.trace_index import candidate_lines
+
+if TYPE_CHECKING:
+    from moose_trace.query.poll_follow import Boundary
 
 __all__ = ["build_parser", "main", "register", "run"]
 
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@dataclass
+@record
 class _Plan:
     query: Query
     kafka: KafkaRecord | None
@@ -476,6 +478,8 @@ def _follow(
     ``Boundary``; a file line written between ``file_ends`` and the backlog query is both in
     the backlog and read when following, so the backlog's ``event_key``s are remembered.
     """
+    from moose_trace.query.poll_follow import Boundary, event_key  # noqa: PLC0415 (--follow only)
+
     try:
         tails = file_ends(runner.sources.discover())
         result = runner.run(Query(query.where, ListEvents(limit)))
@@ -510,6 +514,8 @@ def _follow_files(
     options: RenderOptions,
 ) -> None:
     """Show the matching lines appended to the files after ``tails``, but not the backlog's."""
+    from moose_trace.query.poll_follow import event_key  # noqa: PLC0415 (--follow only)
+
     matches = compile_predicate(query.where)
 
     def on_lines(_path: Path, lines: list[bytes]) -> None:
@@ -529,6 +535,7 @@ def _poll_store(
     query: Query, store: Engine, boundary: Boundary, out: TextIO, options: RenderOptions
 ) -> None:
     """Show the events stored past ``boundary``, polling the table."""
+    from moose_trace.query.poll_follow import poll_events  # noqa: PLC0415 (--follow only)
 
     def emit(events: Iterable[dict[str, Any]]) -> None:
         for event in events:

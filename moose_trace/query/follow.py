@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from moose_trace.query.sources import LogSources
@@ -23,13 +22,18 @@ FOLLOW_INTERVAL = 0.1
 _READ_BYTES = 1 << 20
 
 
-@dataclass
 class Tail:
-    """Where reading one file stands."""
+    """Where reading one file stands: its inode, the offset read to, an unfinished last line."""
 
-    inode: int
-    offset: int
-    partial: bytes = b""
+    __slots__ = ("inode", "offset", "partial")
+
+    def __init__(self, inode: int, offset: int, partial: bytes = b"") -> None:
+        self.inode = inode
+        self.offset = offset
+        self.partial = partial
+
+    def __repr__(self) -> str:
+        return f"Tail(inode={self.inode}, offset={self.offset}, partial={self.partial!r})"
 
 
 def file_ends(paths: list[Path]) -> dict[Path, Tail]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
+from moose_trace._record import record
 from moose_trace.ids import parse_trace_id
 from moose_trace.query.ast import (
     AllOf,
@@ -62,7 +62,7 @@ _READ_AS = {alias: target for target, keys in ALIASES.items() for alias in keys[
 _EXPECTED_ITEM = "key=value, key!=value or key:>N (also :>=, :<, :<=)"
 
 
-@dataclass(frozen=True)
+@record
 class KafkaRecord:
     """A Kafka record by its coordinates, as ``--trace-kafka`` names it."""
 

@@ -25,8 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import orjson
-
+from moose_trace.query.codec import dumps_text
 from moose_trace.retention import LEVEL_ALIASES
 
 __all__ = [
@@ -104,7 +103,7 @@ def value_text(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    return orjson.dumps(value).decode()
+    return dumps_text(value)
 
 
 def number_of(text: str | None) -> float | None:

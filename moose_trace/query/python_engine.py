@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from moose_trace.query.ast import (
     Comparison,
@@ -22,6 +19,7 @@ from moose_trace.query.ast import (
     ListEvents,
     Query,
 )
+from moose_trace.query.codec import loads
 from moose_trace.query.normalize import (
     datetime_us,
     normalize_event,
@@ -52,12 +50,17 @@ from moose_trace.query.results import (
 __all__ = ["LineEvent", "PythonEngine", "read_line"]
 
 
-@dataclass(frozen=True)
 class LineEvent:
     """One log line read: its text and its normalized event (``None``: not an event)."""
 
-    text: str
-    event: dict[str, Any] | None
+    __slots__ = ("event", "text")
+
+    def __init__(self, text: str, event: dict[str, Any] | None) -> None:
+        self.text = text
+        self.event = event
+
+    def __repr__(self) -> str:
+        return f"LineEvent(text={self.text!r}, event={self.event!r})"
 
     @property
     def order(self) -> str:
@@ -73,16 +76,18 @@ def read_line(line: bytes | str) -> LineEvent | None:
     if not text:
         return None
     try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        parsed = loads(text)
+    except ValueError:
         return LineEvent(text, None)
     return LineEvent(text, normalize_event(parsed))
 
 
-@dataclass
 class _Scan:
-    matched: list[LineEvent] = field(default_factory=list)
-    skipped: int = 0
+    __slots__ = ("matched", "skipped")
+
+    def __init__(self) -> None:
+        self.matched: list[LineEvent] = []
+        self.skipped = 0
 
 
 class PythonEngine:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
-import orjson
-
+from moose_trace._record import record
+from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
@@ -61,12 +60,12 @@ CSV_LEADING_COLUMNS = (
 _SPOOL_BYTES = 16 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class RenderOptions:
     """How to write a result."""
 
     format: Format = "text"
-    text: TextOptions = field(default_factory=TextOptions)
+    text: TextOptions = TextOptions()
     title: str = "Events"
     """What the query asked, for the headings of summaries (e.g. ``level=error, since 1h``)."""
     span: tuple[int | None, int | None] = (None, None)
@@ -80,7 +79,7 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
     rows = _rows(result)
     if options.format == "json":
         for row in rows:
-            out.write(orjson.dumps(row).decode() + "\n")
+            out.write(dumps_text(row) + "\n")
         return len(rows)
     if options.format == "csv":
         writer = csv.writer(out, lineterminator="\n")
@@ -116,7 +115,7 @@ def _period(seconds: float) -> str:
 def write_event(event: dict[str, Any], out: TextIO, options: RenderOptions) -> None:
     """Write one event as a JSON line or as text (``--follow`` writes events one at a time)."""
     if options.format == "json":
-        out.write(orjson.dumps(event).decode() + "\n")
+        out.write(dumps_text(event) + "\n")
     else:
         out.write("\n".join(event_lines(event, options.text)) + "\n")
 
@@ -134,6 +133,8 @@ def _events(events: Iterable[dict[str, Any]], out: TextIO, options: RenderOption
 def _events_csv(events: Iterable[dict[str, Any]], out: TextIO) -> int:
     """Write events as CSV: spooled first, since the header needs every event's keys."""
     import tempfile  # noqa: PLC0415 (only csv needs it: keep --trace's start-up short)
+
+    import orjson  # noqa: PLC0415 (a bulk round trip: see moose_trace.query.codec)
 
     columns: dict[str, None] = {}
     count = 0

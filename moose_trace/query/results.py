@@ -8,10 +8,10 @@ events (not JSON objects); every result carries it so the command can report it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, TypeAlias
 
+from moose_trace._record import record
 from moose_trace.query.ast import Query, Window
 
 __all__ = [
@@ -38,16 +38,16 @@ ERROR_LEVELS = ("error", "critical")
 """Levels that count as errors for error rates and ``--errors``."""
 
 
-@dataclass
+@record
 class EventsResult:
     """The matching events (normalized dicts), oldest first."""
 
     events: Iterator[dict[str, Any]] | list[dict[str, Any]]
-    skipped: Callable[[], int] = field(default=lambda: 0)
+    skipped: Callable[[], int] = lambda: 0
     """Lines skipped; a callable because a streamed result knows it only once consumed."""
 
 
-@dataclass(frozen=True)
+@record
 class GroupCount:
     """One group of ``--group-by``: its field values (``None`` = field missing) and count."""
 
@@ -55,7 +55,7 @@ class GroupCount:
     count: int
 
 
-@dataclass
+@record
 class GroupsResult:
     """``--group-by``: groups most frequent first."""
 
@@ -64,7 +64,7 @@ class GroupsResult:
     skipped: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Bucket:
     """One ``--histogram`` bucket: its start (microseconds since the epoch) and count."""
 
@@ -72,7 +72,7 @@ class Bucket:
     count: int
 
 
-@dataclass
+@record
 class HistogramResult:
     """``--histogram``: buckets in time order (empty buckets are absent)."""
 
@@ -83,7 +83,7 @@ class HistogramResult:
     skipped: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class WindowStats:
     """Performance of the matching events in one ``--compare`` window."""
 
@@ -104,7 +104,7 @@ class WindowStats:
         return None if self.count == 0 else self.errors / self.count
 
 
-@dataclass
+@record
 class ComparisonResult:
     """``--compare``: one ``WindowStats`` per window, in the order given."""
 
@@ -112,7 +112,7 @@ class ComparisonResult:
     skipped: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class ErrorGroup:
     """One ``--errors`` group: events sharing an error signature."""
 
@@ -127,7 +127,7 @@ class ErrorGroup:
     trace_id: str | None
 
 
-@dataclass
+@record
 class ErrorGroupsResult:
     """``--errors``: error groups most frequent first."""
 

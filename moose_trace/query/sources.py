@@ -12,12 +12,10 @@ import glob
 import gzip
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
 from moose_trace.paths import LOG_DIR_ENV, default_log_dir
+from moose_trace.query.codec import loads
 from moose_trace.query.errors import QueryError
 
 __all__ = ["LOG_SUFFIXES", "LogSources", "incomplete_tail", "read_lines", "resolve_sources"]
@@ -29,15 +27,30 @@ _GLOB_CHARS = frozenset("*?[")
 _TAIL_BYTES = 1 << 20
 
 
-@dataclass
 class LogSources:
-    """The files to read, and where ``--follow`` looks for new ones."""
+    """The files to read, and where ``--follow`` looks for new ones.
 
-    files: list[Path]
-    directories: list[Path] = field(default_factory=list)
-    """Directories named as sources: new log files appearing there are read too."""
-    patterns: list[str] = field(default_factory=list)
-    """Globs named as sources: new files matching them are read too."""
+    ``directories`` and ``patterns`` are the directories and globs named as sources: log files
+    appearing there later are read too.
+    """
+
+    __slots__ = ("directories", "files", "patterns")
+
+    def __init__(
+        self,
+        files: list[Path],
+        directories: list[Path] | None = None,
+        patterns: list[str] | None = None,
+    ) -> None:
+        self.files = files
+        self.directories = directories if directories is not None else []
+        self.patterns = patterns if patterns is not None else []
+
+    def __repr__(self) -> str:
+        return (
+            f"LogSources(files={self.files!r}, directories={self.directories!r}, "
+            f"patterns={self.patterns!r})"
+        )
 
     def discover(self) -> list[Path]:
         """Return the files the sources name now (for ``--follow``: new files appear)."""
@@ -145,7 +158,7 @@ def incomplete_tail(path: Path) -> bool:
     if not last:
         return False
     try:
-        orjson.loads(last)
-    except orjson.JSONDecodeError:
+        loads(last)
+    except ValueError:
         return True
     return False

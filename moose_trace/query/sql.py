@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from moose_trace._record import record
 from moose_trace.query.ast import (
     AllOf,
     Comparison,
@@ -84,7 +84,7 @@ ERROR_FIELDS = (
 Row = tuple[Any, ...]
 
 
-@dataclass
+@record
 class Plan:
     """One SQL statement and how to turn its rows into the query's result."""
 

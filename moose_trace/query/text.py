@@ -8,11 +8,10 @@ when the output is a terminal.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from moose_trace._record import record
+from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import datetime_us, timestamp_us, us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
@@ -107,7 +106,7 @@ _LEVEL_STYLES = {
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-@dataclass(frozen=True)
+@record
 class Style:
     """ANSI colour when ``enabled`` (a terminal), plain text otherwise."""
 
@@ -118,7 +117,7 @@ class Style:
         return f"\x1b[{code}m{text}\x1b[0m" if self.enabled and code else text
 
 
-@dataclass(frozen=True)
+@record
 class TextOptions:
     """What the text form of events shows."""
 
@@ -229,7 +228,7 @@ def _details(event: Mapping[str, Any], options: TextOptions) -> Iterator[str]:
 
 
 def _json(value: object) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return value if isinstance(value, str) else dumps_text(value)
 
 
 def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:

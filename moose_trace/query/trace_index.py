@@ -23,11 +23,11 @@ import re
 import struct
 import zlib
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import orjson
+from moose_trace._record import record
+from moose_trace.query.codec import dumps, loads
 
 __all__ = ["INDEX_DIR_NAME", "TraceIndexStats", "candidate_lines"]
 
@@ -46,13 +46,22 @@ _ID_FIELD = re.compile(rb'"trace_ids?"\s*:\s*(?:"(' + _ID + rb')"|(\[[^\]]*\]))'
 _LISTED_ID = re.compile(rb'"(' + _ID + rb')"')
 
 
-@dataclass
 class TraceIndexStats:
-    """What one lookup did, for tests and benchmarks."""
+    """What one lookup did, for tests and benchmarks: files answered from an index, indexes
+    built (or extended), bytes searched without an index."""
 
-    indexed_files: int = 0
-    built: int = 0
-    searched_bytes: int = 0
+    __slots__ = ("built", "indexed_files", "searched_bytes")
+
+    def __init__(self) -> None:
+        self.indexed_files = 0
+        self.built = 0
+        self.searched_bytes = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"TraceIndexStats(indexed_files={self.indexed_files}, built={self.built}, "
+            f"searched_bytes={self.searched_bytes})"
+        )
 
 
 def _keys_of_ids(hexes: Collection[str]) -> set[int]:
@@ -103,7 +112,7 @@ def _scan_entries(file: IO[bytes], start: int, end: int | None) -> tuple[list[in
     return packed, position - len(leftover)
 
 
-@dataclass(frozen=True)
+@record
 class _Header:
     inode: int
     file_size: int
@@ -154,7 +163,7 @@ def _load(path: Path, inode: int) -> _Index | None:
         with open(_index_path(path), "rb") as file:
             if file.read(len(_MAGIC)) != _MAGIC:
                 return None
-            meta = orjson.loads(file.readline())
+            meta = loads(file.readline())
             header = _Header(
                 int(meta["inode"]),
                 int(meta["file_size"]),
@@ -168,7 +177,7 @@ def _load(path: Path, inode: int) -> _Index | None:
             data: mmap.mmap | bytes = (
                 mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if header.count else b""
             )
-    except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     if len(data) < body + header.count * 16:
         return None
@@ -189,7 +198,7 @@ def _write(path: Path, header: _Header, packed: list[int]) -> bool:
                 "check": header.check,
                 "count": len(packed),
             }
-            out.write(orjson.dumps(meta) + b"\n")
+            out.write(dumps(meta) + b"\n")
             mask = (1 << 64) - 1
             out.write(b"".join(_ENTRY.pack(value >> 64, value & mask) for value in packed))
         os.replace(partial, target)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from moose_trace._record import is_record, record_values
 from moose_trace.clickhouse.engine import ClickHouseEngine
 from moose_trace.clickhouse.ingest import ingest_files
 from moose_trace.clickhouse.transport import ChdbTransport
@@ -108,8 +108,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], list[s
 
 
 def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
+    if is_record(value):
+        return _plain(record_values(value))
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items() if key != "skipped"}
     if isinstance(value, (list, tuple)):
