@@ -229,7 +229,7 @@ class ClickHouseEngine:
 
     def __init__(self, transport: Transport, *, table: str = DEFAULT_TABLE) -> None:
         self.transport = transport
-        self.names = table_names(table, None if "." in table else transport.url.database)
+        self.names = table_names(table, transport.url.database)
 
     def plan(self, query: Query) -> Plan:
         """Return the ClickHouse statement that answers ``query`` and how to read its rows."""
@@ -264,6 +264,5 @@ def trace_events(
     transport: Transport, trace_id: str, *, table: str = DEFAULT_TABLE
 ) -> list[dict[str, Any]]:
     """Return every event of ``trace_id`` (including batch lines listing it), in time order."""
-    database = None if "." in table else transport.url.database
-    rows = transport.query(trace_sql(trace_id, table=table, database=database))
+    rows = transport.query(trace_sql(trace_id, table=table, database=transport.url.database))
     return [orjson.loads(row["raw"]) for row in rows]

@@ -120,7 +120,7 @@ def ingest_files(
     is called after each batch. Raises ``ClickHouseError`` when an insert fails: the state file
     then holds everything inserted so far, and the next run resumes from there.
     """
-    database = None if "." in table else transport.url.database
+    database = transport.url.database
     target = table_names(table, database).logs
     if create_table:
         for statement in ddl(table, database=database):

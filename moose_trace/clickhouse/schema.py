@@ -152,9 +152,11 @@ class TableNames:
 def table_names(table: str = DEFAULT_TABLE, database: str | None = None) -> TableNames:
     """Return the quoted names for ``table`` (optionally ``db.table`` or with ``database``).
 
-    Raises ``ValueError`` for a name that is not a plain identifier: names go into SQL text.
+    A database named in ``table`` (``db.table``) wins over ``database``, the connection's
+    default. Raises ``ValueError`` for a name that is not a plain identifier: names go into
+    SQL text.
     """
-    if "." in table and database is None:
+    if "." in table:
         database, table = table.split(".", 1)
     for part in (table, database):
         if part is not None and _IDENTIFIER.fullmatch(part) is None:

@@ -159,7 +159,7 @@ class ClickHouseSink:
             raise ValueError("flush_interval must be > 0 and error_flush_interval ≥ 0")
         self._owns_transport = isinstance(url, str)
         self._transport: Transport = connect(url) if isinstance(url, str) else url
-        database = None if "." in table else self._transport.url.database
+        database = self._transport.url.database
         self._names = table_names(table, database)
         self._ddl = ddl(table, database=database, retention=retention) if create_table else []
         self._batch_size = batch_size

@@ -144,6 +144,14 @@ def test_table_name_is_configurable_and_validated(transport: ChdbTransport) -> N
         table_names("logs; DROP TABLE x")
 
 
+def test_a_database_in_the_table_name_wins_over_the_connections() -> None:
+    assert table_names("logs", "default").logs == "`default`.`logs`"
+    assert table_names("audit.logs", "default").logs == "`audit`.`logs`"
+    assert table_names("audit.logs").traces == "`audit`.`logs_traces`"
+    with pytest.raises(ValueError, match="not a valid ClickHouse table"):
+        table_names("a.b.c", "default")
+
+
 def test_cluster_ddl_is_valid_clickhouse_sql(transport: ChdbTransport) -> None:
     statements = cluster_ddl("logs_cluster", database="observability")
     assert len(statements) == 5
