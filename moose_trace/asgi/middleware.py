@@ -27,12 +27,13 @@ import orjson
 import structlog
 from opentelemetry import trace as otel_trace
 
+from moose_trace._error_rules import UNKNOWN, category_from_status
 from moose_trace.asgi._span import ServerSpans, span_ids
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
 from moose_trace.asgi.naming import PathClassifier, PathRule
 from moose_trace.asgi.principal import scope_principal
-from moose_trace.context import trace_context
+from moose_trace.context import current_fields, trace_context
 from moose_trace.errors import error_fields
 from moose_trace.ids import parse_trace_id, trace_id_from_int
 from moose_trace.propagation import (
@@ -319,7 +320,11 @@ class TraceMiddleware:
         if error is None:
             if status < 400:
                 log.info(ACCESS_EVENT, **fields)
-            elif status < 500:
+                return
+            category = _status_category(status)
+            if category is not None and "error_category" not in current_fields():
+                fields["error_category"] = category
+            if status < 500:
                 log.warning(ACCESS_EVENT, **fields)
             else:
                 log.error(ACCESS_FAILED_EVENT, **fields)
@@ -329,6 +334,15 @@ class TraceMiddleware:
         else:
             fields["http_status"] = status or _CLIENT_CLOSED
             log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
+
+
+def _status_category(status: int) -> str | None:
+    """Return the error category an error status says, for a response sent without raising.
+
+    401 → ``authentication_error``, 404 → ``not_found_error``, 503 → ``connection_error`` …;
+    another 5xx is ``unknown_error``; another 4xx has none (the client's request, not a fault).
+    """
+    return category_from_status(status) or (UNKNOWN if status >= 500 else None)
 
 
 _Headers = tuple[str | None, str | None, bool, str | None, list[bytes] | None, str | None]

@@ -73,6 +73,13 @@ async def missing(request: Request) -> Response:
     raise HTTPException(status_code=404, detail="no such item")
 
 
+async def unavailable(request: Request) -> Response:
+    """Answers 503 without raising, as an app does when a dependency is down."""
+    if request.query_params.get("own") == "1":
+        bind_fields(error_category="rate_limit_error")  # the app knows better than the status
+    return JSONResponse({"error": "clickhouse unavailable"}, status_code=503)
+
+
 async def streamed(request: Request) -> StreamingResponse:
     async def chunks() -> AsyncIterator[bytes]:
         for index in range(3):
@@ -141,6 +148,7 @@ def starlette_app(**options: Any) -> Starlette:
             Route("/ingest/UserEvent", ingest, methods=["POST"]),
             Route("/consumption/leaderboard", leaderboard),
             Route("/api/missing", missing),
+            Route("/api/unavailable", unavailable),
             Route("/api/stream", streamed),
             Route("/api/stream-breaks", stream_breaks),
             Route("/api/slow", slow),

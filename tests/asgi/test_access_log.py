@@ -86,6 +86,21 @@ def test_an_http_exception_4xx_is_a_warning(starlette_url: str, logs: Logs) -> N
         404,
     )
     assert (line["type"], line["name"]) == ("api", "missing")
+    assert line["error_category"] == "not_found_error"
+
+
+def test_an_error_status_sent_without_raising_is_categorized(
+    starlette_url: str, logs: Logs
+) -> None:
+    response = httpx.get(f"{starlette_url}/api/unavailable")
+    assert response.status_code == 503
+    line = logs.access(response.headers["x-trace-id"])
+    assert (line["level"], line["event"], line["http_status"]) == ("error", "request failed", 503)
+    assert line["error_category"] == "connection_error"
+    assert "error_type" not in line  # nothing was raised: no made-up exception fields
+    # A category the app bound itself is the one that stays.
+    own = httpx.get(f"{starlette_url}/api/unavailable", params={"own": "1"})
+    assert logs.access(own.headers["x-trace-id"])["error_category"] == "rate_limit_error"
 
 
 def test_an_unknown_path_is_still_traced(starlette_url: str, logs: Logs) -> None:
@@ -129,6 +144,7 @@ def test_fastapi_route_principal_from_state_and_us4_audit(fastapi_url: str, logs
         "127.0.0.1",
     )
     assert "principal" not in refused
+    assert refused["error_category"] == "authentication_error"
     # The app's own "access denied" line is found with the request: same trace, same primitive.
     (reason,) = logs.wait_for(lambda e: e["event"] == "access denied")
     assert (reason["trace_id"], reason["name"], reason["reason"]) == (
