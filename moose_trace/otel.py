@@ -21,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import propagation as _otel_propagation
 
 from moose_trace.context import new_span_id
+from moose_trace.errors import categorize_error, error_message, error_type_name
 from moose_trace.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "configure_tracing",
     "current_otel_ids",
     "otel_context_for",
+    "record_span_error",
     "sdk_available",
 ]
 
@@ -147,3 +149,21 @@ def current_otel_ids() -> tuple[str, str] | None:
     if not span_context.is_valid:
         return None
     return trace_id_from_int(span_context.trace_id), f"{span_context.span_id:016x}"
+
+
+def record_span_error(span: otel_trace.Span, error: BaseException) -> None:
+    """Mark ``span`` as failed by ``error``, the same way wherever moose-trace ends a span.
+
+    Records the exception (an ``exception`` event with its stack), sets the status to ERROR
+    with ``"<type>: <message>"`` (cut to 256 characters) and the attributes ``error.type`` (the
+    exception's class name, as in OpenTelemetry's conventions) and ``error.category`` (the
+    log lines' ``error_category``). Does nothing on a span that is not recording.
+    """
+    if not span.is_recording():
+        return
+    kind = error_type_name(error)
+    span.record_exception(error)
+    span.set_attributes({"error.type": kind, "error.category": categorize_error(error)})
+    span.set_status(
+        otel_trace.Status(otel_trace.StatusCode.ERROR, f"{kind}: {error_message(error)}"[:256])
+    )

@@ -15,7 +15,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from moose_trace.ids import trace_id_from_int, trace_id_to_int
-from moose_trace.otel import otel_context_for
+from moose_trace.otel import otel_context_for, record_span_error
 
 __all__ = ["ServerSpans", "span_ids"]
 
@@ -78,8 +78,7 @@ class ServerSpans:
                 span.set_attributes({"http.response.status_code": status, "http.route": route})
                 span.update_name(f"{method} {route}")
             if error is not None:
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+                record_span_error(span, error)
             elif status >= 500:
                 span.set_status(_ERROR)
         span.end()

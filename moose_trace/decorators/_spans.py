@@ -16,11 +16,16 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, Status, StatusCode
+from opentelemetry.trace import Link, Span
 
-from moose_trace.errors import error_message, error_type_name
 from moose_trace.ids import trace_id_to_int
-from moose_trace.otel import _OTEL_CONTEXT_VAR, _OTEL_SPAN_KEY, otel_context_for, sdk_available
+from moose_trace.otel import (
+    _OTEL_CONTEXT_VAR,
+    _OTEL_SPAN_KEY,
+    otel_context_for,
+    record_span_error,
+    sdk_available,
+)
 
 __all__ = [
     "INSTRUMENTATION_NAME",
@@ -135,10 +140,7 @@ def end_span(started: tuple[Span, object], error: BaseException | None = None) -
     span, token = started
     try:
         if error is not None:
-            span.record_exception(error)
-            span.set_status(
-                Status(StatusCode.ERROR, f"{error_type_name(error)}: {error_message(error)}"[:256])
-            )
+            record_span_error(span, error)
         span.end()
     finally:
         if _context_var is None:

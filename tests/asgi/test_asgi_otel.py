@@ -107,6 +107,10 @@ def test_a_failing_request_marks_the_span_as_an_error(
     assert [event.name for event in span.events] == ["exception"]
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 500
+    # Described as a decorator's span is: type and message, and the log line's category.
+    assert span.status.description == "TimeoutError: ClickHouse query timeout after 5000ms"
+    assert span.attributes["error.type"] == "TimeoutError"
+    assert span.attributes["error.category"] == "timeout_error"
     assert "traceparent" in response.headers
 
 

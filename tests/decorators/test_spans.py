@@ -85,6 +85,11 @@ def test_a_failure_marks_the_span_as_an_error(spans: Spans) -> None:
     span = spans.named("transform foo_to_bar")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == "TimeoutError: analytics.example.com took too long"
+    assert span.attributes is not None
+    assert (span.attributes["error.type"], span.attributes["error.category"]) == (
+        "TimeoutError",
+        "timeout_error",
+    )
     assert [event.name for event in span.events] == ["exception"]
     assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN  # restored
 
