@@ -76,7 +76,7 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
     """Write ``result`` to ``out``; return how many events (or rows) it held."""
     if isinstance(result, EventsResult):
         return _events(result.events, out, options)
-    rows = _rows(result)
+    rows = _rows(result, options.span)
     if options.format == "json":
         for row in rows:
             out.write(dumps_text(row) + "\n")
@@ -164,22 +164,25 @@ def _iso(micros: int | None) -> str | None:
     return us_datetime(micros).isoformat().replace("+00:00", "Z")
 
 
-def _rows(result: Result) -> list[dict[str, Any]]:
-    """Return an aggregate result as flat rows (one per group, bucket, window, error group)."""
+def _rows(result: Result, span: tuple[int | None, int | None]) -> list[dict[str, Any]]:
+    """Return an aggregate result as flat rows (one per group, bucket, window, error group).
+
+    Histogram rows include the empty buckets (count 0) across ``span``, as the chart does.
+    """
     if isinstance(result, GroupsResult):
         return [
             {**dict(zip(result.fields, group.key, strict=True)), "count": group.count}
             for group in result.groups
         ]
     if isinstance(result, HistogramResult):
-        step = max(1, round(result.interval.total_seconds() * 1_000_000))
+        step = result.step_us
         return [
             {
                 "start": _iso(bucket.start_us),
                 "end": _iso(bucket.start_us + step),
                 "count": bucket.count,
             }
-            for bucket in result.buckets
+            for bucket in result.filled(span)
         ]
     if isinstance(result, ComparisonResult):
         return [_window_row(stats, result) for stats in result.windows]

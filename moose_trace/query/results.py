@@ -74,13 +74,39 @@ class Bucket:
 
 @record
 class HistogramResult:
-    """``--histogram``: buckets in time order (empty buckets are absent)."""
+    """``--histogram``: non-empty buckets in time order (``filled`` adds the empty ones)."""
 
     interval: timedelta
     buckets: list[Bucket]
     untimed: int = 0
     """Matching events without a readable timestamp (in no bucket)."""
     skipped: int = 0
+
+    @property
+    def step_us(self) -> int:
+        """Return the bucket width in microseconds."""
+        return max(1, round(self.interval.total_seconds() * 1_000_000))
+
+    def filled(self, span: tuple[int | None, int | None] = (None, None)) -> list[Bucket]:
+        """Return every bucket from the first to the last, empty ones as count 0.
+
+        ``span`` (microseconds, either end open) widens the range to the time asked about
+        (``--since``/``--until``), so quiet stretches at either end show as zeros too.
+        """
+        step = self.step_us
+        counts = {bucket.start_us: bucket.count for bucket in self.buckets}
+        starts = list(counts)
+        low, high = span
+        if low is not None:
+            starts.append(low // step * step)
+        if high is not None:
+            starts.append((high - 1) // step * step)
+        if not starts:
+            return []
+        return [
+            Bucket(start, counts.get(start, 0))
+            for start in range(min(starts), max(starts) + 1, step)
+        ]
 
 
 @record

@@ -302,24 +302,15 @@ def text_histogram(
     result: HistogramResult, title: str, style: Style, span: tuple[int | None, int | None]
 ) -> list[str]:
     """Return ``--histogram`` buckets as a bar chart, empty buckets in between shown too."""
-    step = max(1, round(result.interval.total_seconds() * 1_000_000))
-    counts = {bucket.start_us: bucket.count for bucket in result.buckets}
-    starts = list(counts)
-    low, high = span
-    if low is not None:
-        starts.append(low // step * step)
-    if high is not None:
-        starts.append((high - 1) // step * step)
-    total = sum(counts.values())
+    buckets = result.filled(span)
+    total = sum(bucket.count for bucket in buckets)
     lines = [style.paint(f"{title}: {_count(total, 'event')}", "1")]
-    if not starts:
-        return lines
-    largest = max(counts.values(), default=0)
-    precise = step < 60_000_000
-    for start in range(min(starts), max(starts) + 1, step):
-        count = counts.get(start, 0)
-        label = format_time(start, precise=precise)
-        lines.append(f"{label}  {style.paint(_bar(count, largest).ljust(40), '36')} {count:,}")
+    largest = max((bucket.count for bucket in buckets), default=0)
+    precise = result.step_us < 60_000_000
+    for bucket in buckets:
+        label = format_time(bucket.start_us, precise=precise)
+        bar = style.paint(_bar(bucket.count, largest).ljust(40), "36")
+        lines.append(f"{label}  {bar} {bucket.count:,}")
     if result.untimed:
         lines.append(f"({_count(result.untimed, 'event')} without a readable timestamp)")
     return lines
