@@ -116,8 +116,10 @@ def ingest_files(
 
     Each line is read as the query tool reads it (``normalize_event``: other writers' formats
     flattened, aliases and levels normalized, every original key kept); lines that are not
-    log events are counted as malformed. ``on_progress(bytes, events)``
-    is called after each batch. Raises ``ClickHouseError`` when an insert fails: the state file
+    log events are counted as malformed. ``on_progress(bytes, events)`` is called as loading
+    goes: ``bytes`` of the file on disk now behind (compressed bytes for a .gz file; a file's
+    calls add up to its size, the part an earlier run loaded included), ``events`` inserted
+    since the last call. Raises ``ClickHouseError`` when an insert fails: the state file
     then holds everything inserted so far, and the next run resumes from there.
     """
     database = transport.url.database
@@ -161,7 +163,8 @@ class _Loader:
 
     def load(self, path: Path, *, from_start: bool) -> None:
         self.report.files += 1
-        inode = path.stat().st_ino
+        status = path.stat()
+        inode = status.st_ino
         start = 0 if from_start else self.state.offset(path, inode)
         self.report.resumed += start > 0
         batch: list[bytes] = []
@@ -169,6 +172,8 @@ class _Loader:
         batch_start = last_end = start
         with _open(path) as file:
             file.seek(start)
+            progress = _Progress(self.on_progress, file)
+            progress.advance(0)  # what an earlier run loaded counts as done
             for line, end in _complete_lines(file, start):
                 last_end = end
                 encoded = _event_line(line, self.normalize)
@@ -179,9 +184,11 @@ class _Loader:
                 size += len(encoded)
                 if len(batch) >= self.batch_rows or size >= BATCH_BYTES:
                     self._send(path, inode, batch, batch_start, end)
+                    progress.advance(len(batch))
                     batch, size, batch_start = [], 0, end
-        if last_end > batch_start:
-            self._send(path, inode, batch, batch_start, last_end)
+            if last_end > batch_start:
+                self._send(path, inode, batch, batch_start, last_end)
+            progress.finish(len(batch) if last_end > batch_start else 0, status.st_size)
 
     def _send(self, path: Path, inode: int, batch: list[bytes], start: int, end: int) -> None:
         if batch:
@@ -195,8 +202,28 @@ class _Loader:
             )
         self.state.save(path, inode, end)
         self.report.events += len(batch)
-        if self.on_progress is not None:
-            self.on_progress(end - start, len(batch))
+
+
+class _Progress:
+    """Reports how far into a file (in bytes on disk: compressed ones for .gz) loading is."""
+
+    def __init__(self, report: Callable[[int, int], None] | None, file: IO[bytes]) -> None:
+        self.report = report
+        # A GzipFile reads the file on disk through ``fileobj``; positions in it are on disk.
+        self.disk: IO[bytes] = getattr(file, "fileobj", None) or file
+        self.reported = 0
+
+    def advance(self, events: int) -> None:
+        if self.report is not None:
+            position = self.disk.tell()
+            self.report(position - self.reported, events)
+            self.reported = position
+
+    def finish(self, events: int, file_size: int) -> None:
+        """Report the rest of the file (a partial last line, read-ahead) as done."""
+        if self.report is not None:
+            self.report(max(0, file_size - self.reported), events)
+            self.reported = file_size
 
 
 def _event_line(line: bytes, normalize: Callable[[object], dict[str, Any] | None]) -> bytes | None:

@@ -165,3 +165,28 @@ def test_ingest_command_errors_are_clear_and_secret_free(
     assert "matches no files" in err
     assert "run the same command again" in err
     assert "topsecret" not in err
+
+
+def test_progress_counts_bytes_on_disk_compressed_and_resumed_alike(
+    transport: ChdbTransport, tmp_path: Path
+) -> None:
+    plain = tmp_path / "a.jsonl"
+    plain.write_bytes(_lines(0, 3_000) + b'{"partial": ')  # a last line still being written
+    packed = tmp_path / "b.jsonl.gz"
+    packed.write_bytes(gzip.compress(_lines(3_000, 6_000)))  # ~10× smaller on disk
+    sizes = plain.stat().st_size + packed.stat().st_size
+    state = tmp_path / "state.json"
+    calls: list[tuple[int, int]] = []
+
+    def record(read: int, events: int) -> None:
+        calls.append((read, events))
+
+    ingest_files([plain, packed], transport, state_file=state, batch_rows=500, on_progress=record)
+    assert sum(read for read, _ in calls) == sizes  # 100% exactly, not the unpacked size
+    assert sum(events for _, events in calls) == 6_000
+    assert all(read >= 0 for read, _ in calls)
+    assert len(calls) > 4  # it moves during a file, not only at its end
+    # A rerun has nothing new: the part loaded before counts as done, so it is at 100% at once.
+    calls.clear()
+    ingest_files([plain, packed], transport, state_file=state, on_progress=record)
+    assert (sum(read for read, _ in calls), sum(events for _, events in calls)) == (sizes, 0)
