@@ -140,6 +140,9 @@ def _frozen(self: Any, name: str, *_value: Any) -> None:
 @dataclass_transform(eq_default=True, frozen_default=True)
 def record(cls: type[_T]) -> type[_T]:
     """Make ``cls`` a frozen value class over its annotated attributes (see the module doc)."""
+    own = [name for name in ("__init__", "__eq__", "__setattr__") if name in cls.__dict__]
+    if own:
+        raise TypeError(f"{cls.__name__}: a @record class gets {', '.join(own)} from @record")
     names, defaults = _fields_of(cls)
     for name in defaults:
         if name in cls.__dict__:

@@ -41,6 +41,7 @@ from moose_trace.query.results import (
     HistogramResult,
     Result,
     WindowStats,
+    bucket_us,
     error_signature,
     finish_throughput,
     quantile,
@@ -141,7 +142,7 @@ def _ts(event: dict[str, Any]) -> int | None:
 
 
 def _histogram(events: list[dict[str, Any]], mode: Histogram, skipped: int) -> HistogramResult:
-    step = max(1, round(mode.interval.total_seconds() * 1_000_000))
+    step = bucket_us(mode.interval)
     counts: Counter[int] = Counter()
     untimed = 0
     for event in events:

@@ -27,6 +27,7 @@ __all__ = [
     "HistogramResult",
     "Result",
     "WindowStats",
+    "bucket_us",
     "error_signature",
     "finish_throughput",
     "quantile",
@@ -72,6 +73,11 @@ class Bucket:
     count: int
 
 
+def bucket_us(interval: timedelta) -> int:
+    """Return the width of ``interval``-long histogram buckets in microseconds (at least 1)."""
+    return max(1, round(interval.total_seconds() * 1_000_000))
+
+
 @record
 class HistogramResult:
     """``--histogram``: non-empty buckets in time order (``filled`` adds the empty ones)."""
@@ -85,7 +91,7 @@ class HistogramResult:
     @property
     def step_us(self) -> int:
         """Return the bucket width in microseconds."""
-        return max(1, round(self.interval.total_seconds() * 1_000_000))
+        return bucket_us(self.interval)
 
     def filled(self, span: tuple[int | None, int | None] = (None, None)) -> list[Bucket]:
         """Return every bucket from the first to the last, empty ones as count 0.

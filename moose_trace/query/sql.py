@@ -51,6 +51,7 @@ from moose_trace.query.results import (
     HistogramResult,
     Result,
     WindowStats,
+    bucket_us,
     finish_throughput,
     sort_groups,
 )
@@ -318,7 +319,7 @@ class SqlCompiler:
         return Plan(sql, finish)
 
     def _histogram(self, query: Query, mode: Histogram) -> Plan:
-        step = max(1, round(mode.interval.total_seconds() * 1_000_000))
+        step = bucket_us(mode.interval)
         sql = (
             f"SELECT _ts // {step} * {step} AS _bucket, _bad, count(*) FROM (SELECT "
             f"{self.timestamp()} AS _ts, _bad FROM {self._relation(query, ['timestamp'])} "

@@ -101,6 +101,19 @@ def test_mutable_defaults_and_field_order_are_refused() -> None:
             b: int  # type: ignore[misc]
 
 
+def test_methods_record_provides_cannot_be_defined_by_the_class() -> None:
+    with pytest.raises(TypeError, match="gets __eq__ from @record"):
+
+        @record
+        class OwnEquality:
+            x: int
+
+            def __eq__(self, other: object) -> bool:
+                return True
+
+            __hash__ = None  # type: ignore[assignment]
+
+
 def test_is_record() -> None:
     assert is_record(Point(1))
     assert not is_record(Point)

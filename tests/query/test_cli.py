@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -18,6 +19,7 @@ from query_runner import run_logs
 from moose_trace.cli import main as moose_trace_main
 from moose_trace.paths import LOG_DIR_ENV
 from moose_trace.query.cli import register
+from moose_trace.query.results import Bucket, HistogramResult
 
 
 def _write(path: Path, *events: dict[str, object], tail: bytes = b"") -> Path:
@@ -217,3 +219,17 @@ def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "Traceback" not in done.stderr
     assert "BrokenPipe" not in done.stderr
+
+
+def test_histogram_filled_adds_empty_buckets_across_the_span() -> None:
+    minute = 60_000_000
+    result = HistogramResult(timedelta(minutes=1), [Bucket(2 * minute, 3), Bucket(4 * minute, 1)])
+    assert [(b.start_us // minute, b.count) for b in result.filled()] == [(2, 3), (3, 0), (4, 1)]
+    # --since/--until widen it to the whole time asked about; the end is exclusive
+    widened = result.filled((minute + 5, 6 * minute))
+    assert [(b.start_us // minute, b.count) for b in widened] == [
+        (1, 0), (2, 3), (3, 0), (4, 1), (5, 0)
+    ]  # fmt: skip
+    empty = HistogramResult(timedelta(minutes=1), [])
+    assert empty.filled() == []
+    assert empty.filled((0, 2 * minute)) == [Bucket(0, 0), Bucket(minute, 0)]

@@ -62,3 +62,28 @@ def test_arbitrary_bytes_give_a_value_or_value_error(data: bytes) -> None:
         return
     if isinstance(value, float):
         assert math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 18446744073709551615, "b": -9223372036854775808}',  # the 64-bit ends stay ints
+        '{"a": 18446744073709551616, "b": -9223372036854775809}',  # past them: floats
+        '{"n": 123456789012345678901234567890, "tiny": 1e-400}',
+        '["\\ud83d\\ude00", "\\\\ud800"]',  # an escaped pair, an escaped backslash
+    ],
+)
+def test_numbers_and_escapes_read_as_orjson_reads_them(text: str) -> None:
+    value = loads(text)
+    assert repr(value) == repr(orjson.loads(text))  # repr tells an int from a float
+    assert loads(dumps(value)) == value  # what was read can be written again
+
+
+@pytest.mark.parametrize(
+    "text", ['{"a": 1e400}', "[-1e400]", '{"a": "\\ud800"}', '["\\ude00 x"]', '{"\\ud800": 1}']
+)
+def test_refuses_what_orjson_could_not_write_back(text: str) -> None:
+    with pytest.raises(ValueError, match=r"too large for a double|lone surrogate"):
+        loads(text)
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(text)
