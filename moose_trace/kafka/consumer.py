@@ -20,8 +20,7 @@ import structlog
 from moose_trace.context import _var, trace_context
 from moose_trace.ids import new_trace_id
 from moose_trace.kafka._errors import kafka_error_fields
-from moose_trace.kafka.headers import _parse_id_header, incoming_trace, message_fields
-from moose_trace.propagation import KAFKA_TRACE_HEADER
+from moose_trace.kafka.headers import _batch_trace_ids, incoming_trace, message_fields
 
 __all__ = [
     "CONSUME_ERROR_EVENT",
@@ -148,11 +147,11 @@ def traced_messages(
     consume = consumer.consume
     set_trace_id, set_topic = _TRACE_ID.set, _TOPIC.set
     set_partition, set_offset = _PARTITION.set, _OFFSET.set
-    parse_id_header = _parse_id_header
+    batch_trace_ids = _batch_trace_ids
     tokens: list[Any] | None = None
     bound_topic: str | None = None
     bound_partition: int | None = None
-    pending: Iterator[Any] = iter(())
+    pending: Iterator[tuple[Any, str | None]] = iter(())
     try:
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -161,8 +160,10 @@ def traced_messages(
             if first is None:
                 continue
             take = drain if remaining is None else min(drain, remaining - 1)
-            pending = iter([first, *consume(take, 0)] if take > 0 else [first])
-            for message in pending:
+            batch = [first, *consume(take, 0)] if take > 0 else [first]
+            # Each record's own trace id, read and checked for the whole batch at once.
+            pending = zip(batch, batch_trace_ids(batch), strict=True)
+            for message, header_id in pending:
                 error = message.error()
                 if error is not None:
                     if tokens is not None:
@@ -179,18 +180,12 @@ def traced_messages(
                             raise KafkaException(error)
                     continue
                 if should_stop is not None and should_stop():
-                    _give_back(consumer, [message, *pending])
+                    _give_back(consumer, [message, *(unread for unread, _ in pending)])
                     return
-                headers = message.headers()
-                rejected = trace_id = None
-                if headers:
-                    # Inline fast path: our producer writes a canonical ``trace_id`` first.
-                    first_header = headers[0]
-                    value = first_header[1]
-                    if first_header[0] == KAFKA_TRACE_HEADER and type(value) is bytes:
-                        trace_id = parse_id_header(value)
+                rejected = None
+                trace_id = header_id
                 if trace_id is None:
-                    incoming = incoming_trace(headers)
+                    incoming = incoming_trace(message.headers())
                     trace_id = incoming.trace_id
                     if trace_id is None:
                         trace_id = new_trace_id()
@@ -229,7 +224,7 @@ def traced_messages(
     finally:
         if tokens is not None:
             _restore(tokens)
-        unhandled = list(pending)
+        unhandled = [message for message, _ in pending]
         if unhandled:
             _give_back(consumer, unhandled)
 

@@ -9,8 +9,8 @@ dicts, without importing any Kafka client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from moose_trace.context import new_span_id
 from moose_trace.ids import new_trace_id, parse_trace_id
@@ -166,6 +166,58 @@ def _fast_trace_id(headers: Any) -> str | None:
         if type(name) is not str or (len(name) == 8 and name.lower() == KAFKA_TRACE_HEADER):
             return None
     return None
+
+
+_ID_BYTES = 36
+_ZERO_ID = b"00000000-0000-0000-0000-000000000000"
+_ID_ALPHABET = b"0123456789abcdef-\n"
+
+
+def _batch_trace_ids(messages: Sequence[Any]) -> list[str | None]:
+    """The trace id of each message whose first header is ``trace_id`` with a canonical id.
+
+    What ``traced_messages`` reads for a whole fetched batch at once: the candidate values are
+    checked together with byte operations (lowercase hex, hyphens where a canonical UUID has
+    them, not all zeros) instead of one regular-expression call each. ``None`` where a message
+    has no such first header or its value is doubtful: the caller then reads that message's
+    headers the general way (``incoming_trace``), which gives the same answer.
+    """
+    found: list[bytes | None] = []
+    keep = found.append
+    for message in messages:
+        headers = message.headers()
+        if headers:
+            name, value = headers[0]
+            if name == KAFKA_TRACE_HEADER and type(value) is bytes and len(value) == _ID_BYTES:
+                keep(value)
+                continue
+        keep(None)
+    candidates = [value for value in found if value is not None]
+    joined = b"\n".join(candidates)
+    if not candidates or not _canonical_ids(joined, len(candidates)):
+        return [None if value is None else _parse_id_header(value) for value in found]
+    texts = joined.decode("ascii").split("\n")
+    if len(candidates) == len(found):  # the usual batch: every record carries its id
+        return cast("list[str | None]", texts)
+    remaining = iter(texts)
+    return [None if value is None else next(remaining) for value in found]
+
+
+def _canonical_ids(joined: bytes, count: int) -> bool:
+    """Whether ``joined`` is ``count`` canonical lowercase ids, none all zeros, one per line."""
+    step = _ID_BYTES + 1
+    hyphens = b"-" * count
+    return (
+        len(joined) == step * count - 1
+        and not joined.translate(None, _ID_ALPHABET)
+        and joined.count(b"-") == 4 * count
+        and joined[_ID_BYTES::step] == b"\n" * (count - 1)
+        and joined[8::step] == hyphens
+        and joined[13::step] == hyphens
+        and joined[18::step] == hyphens
+        and joined[23::step] == hyphens
+        and _ZERO_ID not in joined
+    )
 
 
 def _parse_id_header(value: bytes) -> str | None:

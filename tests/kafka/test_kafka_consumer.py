@@ -166,6 +166,38 @@ def test_messages_without_a_valid_id_get_a_new_one_and_a_warning(
     assert warning["kafka_offset"] == 1
 
 
+def test_a_batch_mixing_valid_and_doubtful_ids_gives_each_record_its_own(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs
+) -> None:
+    # traced_messages checks a fetched batch's ids together: one doubtful value must not
+    # shift or spoil the others' ids, and each doubtful one is judged on its own.
+    first, second, upper = new_trace_id(), new_trace_id(), new_trace_id()
+    zero = b"00000000-0000-0000-0000-000000000000"
+    shifted = first[:7] + "-" + first[8:12] + first[13:]  # 36 bytes, hyphens moved
+    broken_line = second[:20] + "\n" + second[21:]  # 36 bytes, a line break inside
+    headers = [
+        [("trace_id", first.encode())],
+        [("trace_id", zero)],
+        [("trace_id", upper.upper().encode())],
+        [("trace_id", shifted.encode())],
+        None,
+        [("trace_id", broken_line.encode())],
+        [("trace_id", second.encode()), ("traceparent", b"junk")],
+        [("traceparent", f"00-{upper.replace('-', '')}-00f067aa0ba902b7-01".encode())],
+    ]
+    produce_raw(producer, kafka_topic, headers)
+    got = [current_trace_id() for _ in traced_messages(consumer_of(kafka_topic), max_messages=8)]
+    assert got[0] == first
+    assert got[2] == upper  # another spelling of a valid id: normalized, kept
+    assert got[6] == second
+    assert got[7] == upper  # from traceparent
+    made = [got[1], got[3], got[4], got[5]]  # invalid or missing: a new id each
+    assert all(parse_trace_id(tid) == tid for tid in made)
+    assert len(set(made) | {first, second, upper}) == 7
+    rejected = json_logs.lines(REJECTED_EVENT)
+    assert [line["kafka_offset"] for line in rejected] == [1, 3, 5]
+
+
 def test_partition_eof_is_silent(kafka_topic: str, consumer_of: Any, json_logs: JsonLogs) -> None:
     consumer = consumer_of(kafka_topic, **{"enable.partition.eof": True})
     polls = iter(range(3))
