@@ -1,6 +1,6 @@
 """Benchmarks of the Kafka integration against issue 3's budget, side by side in one run.
 
-    python benchmarks/bench_kafka.py [--messages 50000] [--rounds 7] [--no-write]
+    python benchmarks/bench_kafka.py [--messages 50000] [--rounds 21] [--no-write]
 
 One embedded Tansu broker; N small records pre-produced once per topic. Each consume variant
 reads the same topic from offset 0 with a fresh consumer (``assign()``, no group join) that has
@@ -372,7 +372,7 @@ def report(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--prefetch", type=float, default=0.5, help="seconds to let it fetch")
     parser.add_argument("--no-write", action="store_true", help="print only")
     options = parser.parse_args()
