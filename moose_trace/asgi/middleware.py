@@ -339,8 +339,8 @@ class TraceMiddleware:
 def _status_category(status: int) -> str | None:
     """Return the error category an error status says, for a response sent without raising.
 
-    401 → ``authentication_error``, 404 → ``not_found_error``, 503 → ``connection_error`` …;
-    another 5xx is ``unknown_error``; another 4xx has none (the client's request, not a fault).
+    The statuses ``category_from_status`` knows (401 → ``authentication_error``, 503 →
+    ``connection_error`` …); another 5xx is ``unknown_error``, another 4xx has none.
     """
     return category_from_status(status) or (UNKNOWN if status >= 500 else None)
 

@@ -188,7 +188,7 @@ class _Loader:
                     batch, size, batch_start = [], 0, end
             if last_end > batch_start:
                 self._send(path, inode, batch, batch_start, last_end)
-            progress.finish(len(batch) if last_end > batch_start else 0, status.st_size)
+            progress.finish(len(batch), status.st_size)  # the batch is empty when nothing is left
 
     def _send(self, path: Path, inode: int, batch: list[bytes], start: int, end: int) -> None:
         if batch:
@@ -223,7 +223,6 @@ class _Progress:
         """Report the rest of the file (a partial last line, read-ahead) as done."""
         if self.report is not None:
             self.report(max(0, file_size - self.reported), events)
-            self.reported = file_size
 
 
 def _event_line(line: bytes, normalize: Callable[[object], dict[str, Any] | None]) -> bytes | None:

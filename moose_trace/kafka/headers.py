@@ -186,11 +186,15 @@ def _batch_trace_ids(messages: Sequence[Any]) -> list[str | None]:
     keep = found.append
     for message in messages:
         headers = message.headers()
-        if headers:
-            name, value = headers[0]
-            if name == KAFKA_TRACE_HEADER and type(value) is bytes and len(value) == _ID_BYTES:
-                keep(value)
-                continue
+        # A Message's headers are None or a list of pairs, but ``set_headers`` stores any
+        # object: another shape is left to ``incoming_trace``, which never raises.
+        if type(headers) is list and headers:
+            pair = headers[0]
+            if type(pair) is tuple and len(pair) == 2 and pair[0] == KAFKA_TRACE_HEADER:
+                value = pair[1]
+                if type(value) is bytes and len(value) == _ID_BYTES:
+                    keep(value)
+                    continue
         keep(None)
     candidates = [value for value in found if value is not None]
     joined = b"\n".join(candidates)
@@ -211,6 +215,7 @@ def _canonical_ids(joined: bytes, count: int) -> bool:
         len(joined) == step * count - 1
         and not joined.translate(None, _ID_ALPHABET)
         and joined.count(b"-") == 4 * count
+        and joined.count(b"\n") == count - 1  # no line break inside a value: ids stay aligned
         and joined[_ID_BYTES::step] == b"\n" * (count - 1)
         and joined[8::step] == hyphens
         and joined[13::step] == hyphens

@@ -10,6 +10,7 @@ from asgi_apps import starlette_app
 from asgi_logs import Logs
 
 from moose_trace.asgi import PathRule
+from moose_trace.asgi.middleware import _status_category
 
 Serve = Callable[[Any], str]
 
@@ -101,6 +102,18 @@ def test_an_error_status_sent_without_raising_is_categorized(
     # A category the app bound itself is the one that stays.
     own = httpx.get(f"{starlette_url}/api/unavailable", params={"own": "1"})
     assert logs.access(own.headers["x-trace-id"])["error_category"] == "rate_limit_error"
+
+
+def test_an_error_status_category_comes_from_the_shared_status_rules() -> None:
+    assert [_status_category(status) for status in (401, 422, 503, 500, 599, 418, 302)] == [
+        "authentication_error",
+        "validation_error",
+        "connection_error",
+        "unknown_error",
+        "unknown_error",
+        None,  # a 4xx the rules do not know is the client's request, not a fault
+        None,
+    ]
 
 
 def test_an_unknown_path_is_still_traced(starlette_url: str, logs: Logs) -> None:

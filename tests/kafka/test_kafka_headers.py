@@ -21,6 +21,7 @@ from moose_trace.kafka import (
     message_headers,
     traced_headers,
 )
+from moose_trace.kafka.headers import _batch_trace_ids
 
 TID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 HEX = TID.replace("-", "")
@@ -170,10 +171,9 @@ def test_inject_refuses_headers_that_are_not_pairs_with_a_clear_error() -> None:
 
 @given(st.lists(st.one_of(st.binary(), st.text(), st.integers(), st.none()), max_size=4))
 def test_arbitrary_non_pair_headers_never_raise(values: list[Any]) -> None:
-    assert extract_trace_id(values) is None or True
-    assert incoming_trace(values).trace_id is None or parse_trace_id(
-        incoming_trace(values).trace_id
-    )
+    # Items that are not (name, value) pairs carry no header at all: no id, and no error.
+    assert extract_trace_id(values) is None
+    assert incoming_trace(values).trace_id is None
 
 
 @given(st.uuids().filter(lambda u: u.int != 0), st.booleans(), header_lists)
@@ -186,6 +186,42 @@ def test_a_valid_id_round_trips_through_headers(
         headers = inject_headers(user_headers)
     assert extract_trace_id(headers) == str(uuid)
     assert extract_trace_id(ConfluentLike(headers)) == str(uuid)
+
+
+# An id as our producer writes it, or one with a character swapped: the batch check must
+# refuse exactly what a one-by-one check refuses (a line break inside shifts nothing).
+near_ids = st.builds(
+    lambda uuid, at, char, swap: (
+        str(uuid)[:at] + char + str(uuid)[at + 1 :] if swap else str(uuid)
+    ).encode(),
+    st.uuids(),
+    st.integers(0, 35),
+    st.sampled_from(["\n", "-", "A", "g", "0", "\x00"]),
+    st.booleans(),
+)
+first_headers = st.one_of(
+    st.none(),
+    header_lists,
+    st.builds(lambda value, rest: [("trace_id", value), *rest], near_ids, header_lists),
+    st.sampled_from([[], {"trace_id": TID.encode()}, [("trace_id",)], [None], "abc", ("x",)]),
+    st.just([("trace_id", b"00000000-0000-0000-0000-000000000000")]),
+)
+
+
+@given(st.lists(first_headers, max_size=8))
+def test_batch_ids_match_each_records_own_reading(batch: list[Any]) -> None:
+    ids = _batch_trace_ids([ConfluentLike(headers) for headers in batch])
+    assert len(ids) == len(batch)
+    for headers, trace_id in zip(batch, ids, strict=True):
+        # None sends the record to incoming_trace; an id is the one incoming_trace would give.
+        assert trace_id is None or trace_id == extract_trace_id(headers)
+
+
+def test_a_line_break_inside_one_id_spoils_no_other() -> None:
+    broken = (TID[:20] + "\n" + TID[21:]).encode()
+    other = new_trace_id()
+    batch = [[("trace_id", other.encode())], [("trace_id", broken)], [("trace_id", TID.encode())]]
+    assert _batch_trace_ids([ConfluentLike(headers) for headers in batch]) == [other, None, TID]
 
 
 def test_header_helpers_work_without_confluent_kafka() -> None:
