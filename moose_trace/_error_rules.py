@@ -212,6 +212,15 @@ def category_from_status(status: int) -> str | None:
     return _STATUS.get(status)
 
 
+def category_of_error_status(status: int) -> str | None:
+    """Return the category of a response sent with an error status, without an exception.
+
+    The statuses ``category_from_status`` knows; another 5xx is ``unknown_error`` (the server
+    failed, why is not said), another 4xx has none (the client's request, not a fault).
+    """
+    return _STATUS.get(status) or (UNKNOWN if status >= 500 else None)
+
+
 _ERRNO = {
     errno.ETIMEDOUT: TIMEOUT,
     errno.ECONNREFUSED: CONNECTION,

@@ -14,6 +14,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from moose_trace._error_rules import category_of_error_status
 from moose_trace.ids import trace_id_from_int, trace_id_to_int
 from moose_trace.otel import otel_context_for, record_span_error
 
@@ -81,6 +82,9 @@ class ServerSpans:
                 record_span_error(span, error)
             elif status >= 500:
                 span.set_status(_ERROR)
+                category = category_of_error_status(status)
+                if category is not None:  # as on the access line: the status says why
+                    span.set_attribute("error.category", category)
         span.end()
 
 

@@ -27,7 +27,7 @@ import orjson
 import structlog
 from opentelemetry import trace as otel_trace
 
-from moose_trace._error_rules import UNKNOWN, category_from_status
+from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi._span import ServerSpans, span_ids
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
@@ -321,7 +321,7 @@ class TraceMiddleware:
             if status < 400:
                 log.info(ACCESS_EVENT, **fields)
                 return
-            category = _status_category(status)
+            category = category_of_error_status(status)
             if category is not None and "error_category" not in current_fields():
                 fields["error_category"] = category
             if status < 500:
@@ -334,15 +334,6 @@ class TraceMiddleware:
         else:
             fields["http_status"] = status or _CLIENT_CLOSED
             log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
-
-
-def _status_category(status: int) -> str | None:
-    """Return the error category an error status says, for a response sent without raising.
-
-    The statuses ``category_from_status`` knows (401 → ``authentication_error``, 503 →
-    ``connection_error`` …); another 5xx is ``unknown_error``, another 4xx has none.
-    """
-    return category_from_status(status) or (UNKNOWN if status >= 500 else None)
 
 
 _Headers = tuple[str | None, str | None, bool, str | None, list[bytes] | None, str | None]

@@ -9,8 +9,8 @@ import httpx
 from asgi_apps import starlette_app
 from asgi_logs import Logs
 
+from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi import PathRule
-from moose_trace.asgi.middleware import _status_category
 
 Serve = Callable[[Any], str]
 
@@ -105,7 +105,7 @@ def test_an_error_status_sent_without_raising_is_categorized(
 
 
 def test_an_error_status_category_comes_from_the_shared_status_rules() -> None:
-    assert [_status_category(status) for status in (401, 422, 503, 500, 599, 418, 302)] == [
+    assert [category_of_error_status(status) for status in (401, 422, 503, 500, 599, 418, 302)] == [
         "authentication_error",
         "validation_error",
         "connection_error",

@@ -114,6 +114,20 @@ def test_a_failing_request_marks_the_span_as_an_error(
     assert "traceparent" in response.headers
 
 
+def test_an_error_status_sent_without_raising_marks_the_span_too(
+    traced: tuple[str, InMemorySpanExporter], logs: Logs
+) -> None:
+    url, exporter = traced
+    response = httpx.get(f"{url}/api/unavailable")
+    assert response.status_code == 503
+    line = logs.access(response.headers["x-trace-id"])
+    span = only_span(exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["error.category"] == line["error_category"] == "connection_error"
+    assert not span.events  # nothing was raised: no exception event
+
+
 def test_without_tracing_no_traceparent_is_sent(starlette_url: str, logs: Logs) -> None:
     response = httpx.get(f"{starlette_url}/api/echo")
     logs.access(response.headers["x-trace-id"])
