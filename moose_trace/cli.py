@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from moose_trace import __version__
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run_subcommand"]
 
 # (subcommand, module that registers it, extra that provides its dependencies)
 _SUBCOMMANDS = (
@@ -87,6 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def run_subcommand(command: str, argv: Sequence[str] | None = None) -> int:
+    """Run ``moose-trace <command>`` with ``argv`` (default: the process arguments).
+
+    What ``python -m moose_trace.query.cli`` and ``python -m moose_trace.demo`` run: the same
+    parser and error handling as the ``moose-trace`` command, one subcommand loaded.
+    """
+    return main([command, *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,10 +14,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from moose_trace.cli import run_subcommand
 from moose_trace.demo.errors import DemoError
 from moose_trace.demo.processes import Stopped
 
-__all__ = ["build_parser", "main", "register", "run"]
+__all__ = ["main", "register", "run"]
 
 _EPILOG = """\
 examples:
@@ -84,17 +85,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return a standalone parser for ``python -m moose_trace.demo``."""
-    parser = argparse.ArgumentParser(
-        prog="moose-trace demo",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_arguments(parser)
-    return parser
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``moose-trace demo`` with parsed ``args``; return the exit status."""
     # Imported here: the pipeline's modules are only needed when the demo runs, so other
@@ -129,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``moose-trace demo`` with ``argv`` (default: the process arguments)."""
-    return run(build_parser().parse_args(argv))
+    return run_subcommand("demo", argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moose_trace._record import record
+from moose_trace.cli import run_subcommand
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -59,7 +60,7 @@ from moose_trace.query.trace_index import candidate_lines
 if TYPE_CHECKING:
     from moose_trace.query.poll_follow import Boundary
 
-__all__ = ["build_parser", "main", "register", "run"]
+__all__ = ["main", "register", "run"]
 
 FOLLOW_BACKLOG = 10
 """Events shown before following when neither ``--since`` nor ``--limit`` says how many."""
@@ -177,17 +178,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     _add_arguments(parser)
     parser.set_defaults(func=run)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return a standalone parser for ``python -m moose_trace.query.cli``."""
-    parser = argparse.ArgumentParser(
-        prog="moose-trace logs",
-        epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_arguments(parser)
-    return parser
 
 
 @record
@@ -547,11 +537,7 @@ def _poll_store(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``moose-trace logs`` with ``argv`` (default: the process arguments)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return 130
+    return run_subcommand("logs", argv)
 
 
 if __name__ == "__main__":
