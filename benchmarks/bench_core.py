@@ -54,8 +54,6 @@ from moose_trace.context import trace_context  # noqa: E402
 from moose_trace.ids import new_trace_id, parse_trace_id  # noqa: E402
 from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
 
-COMMAND = "python benchmarks/bench_core.py"
-
 Row = tuple[str, float, float | None, str]  # label, µs, ratio, budget text
 
 

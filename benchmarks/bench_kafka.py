@@ -340,7 +340,7 @@ def report(
         "Where the traced loop's time goes, per message, beyond the batched plain loop: reading",
         "the headers (`message.headers()` builds a Python list of tuples), checking the ids",
         "(a whole batch's together, with byte operations), and two ContextVar sets (four when",
-        "topic or partition change). Wall-clock rates on this shared machine move by ±20% from",
+        "topic or partition change). Wall-clock rates on this shared machine move a lot from",
         "run to run, the plain poll loop's included; the in-memory table below is steadier.",
         "",
         "## Client-side Python cost per message (messages held in memory)",

@@ -43,6 +43,7 @@ __all__ = [
     "category_from_message",
     "category_from_name_hint",
     "category_from_status",
+    "category_of_error_status",
 ]
 
 TIMEOUT = "timeout_error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from weakref import WeakKeyDictionary
 
 import uuid_utils
 from opentelemetry import trace as otel_trace
@@ -19,7 +20,8 @@ __all__ = ["TraceIdGenerator", "install_provider"]
 
 _uuid7 = uuid_utils.uuid7
 _getrandbits = random.getrandbits
-_exporters: list[SpanExporter] = []
+# The exporters added to each provider, so that configuring again adds none twice.
+_exporters: WeakKeyDictionary[TracerProvider, list[SpanExporter]] = WeakKeyDictionary()
 
 
 class TraceIdGenerator(IdGenerator):
@@ -77,8 +79,9 @@ def install_provider(
         )
         if set_global:
             otel_trace.set_tracer_provider(provider)
-    if exporter is not None and not any(known is exporter for known in _exporters):
+    added = _exporters.setdefault(provider, [])
+    if exporter is not None and not any(known is exporter for known in added):
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
         provider.add_span_processor(processor)
-        _exporters.append(exporter)
+        added.append(exporter)
     return provider

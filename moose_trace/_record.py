@@ -2,7 +2,8 @@
 
 ``@dataclass(frozen=True)`` writes and compiles Python source for the ``__init__``,
 ``__repr__``, ``__eq__``, ``__hash__``, ``__setattr__`` and ``__delattr__`` of every class it
-decorates: about 1 ms a class on the reference machine. The query tool defines dozens of small
+decorates: about 1 ms a class on the machine the benchmarks run on (a micro-benchmark of 200
+class definitions). The query tool defines dozens of small
 value classes (the query AST, the results), so a short command such as ``moose-trace logs
 --trace ID`` spent more time defining classes than finding the trace. ``@record`` gives the
 same behaviour from methods shared by every record class, so defining one costs about as much as

@@ -172,7 +172,6 @@ def _event_from_record(record: logging.LogRecord, level: str) -> dict[str, Any]:
 
 @dataclass
 class _State:
-    setup: LoggingSetup
     levels: LevelMap
     emitter: Emitter
     file: DailyFile | None
@@ -265,7 +264,7 @@ def configure_logging(
             sinks=tuple(sinks),
         )
         bridge = _StdlibBridge(level_map, [merge_context, *shared], emitter)
-        _state = _State(setup, level_map, emitter, file, bridge if bridge_stdlib else None)
+        _state = _State(level_map, emitter, file, bridge if bridge_stdlib else None)
         _CHAIN[:] = [merge_context, add_log_level, *shared, add_timestamp, emitter]
         structlog.configure(
             processors=_CHAIN,

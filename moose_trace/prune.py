@@ -5,8 +5,10 @@ older than the longest retention is deleted whole, unread; a file that may hold 
 shorter-lived levels (debug after a day, info after a week) is rewritten without them — to a
 temporary file in the same directory, renamed over the original only if nobody wrote to the
 file meanwhile. Files still being written (today's file, or modified in the last few minutes)
-are left alone. Lines that cannot be parsed, or carry no timestamp, are kept: prune never
-deletes what it cannot judge.
+are left alone. Timestamps are read by the rules of ``moose-trace logs``
+(``query.normalize.timestamp_us``: nanosecond fractions and ``±HH:MM`` zones included); lines
+that cannot be parsed, or carry no such timestamp, are kept: prune never deletes what it cannot
+judge.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import IO
 import orjson
 
 from moose_trace.paths import default_log_dir
+from moose_trace.query.normalize import timestamp_us, us_datetime
 from moose_trace.retention import DEFAULT_RETENTION, RetentionPolicy, parse_retention, utc_now
 
 __all__ = ["PruneReport", "prune_log_dir", "register"]
@@ -167,15 +170,10 @@ def _expired(line: bytes, retention: RetentionPolicy, now: datetime) -> bool:
     if not isinstance(event, dict):
         return False
     stamp = event.get("timestamp")
-    if not isinstance(stamp, str):
+    micros = timestamp_us(stamp) if isinstance(stamp, str) else None
+    if micros is None:
         return False
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace(" ", "T", 1))
-    except ValueError:
-        return False
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return retention.is_expired(event.get("level"), moment, now)
+    return retention.is_expired(event.get("level"), us_datetime(micros), now)
 
 
 def _replace(path: Path, kept: list[bytes], before: os.stat_result) -> bool:

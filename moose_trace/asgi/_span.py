@@ -14,7 +14,6 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from moose_trace._error_rules import category_of_error_status
 from moose_trace.ids import trace_id_from_int, trace_id_to_int
 from moose_trace.otel import otel_context_for, record_span_error
 
@@ -70,8 +69,13 @@ class ServerSpans:
         status: int,
         route: str | None,
         error: BaseException | None,
+        *,
+        category: str | None = None,
     ) -> None:
-        """Record the outcome on the span and end it."""
+        """Record the outcome on the span and end it.
+
+        ``category``: the access line's ``error_category`` of an error status sent without raising.
+        """
         if span.is_recording():
             if route is None:
                 span.set_attribute("http.response.status_code", status)
@@ -82,8 +86,7 @@ class ServerSpans:
                 record_span_error(span, error)
             elif status >= 500:
                 span.set_status(_ERROR)
-                category = category_of_error_status(status)
-                if category is not None:  # as on the access line: the status says why
+                if category is not None:  # as on the access line
                     span.set_attribute("error.category", category)
         span.end()
 

@@ -258,6 +258,7 @@ class TraceMiddleware:
 
         error: BaseException | None = None
         handled = False
+        category: str | None = None  # of an error status sent without raising
         try:
             if rejected is not None:
                 self._logger().warning(REJECTED_EVENT, rejected_trace_id=rejected)
@@ -269,13 +270,16 @@ class TraceMiddleware:
                     handled = await _send_server_error(traced_send, trace_id)
             except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
                 error = exc
+            if error is None and status >= 400:
+                category = _status_category(status)
             if self._access_log:
-                self._access(scope, fields, (finished_ns or _now_ns()) - started_ns, status, error)
+                elapsed_ns = (finished_ns or _now_ns()) - started_ns
+                self._access(scope, fields, elapsed_ns, status, error, category=category)
         finally:
             context.__exit__(None, None, None)
             if spans is not None and span is not None and span_token is not None:
                 spans.deactivate(span_token)
-                spans.finish(span, method, status or 500, _route(scope), error)
+                spans.finish(span, method, status or 500, _route(scope), error, category=category)
         if error is not None and not handled:
             raise error
 
@@ -301,8 +305,13 @@ class TraceMiddleware:
         elapsed_ns: int,
         status: int,
         error: BaseException | None,
+        *,
+        category: str | None,
     ) -> None:
-        """Write the access line: every request field, the outcome, the principal and route."""
+        """Write the access line: every request field, the outcome, the principal and route.
+
+        ``category``: the ``error_category`` of an error status sent without raising.
+        """
         fields["http_status"] = status
         fields["latency_ms"] = round(elapsed_ns / 1e6, 3)
         try:
@@ -321,8 +330,7 @@ class TraceMiddleware:
             if status < 400:
                 log.info(ACCESS_EVENT, **fields)
                 return
-            category = category_of_error_status(status)
-            if category is not None and "error_category" not in current_fields():
+            if category is not None:
                 fields["error_category"] = category
             if status < 500:
                 log.warning(ACCESS_EVENT, **fields)
@@ -334,6 +342,15 @@ class TraceMiddleware:
         else:
             fields["http_status"] = status or _CLIENT_CLOSED
             log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
+
+
+def _status_category(status: int) -> str | None:
+    """The ``error_category`` of an error status sent without raising, for line and span.
+
+    The app's, when it bound one, else the status's (``category_of_error_status``).
+    """
+    bound = current_fields().get("error_category")
+    return bound if bound is not None else category_of_error_status(status)
 
 
 _Headers = tuple[str | None, str | None, bool, str | None, list[bytes] | None, str | None]

@@ -29,7 +29,12 @@ from moose_trace.clickhouse.schema import DEFAULT_TABLE, TIME_BUCKET, TableNames
 from moose_trace.clickhouse.transport import Transport
 from moose_trace.ids import parse_trace_id, trace_id_from_hex
 from moose_trace.query.ast import AllOf, Condition, Query, TimeRange, TraceIs
-from moose_trace.query.normalize import EVENT_KEYS, TIMESTAMP_PATTERN, datetime_us
+from moose_trace.query.normalize import (
+    EVENT_KEYS,
+    NUMBER_PATTERN,
+    TIMESTAMP_PATTERN,
+    datetime_us,
+)
 from moose_trace.query.results import Result
 from moose_trace.query.sql import Plan, SqlCompiler, SqlDialect
 
@@ -42,7 +47,7 @@ __all__ = [
     "trace_sql",
 ]
 
-_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$"
+_NUMBER = f"^{NUMBER_PATTERN}$"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 # A parsed timestamp and the text's own parse may differ by rounding of sub-microseconds or by
 # a text only one of them reads: the pre-filter keeps a margin, the exact test decides.
@@ -148,6 +153,10 @@ class ClickHouseDialect(SqlDialect):
             f"(SELECT {', '.join(columns)} FROM {self.names.logs} AS {_LOG} WHERE {self.prefilter})"
         )
 
+    def int_div(self, expr: str, divisor: int) -> str:
+        """Return the integer quotient of ``expr`` by ``divisor`` (``//`` is no operator here)."""
+        return f"{expr} DIV {divisor}"
+
     def glob(self, expr: str, pattern: str) -> str:
         """Return whether ``expr`` matches the glob (``*`` any run, ``?`` one character)."""
         regex = "".join(
@@ -234,9 +243,7 @@ class ClickHouseEngine:
     def plan(self, query: Query) -> Plan:
         """Return the ClickHouse statement that answers ``query`` and how to read its rows."""
         dialect = ClickHouseDialect(self.names, pushdown(query.where, self.names))
-        plan = SqlCompiler(dialect).plan(query)
-        # The compiler writes DuckDB's integer division; in ClickHouse ``//`` starts a comment.
-        return Plan(plan.sql.replace(" // ", " DIV "), plan.finish)
+        return SqlCompiler(dialect).plan(query)
 
     def run(self, query: Query) -> Result:
         """Answer ``query``."""

@@ -26,6 +26,7 @@ from moose_trace.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
 from moose_trace.clickhouse.transport import Transport
 from moose_trace.paths import default_log_dir
 from moose_trace.query.normalize import normalize_event
+from moose_trace.query.sources import open_log
 
 __all__ = ["IngestReport", "default_state_file", "ingest_files"]
 
@@ -50,8 +51,7 @@ class IngestReport:
 
 def default_state_file(transport: Transport, table: str) -> Path:
     """Return where progress is kept for loading into ``table`` at the transport's location."""
-    digest = hashlib.sha256(f"{transport.url}|{table}".encode()).hexdigest()[:12]
-    return default_log_dir() / ".ingest-state" / f"{table}-{digest}.json"
+    return default_log_dir() / ".ingest-state" / f"{transport.url.file_key(table)}.json"
 
 
 class _State:
@@ -79,12 +79,6 @@ class _State:
         partial = self.path.with_name(self.path.name + ".partial")
         partial.write_bytes(orjson.dumps({"version": _STATE_VERSION, "files": self.files}))
         os.replace(partial, self.path)
-
-
-def _open(path: Path) -> IO[bytes]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
 
 
 def _complete_lines(file: IO[bytes], start: int) -> Iterator[tuple[bytes, int]]:
@@ -170,7 +164,7 @@ class _Loader:
         batch: list[bytes] = []
         size = 0
         batch_start = last_end = start
-        with _open(path) as file:
+        with open_log(path) as file:
             file.seek(start)
             progress = _Progress(self.on_progress, file)
             progress.advance(0)  # what an earlier run loaded counts as done

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import logging
 import os
 import random
@@ -122,8 +121,7 @@ def _warn(message: str, *args: object) -> None:
 
 def _default_spool_dir(transport: Transport, table: str) -> Path:
     # One spool per destination: batches never replay into another server than they were for.
-    digest = hashlib.sha256(f"{transport.url}|{table}".encode()).hexdigest()[:12]
-    return default_log_dir() / "clickhouse-spool" / f"{table}-{digest}"
+    return default_log_dir() / "clickhouse-spool" / transport.url.file_key(table)
 
 
 class ClickHouseSink:

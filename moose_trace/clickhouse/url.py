@@ -9,6 +9,7 @@ The password is never part of ``str``, ``repr`` or any error message made here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -78,6 +79,15 @@ class ClickHouseURL:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return redact_url(text)
+
+    def file_key(self, table: str) -> str:
+        """Return a file name part for ``table`` at this location: ``<table>-<digest>``.
+
+        Local state kept per destination (the sink's spool, ``ingest``'s progress) is named by
+        it, so it never replays into another server than it was for. The password is not in it.
+        """
+        digest = hashlib.sha256(f"{self}|{table}".encode()).hexdigest()[:12]
+        return f"{table}-{digest}"
 
     def __str__(self) -> str:
         if self.kind == "chdb":

@@ -297,12 +297,30 @@ def _start_span_safely(plan: Plan, trace_id: str, parent: str | None, batch: Bat
         return None
 
 
-def end(context: Any, span: Any) -> None:
-    """Close a call begun with ``begin`` that succeeded: end its span, leave its context."""
-    try:
-        end_span(span, None)
+def finish(plan: Plan, record: Any, context: Any, span: Any, start: int, *, result: Any) -> None:
+    """Close a call begun with ``begin`` that returned ``result``: its line, span and context.
+
+    The usual call (not slow) logs its completion here, as ``Call.succeeded`` does, without
+    building a ``Call``; a slow one goes the long way. One plain call for both wrappers.
+    """
+    elapsed = _perf_ns() - start
+    if elapsed >= plan.slow_ns:
+        Call.resumed(plan, record, context, span, start).succeeded(result)
+        return
+    try:  # latency in milliseconds, to the microsecond
+        _log.log(
+            _INFO,
+            plan.success_event,
+            {"status": plan.success_status, "latency_ms": (elapsed + 500) // 1000 / 1000},
+        )
     finally:
-        context.__exit__(None, None, None)
+        if span is None:
+            context.__exit__(None, None, None)
+        else:
+            try:
+                end_span(span, None)
+            finally:
+                context.__exit__(None, None, None)
 
 
 class Call:
@@ -358,7 +376,7 @@ class Call:
 
     @classmethod
     def resumed(cls, plan: Plan, record: Any, context: Any, span: Any, start: int) -> Call:
-        """The ``Call`` of a call begun with ``begin``: to finish it the long way (a failure)."""
+        """The ``Call`` of a call begun with ``begin``: to finish it the long way (failed, slow)."""
         call = _new_call(cls)
         call._plan = plan
         call.retry_count = 0

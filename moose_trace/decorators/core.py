@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
@@ -22,14 +21,13 @@ from typing import Any, TypeVar, cast
 from moose_trace.dlq import DeadLetterSink
 
 from ._plan import (
-    DECORATOR_LOG,
     DEFAULT_MAX_TRACE_IDS,
     DEFAULT_SLOW_MS,
     Call,
     Kind,
     Plan,
     begin,
-    end,
+    finish,
     generic_kind,
 )
 
@@ -155,14 +153,11 @@ def wrap(fn: Any, plan_for: Callable[[Callable[..., Any]], Plan]) -> Any:
     return _simple_sync_wrapper(fn, plan) if plan.simple else _sync_wrapper(fn, plan)
 
 
-_log = DECORATOR_LOG
 _perf_ns = time.perf_counter_ns
-_INFO = logging.INFO
 
 
 def _simple_sync_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
-    """The wrapper of a ``simple`` plan: the steps of ``Call`` inline, a ``Call`` on failure."""
-    log, event, status, slow_ns = _log.log, plan.success_event, plan.success_status, plan.slow_ns
+    """The wrapper of a ``simple`` plan: ``begin`` and ``finish``, a ``Call`` on failure."""
 
     @functools.wraps(fn)
     def traced_call(*args: Any, **kwargs: Any) -> Any:
@@ -174,17 +169,7 @@ def _simple_sync_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., An
             if Call.resumed(plan, record, context, span, start).failed(error):
                 return None
             raise
-        elapsed = _perf_ns() - start
-        if elapsed >= slow_ns:
-            Call.resumed(plan, record, context, span, start).succeeded(result)
-            return result
-        try:  # latency in milliseconds, to the microsecond
-            log(_INFO, event, {"status": status, "latency_ms": (elapsed + 500) // 1000 / 1000})
-        finally:
-            if span is None:
-                context.__exit__(None, None, None)
-            else:
-                end(context, span)
+        finish(plan, record, context, span, start, result=result)
         return result
 
     return traced_call
@@ -192,7 +177,6 @@ def _simple_sync_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., An
 
 def _simple_async_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
     """``_simple_sync_wrapper`` for coroutine functions."""
-    log, event, status, slow_ns = _log.log, plan.success_event, plan.success_status, plan.slow_ns
 
     @functools.wraps(fn)
     async def traced_call(*args: Any, **kwargs: Any) -> Any:
@@ -204,17 +188,7 @@ def _simple_async_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., A
             if Call.resumed(plan, record, context, span, start).failed(error):
                 return None
             raise
-        elapsed = _perf_ns() - start
-        if elapsed >= slow_ns:
-            Call.resumed(plan, record, context, span, start).succeeded(result)
-            return result
-        try:
-            log(_INFO, event, {"status": status, "latency_ms": (elapsed + 500) // 1000 / 1000})
-        finally:
-            if span is None:
-                context.__exit__(None, None, None)
-            else:
-                end(context, span)
+        finish(plan, record, context, span, start, result=result)
         return result
 
     return traced_call

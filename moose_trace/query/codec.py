@@ -1,7 +1,7 @@
 """JSON in and out of the query tool: ``loads`` for log lines, ``dumps`` for what it writes.
 
-``import orjson`` costs about 16 ms of start-up on the reference machine (it imports
-``dataclasses``, ``inspect`` and ``uuid``): more than a whole ``--trace`` lookup. So the lines
+``import orjson`` also imports ``dataclasses``, ``inspect`` and ``uuid``: more start-up than a
+whole ``--trace`` lookup (see ``python -X importtime -c "import orjson"``). So the lines
 the Python engine reads — a trace's few lines, the new lines of ``--follow`` — are decoded by
 the standard library's C decoder, and orjson is imported only when something is written as JSON,
 where the volume is. Full scans do not come through here: DuckDB parses those files itself.

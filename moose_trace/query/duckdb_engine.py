@@ -25,6 +25,7 @@ from moose_trace.query.normalize import (
     ALIASES,
     EVENT_KEYS,
     NESTED_KEYS,
+    NUMBER_PATTERN,
     SPAN_OWN_KEYS,
     STRUCTURED_MARKER,
     STRUCTURED_NAME_KEYS,
@@ -40,7 +41,6 @@ DEFAULT_MEMORY_LIMIT = "384MB"
 """DuckDB's memory cap for one query; larger sorts spill to a temporary directory."""
 
 _JSON_KEYS = frozenset({*NESTED_KEYS, "trace_ids"})
-_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _FETCH_ROWS = 2048
 
 
@@ -109,7 +109,7 @@ class DuckDBDialect(SqlDialect):
     def to_number(self, expr: str) -> str:
         """Return the number of a JSON-number text, else NULL."""
         return (
-            f"(CASE WHEN regexp_full_match({expr}, '{_JSON_NUMBER}') "
+            f"(CASE WHEN regexp_full_match({expr}, {self.literal(NUMBER_PATTERN)}) "
             f"THEN TRY_CAST({expr} AS DOUBLE) END)"
         )
 

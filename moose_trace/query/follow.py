@@ -8,6 +8,7 @@ truncated (rotation) is read again from its start. Compressed files are archives
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -36,17 +37,22 @@ class Tail:
         return f"Tail(inode={self.inode}, offset={self.offset}, partial={self.partial!r})"
 
 
+def _followed_status(path: Path) -> os.stat_result | None:
+    """Return a followable file's status; ``None`` for a compressed or vanished one."""
+    if path.name.endswith(".gz"):
+        return None
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
 def file_ends(paths: list[Path]) -> dict[Path, Tail]:
     """Return each plain file's current end: following from there reads only new lines."""
     tails: dict[Path, Tail] = {}
     for path in paths:
-        if path.name.endswith(".gz"):
-            continue
-        try:
-            status = path.stat()
-        except OSError:
-            continue
-        tails[path] = Tail(status.st_ino, status.st_size)
+        if (status := _followed_status(path)) is not None:
+            tails[path] = Tail(status.st_ino, status.st_size)
     return tails
 
 
@@ -80,11 +86,8 @@ def follow_lines(
     """
     while not stop.is_set():
         for path in sources.discover():
-            if path.name.endswith(".gz"):
-                continue
-            try:
-                status = path.stat()
-            except OSError:
+            status = _followed_status(path)
+            if status is None:
                 continue
             tail = tails.get(path)
             if tail is None or tail.inode != status.st_ino or status.st_size < tail.offset:

@@ -33,6 +33,7 @@ __all__ = [
     "EVENT_KEYS",
     "FALSY_TEXTS",
     "NESTED_KEYS",
+    "NUMBER_PATTERN",
     "SPAN_OWN_KEYS",
     "STRUCTURED_MARKER",
     "STRUCTURED_NAME_KEYS",
@@ -77,7 +78,10 @@ for one cheap key keeps the check nearly free in a typed scan.
 FALSY_TEXTS = frozenset({"", "false", "no", "off", "none", "null", "[]", "{}"})
 """Texts (lowercased) that a flag filter ``key=true`` does not count as set."""
 
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+NUMBER_PATTERN = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+"""JSON number syntax: the texts every engine reads as a number (RE2 and Python alike)."""
+
+_JSON_NUMBER = re.compile(NUMBER_PATTERN)
 TIMESTAMP_PATTERN = (
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?"
@@ -126,7 +130,11 @@ def is_truthy(text: str | None) -> bool:
 
 
 def level_text(text: str | None) -> str | None:
-    """Return a level's text as the SDK spells it: lowercase, ``warn`` → ``warning``."""
+    """Return a level's text as the SDK spells it: lowercase, ``warn`` → ``warning``.
+
+    Like ``retention.normalize_level``, but trimming spaces only, as SQL ``trim()`` does in the
+    DuckDB and ClickHouse column expressions: every engine must read a level alike.
+    """
     if text is None:
         return None
     lowered = text.strip(" ").lower()

@@ -45,6 +45,7 @@ from moose_trace.query.results import (
     error_signature,
     finish_throughput,
     quantile,
+    sort_error_groups,
     sort_groups,
 )
 
@@ -230,7 +231,6 @@ def _error_groups(events: list[dict[str, Any]], skipped: int) -> ErrorGroupsResu
     groups = []
     for signature, members in grouped.items():
         times = [moment for event in members if (moment := _ts(event)) is not None]
-
         groups.append(
             ErrorGroup(
                 signature,
@@ -244,5 +244,4 @@ def _error_groups(events: list[dict[str, Any]], skipped: int) -> ErrorGroupsResu
                 _latest(members, _field_of("trace_id")),
             )
         )
-    groups.sort(key=lambda group: (-group.count, -(group.last_us or 0), group.signature))
-    return ErrorGroupsResult(groups, skipped)
+    return ErrorGroupsResult(sort_error_groups(groups), skipped)

@@ -31,6 +31,7 @@ __all__ = [
     "error_signature",
     "finish_throughput",
     "quantile",
+    "sort_error_groups",
     "sort_groups",
 ]
 
@@ -186,6 +187,11 @@ def sort_groups(groups: Sequence[GroupCount]) -> list[GroupCount]:
         groups,
         key=lambda group: (-group.count, [(part is None, part or "") for part in group.key]),
     )
+
+
+def sort_error_groups(groups: Sequence[ErrorGroup]) -> list[ErrorGroup]:
+    """Return error groups most frequent first; ties by latest occurrence, then signature."""
+    return sorted(groups, key=lambda group: (-group.count, -(group.last_us or 0), group.signature))
 
 
 def quantile(sorted_values: Sequence[float], fraction: float) -> float | None:

@@ -13,12 +13,20 @@ import gzip
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from moose_trace.paths import LOG_DIR_ENV, default_log_dir
 from moose_trace.query.codec import loads
 from moose_trace.query.errors import QueryError
 
-__all__ = ["LOG_SUFFIXES", "LogSources", "incomplete_tail", "read_lines", "resolve_sources"]
+__all__ = [
+    "LOG_SUFFIXES",
+    "LogSources",
+    "incomplete_tail",
+    "open_log",
+    "read_lines",
+    "resolve_sources",
+]
 
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 """File names a directory source contributes."""
@@ -116,6 +124,13 @@ def resolve_sources(sources: Sequence[str]) -> LogSources:
         else:
             raise QueryError(f"no such file or directory: {source!r}")
     return LogSources(_unique(files), directories, patterns)
+
+
+def open_log(path: Path) -> IO[bytes]:
+    """Open a log file for reading bytes, decompressing a ``.gz`` one."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def read_lines(path: Path) -> Iterator[bytes]:

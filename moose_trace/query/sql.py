@@ -53,6 +53,7 @@ from moose_trace.query.results import (
     WindowStats,
     bucket_us,
     finish_throughput,
+    sort_error_groups,
     sort_groups,
 )
 
@@ -139,6 +140,10 @@ class SqlDialect(ABC):
     @abstractmethod
     def arg_max(self, arg: str, value: str) -> str:
         """Return ``arg`` of the row with the largest ``value``, among rows where both are set."""
+
+    def int_div(self, expr: str, divisor: int) -> str:
+        """Return the integer quotient of ``expr`` by ``divisor``."""
+        return f"{expr} // {divisor}"
 
     def trace_hex(self, expr: str) -> str:
         """Return a trace id's text lowercased without hyphens (``normalize.trace_hex``)."""
@@ -320,8 +325,9 @@ class SqlCompiler:
 
     def _histogram(self, query: Query, mode: Histogram) -> Plan:
         step = bucket_us(mode.interval)
+        bucket = f"{self.dialect.int_div('_ts', step)} * {step}"
         sql = (
-            f"SELECT _ts // {step} * {step} AS _bucket, _bad, count(*) FROM (SELECT "
+            f"SELECT {bucket} AS _bucket, _bad, count(*) FROM (SELECT "
             f"{self.timestamp()} AS _ts, _bad FROM {self._relation(query, ['timestamp'])} "
             f"WHERE _bad OR ({self.where(query.where)})) GROUP BY _bucket, _bad"
         )
@@ -443,8 +449,7 @@ class SqlCompiler:
                         trace,
                     )
                 )
-            groups.sort(key=lambda group: (-group.count, -(group.last_us or 0), group.signature))
-            return ErrorGroupsResult(groups, skipped)
+            return ErrorGroupsResult(sort_error_groups(groups), skipped)
 
         return Plan(sql, finish)
 

@@ -16,7 +16,6 @@ file is searched byte-wise — slower, never wrong.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import mmap
 import os
 import re
@@ -28,6 +27,7 @@ from typing import IO
 
 from moose_trace._record import record
 from moose_trace.query.codec import dumps, loads
+from moose_trace.query.sources import open_log
 
 __all__ = ["INDEX_DIR_NAME", "TraceIndexStats", "candidate_lines"]
 
@@ -66,12 +66,6 @@ class TraceIndexStats:
 
 def _keys_of_ids(hexes: Collection[str]) -> set[int]:
     return {int(value[16:], 16) for value in hexes}
-
-
-def _open(path: Path) -> IO[bytes]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
 
 
 def _entries(data: bytes, base: int) -> list[int]:
@@ -223,7 +217,7 @@ def _build(
 ) -> _Index | None:
     """Index ``path`` (from where ``old`` stopped, if given); return the new index or None."""
     inode = status.st_ino
-    with _open(path) as file:
+    with open_log(path) as file:
         start = old.header.size if old is not None else 0
         packed, end = _scan_entries(file, start, None)
         check = _check(file, end) if not path.name.endswith(".gz") else 0
@@ -310,12 +304,12 @@ def candidate_lines(
         if index is None or (grown and not path.name.endswith(".gz")):
             index = _build(path, status, index, stats) or index
         if index is None:
-            with _open(path) as file:
+            with open_log(path) as file:
                 yield from _search(file, 0, needles, stats)
             continue
         stats.indexed_files += 1
         offsets = sorted({offset for key in keys for offset in index.offsets(key)})
-        with _open(path) as file:
+        with open_log(path) as file:
             for offset in offsets:
                 yield _line_at(file, offset)
             if not path.name.endswith(".gz") and status.st_size > index.header.size:

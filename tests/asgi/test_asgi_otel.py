@@ -126,6 +126,13 @@ def test_an_error_status_sent_without_raising_marks_the_span_too(
     assert span.attributes is not None
     assert span.attributes["error.category"] == line["error_category"] == "connection_error"
     assert not span.events  # nothing was raised: no exception event
+    # A category the app bound itself is the span's too, as it is the access line's.
+    exporter.clear()
+    own = httpx.get(f"{url}/api/unavailable", params={"own": "1"})
+    line = logs.access(own.headers["x-trace-id"])
+    span = only_span(exporter)
+    assert span.attributes is not None
+    assert span.attributes["error.category"] == line["error_category"] == "rate_limit_error"
 
 
 def test_without_tracing_no_traceparent_is_sent(starlette_url: str, logs: Logs) -> None:

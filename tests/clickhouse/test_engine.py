@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from moose_trace.clickhouse.engine import literal, trace_events, trace_sql
+from moose_trace.clickhouse.engine import ClickHouseEngine, literal, trace_events, trace_sql
 from moose_trace.clickhouse.schema import ddl
 from moose_trace.clickhouse.transport import ChdbTransport
+from moose_trace.query.ast import Histogram, ListEvents, Match, Query, Value
+from moose_trace.query.results import EventsResult, HistogramResult
 
 TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 OTHER = "0193f0c2-7b1e-7c3a-9d2f-ffffffffffff"
@@ -104,3 +106,22 @@ def test_the_trace_query_reads_only_its_time_buckets(transport: ChdbTransport) -
 def test_literal_escapes_quotes_and_backslashes(transport: ChdbTransport) -> None:
     tricky = "it's a \\ trap'; DROP TABLE x; --"
     assert transport.query(f"SELECT {literal(tricky)} AS v") == [{"v": tricky}]
+
+
+def test_sql_text_in_a_value_stays_a_value(transport: ChdbTransport) -> None:
+    _load(transport)
+    path = "HTTP POST // twice"  # " // " once was rewritten as ClickHouse's DIV everywhere
+    transport.insert(
+        "moose_logs",
+        orjson.dumps({"timestamp": _stamp(1), "level": "info", "event": path}),
+        fmt="JSONAsString",
+        columns=("raw",),
+    )
+    engine = ClickHouseEngine(transport)
+    where = Match("event", (Value(path, "text"),))
+    listed = engine.run(Query(where, ListEvents()))
+    assert isinstance(listed, EventsResult)
+    assert [event["event"] for event in listed.events] == [path]
+    counted = engine.run(Query(where, Histogram(timedelta(minutes=5))))
+    assert isinstance(counted, HistogramResult)
+    assert sum(bucket.count for bucket in counted.buckets) == 1

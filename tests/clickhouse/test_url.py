@@ -74,3 +74,15 @@ def test_errors_name_the_problem_without_the_password(text: str) -> None:
 def test_redact_url_masks_credentials_anywhere_in_text() -> None:
     text = "failed: clickhouse://u:p4ss@h:8123/db and https://x:y@z/"
     assert redact_url(text) == "failed: clickhouse://u:***@h:8123/db and https://x:***@z/"
+
+
+def test_file_key_names_one_destination_and_never_its_password() -> None:
+    here = parse_clickhouse_url("clickhouse://bob:hunter2@h:8123/db")
+    key = here.file_key("moose_logs")
+    assert key.startswith("moose_logs-")
+    assert "hunter2" not in key
+    # the spool and ingest state of one destination never serve another
+    assert parse_clickhouse_url("clickhouse://bob:other@h:8123/db").file_key("moose_logs") == key
+    assert parse_clickhouse_url("clickhouse://bob:hunter2@h:8123/db2").file_key("moose_logs") != key
+    assert parse_clickhouse_url("clickhouse://bob:hunter2@g:8123/db").file_key("moose_logs") != key
+    assert here.file_key("other_logs") != here.file_key("moose_logs")

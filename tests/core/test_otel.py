@@ -23,6 +23,7 @@ from moose_trace.otel import (
     configure_tracing,
     current_otel_ids,
     otel_context_for,
+    record_span_error,
     sdk_available,
 )
 from moose_trace.processors import add_trace_fields
@@ -67,6 +68,40 @@ def test_elsewhere_trace_ids_are_new_uuidv7s(
     assert all(uuid.UUID(int=value).version == 7 for value in ids)
     assert ids == sorted(ids)
     assert len(set(ids)) == 3
+
+
+def test_one_exporter_goes_to_each_provider_once() -> None:
+    exporter = InMemorySpanExporter()
+    first = configure_tracing("a", exporter=exporter, batch=False, set_global=False)
+    second = configure_tracing("b", exporter=exporter, batch=False, set_global=False)
+    assert first is not None
+    assert second is not None
+    for name, provider in (("first", first), ("second", second)):
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+    assert sorted(span.name for span in exporter.get_finished_spans()) == ["first", "second"]
+    first.shutdown()
+    second.shutdown()
+
+
+def test_record_span_error_marks_the_span_failed(
+    traced: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = traced
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span(
+        "refresh", record_exception=False, set_status_on_exception=False
+    ) as span:
+        record_span_error(span, TimeoutError("x" * 300))
+    (finished,) = exporter.get_finished_spans()
+    assert finished.status.status_code is otel_trace.StatusCode.ERROR
+    assert finished.status.description == ("TimeoutError: " + "x" * 300)[:256]
+    assert dict(finished.attributes or {}) == {
+        "error.type": "TimeoutError",
+        "error.category": "timeout_error",
+    }
+    assert [event.name for event in finished.events] == ["exception"]
+    record_span_error(otel_trace.INVALID_SPAN, ValueError("not recording"))  # left alone
 
 
 def test_span_ids_are_random_64_bit() -> None:

@@ -72,6 +72,23 @@ def test_expired_lower_levels_are_dropped_and_everything_else_kept(tmp_path: Pat
     assert _events(path) == ["warn 10d", "error 10d", "not json at all", "no timestamp"]
 
 
+def test_timestamps_are_read_as_the_query_tool_reads_them(tmp_path: Path) -> None:
+    # Other writers' forms: nanoseconds (the Rust side), a zone offset, a space for the ``T``.
+    path = _write(
+        tmp_path / "rust-2026-03-10.jsonl",
+        [
+            b'{"timestamp": "2026-03-10T12:00:00.123456789Z", "level": "DEBUG", "event": "ns"}\n',
+            b'{"timestamp": "2026-03-10 14:00:00+02:00", "level": "info", "event": "offset"}\n',
+            b'{"timestamp": "2026-03-20T13:00:00+02:00", "level": "debug", "event": "recent"}\n',
+            b'{"timestamp": "10/03/2026", "level": "debug", "event": "unreadable"}\n',
+        ],
+        modified_days_ago=10,
+    )
+    report = prune_log_dir(tmp_path, now=NOW)
+    assert report.lines_dropped == 2
+    assert _events(path) == ["recent", "unreadable"]
+
+
 def test_gzip_files_are_rewritten_as_gzip(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "svc-2026-03-12.jsonl.gz",
