@@ -51,6 +51,7 @@ _UNSAFE = re.compile(
     # a backslash is doubled only where, as written, it would read as one of the escapes
     f"|\\\\(?=[\\\\nrt{_UNSAFE_CLASS}]|x[0-9a-f]{{2}}|u[0-9a-f]{{4}}|U[0-9a-f]{{8}}|$)"
 )
+_UNSAFE_CHARS = re.compile(f"[{_UNSAFE_CLASS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _ESCAPE = re.compile(r"\\(?:\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 _UNNAMED = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
@@ -69,15 +70,18 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\U{point:08x}"
 
 
-def terminal_safe(text: str) -> str:
+def terminal_safe(text: str, *, reversible: bool = True) -> str:
     """Return ``text`` with every character that could drive or fool a terminal escaped.
 
     The result holds no control, format or separator character, so it prints on the one
     line it is given and shows exactly what was logged; ``unescape_terminal`` restores it.
+    ``reversible=False`` leaves backslashes alone: for messages whose values are quoted with
+    ``repr`` already (escaped once, not twice), where only what was left unescaped matters.
     """
-    if _UNSAFE.search(text) is None:
+    unsafe = _UNSAFE if reversible else _UNSAFE_CHARS
+    if unsafe.search(text) is None:
         return text
-    return _UNSAFE.sub(_escape, text)
+    return unsafe.sub(_escape, text)
 
 
 def terminal_lines(text: str) -> Iterator[str]:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from moose_trace import __version__
 from moose_trace._text import terminal_safe
@@ -27,13 +27,22 @@ _SUBCOMMANDS = (
 )
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump), escaped, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: <message> (see <prog> --help)`` on stderr and exit with status 2."""
+        text = terminal_safe(message, reversible=False)
+        self.exit(2, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Return the ``moose-trace`` argument parser with every available subcommand.
 
     With ``only``, just that subcommand is loaded (the others' modules are not imported), so
     ``moose-trace logs …`` starts as fast as the query tool alone.
     """
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _OneLineErrors(
         prog="moose-trace",
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
     )
@@ -77,9 +86,11 @@ def say(command: str, message: object, file: TextIO | None = None) -> None:
     """Print ``moose-trace <command>: <message>`` on stderr (or ``file``), on one line.
 
     Messages echo what the user typed and what the logs hold, so the text is made
-    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts.
+    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts (a
+    value quoted with ``repr`` is not escaped twice).
     """
-    print(f"moose-trace {command}: {terminal_safe(str(message))}", file=file or sys.stderr)
+    text = terminal_safe(str(message), reversible=False)
+    print(f"moose-trace {command}: {text}", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

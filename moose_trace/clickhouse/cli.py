@@ -104,10 +104,13 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         transport.close()
     bar.clear()
+    for unreadable in report.unreadable:
+        say("ingest", f"skipped {unreadable.path}: {unreadable.reason}")
     note = f"; {report.malformed:,} malformed lines skipped" if report.malformed else ""
     print(
         f"moose-trace ingest: {report.events:,} events from {report.files} files into "
         f"{args.table} at {transport.url}{note}",
         file=sys.stderr,
     )
-    return 0
+    skipped = {unreadable.path for unreadable in report.unreadable}
+    return 1 if skipped and skipped >= set(paths) and not report.events else 0

@@ -12,11 +12,10 @@ still being written) waits for the next run.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,8 +24,15 @@ import orjson
 from moose_trace.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
 from moose_trace.clickhouse.transport import Transport
 from moose_trace.paths import default_log_dir
+from moose_trace.query.codec import loads_bulk
 from moose_trace.query.normalize import normalize_event
-from moose_trace.query.sources import open_log
+from moose_trace.query.sources import (
+    READ_ERRORS,
+    UnreadableFile,
+    file_start_line,
+    open_log,
+    read_error_text,
+)
 
 __all__ = ["IngestReport", "default_state_file", "ingest_files"]
 
@@ -47,6 +53,10 @@ class IngestReport:
     """Lines skipped because they are not JSON objects."""
     resumed: int = 0
     """Files continued from an earlier run's offset."""
+    unreadable: list[UnreadableFile] = field(default_factory=list)
+    """Files that could not be read (to the end), and why: a bad or cut-short .gz, no access.
+
+    What a cut-short .gz held before the cut is loaded; the rest waits for the next run."""
 
 
 def default_state_file(transport: Transport, table: str) -> Path:
@@ -82,16 +92,16 @@ class _State:
 
 
 def _complete_lines(file: IO[bytes], start: int) -> Iterator[tuple[bytes, int]]:
-    """Yield each complete line with the offset just past it; stop at a partial last line."""
+    """Yield each complete line with the offset just past it; stop at a partial last line.
+
+    A UTF-8 BOM starting the file is dropped (``file_start_line``); read errors propagate.
+    """
     offset = start
-    try:
-        for line in file:
-            if not line.endswith(b"\n"):
-                return
-            offset += len(line)
-            yield line, offset
-    except (EOFError, gzip.BadGzipFile):
-        return  # a gz file still being written: the rest waits for the next run
+    for line in file:
+        if not line.endswith(b"\n"):
+            return
+        yield file_start_line(line, offset), offset + len(line)
+        offset += len(line)
 
 
 def ingest_files(
@@ -157,6 +167,12 @@ class _Loader:
 
     def load(self, path: Path, *, from_start: bool) -> None:
         self.report.files += 1
+        try:
+            self._load(path, from_start=from_start)
+        except READ_ERRORS as error:
+            self.report.unreadable.append(UnreadableFile(path, read_error_text(error)))
+
+    def _load(self, path: Path, *, from_start: bool) -> None:
         status = path.stat()
         inode = status.st_ino
         start = 0 if from_start else self.state.offset(path, inode)
@@ -168,18 +184,21 @@ class _Loader:
             file.seek(start)
             progress = _Progress(self.on_progress, file)
             progress.advance(0)  # what an earlier run loaded counts as done
-            for line, end in _complete_lines(file, start):
-                last_end = end
-                encoded = _event_line(line, self.normalize)
-                if encoded is None:
-                    self.report.malformed += line.strip() != b""
-                    continue
-                batch.append(encoded)
-                size += len(encoded)
-                if len(batch) >= self.batch_rows or size >= BATCH_BYTES:
-                    self._send(path, inode, batch, batch_start, end)
-                    progress.advance(len(batch))
-                    batch, size, batch_start = [], 0, end
+            try:
+                for line, end in _complete_lines(file, start):
+                    last_end = end
+                    encoded = _event_line(line, self.normalize)
+                    if encoded is None:
+                        self.report.malformed += line.strip() != b""
+                        continue
+                    batch.append(encoded)
+                    size += len(encoded)
+                    if len(batch) >= self.batch_rows or size >= BATCH_BYTES:
+                        self._send(path, inode, batch, batch_start, end)
+                        progress.advance(len(batch))
+                        batch, size, batch_start = [], 0, end
+            except READ_ERRORS as error:  # what came before the bad part is loaded
+                self.report.unreadable.append(UnreadableFile(path, read_error_text(error)))
             if last_end > batch_start:
                 self._send(path, inode, batch, batch_start, last_end)
             progress.finish(len(batch), status.st_size)  # the batch is empty when nothing is left
@@ -221,7 +240,7 @@ class _Progress:
 
 def _event_line(line: bytes, normalize: Callable[[object], dict[str, Any] | None]) -> bytes | None:
     try:
-        event = normalize(orjson.loads(line))
-    except orjson.JSONDecodeError:
+        event = normalize(loads_bulk(line))
+    except ValueError:
         return None
     return None if event is None else orjson.dumps(event, default=str)

@@ -52,15 +52,20 @@ from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.render import Format, RenderOptions, render, write_event
-from moose_trace.query.results import Engine, EventsResult, Result
-from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
+from moose_trace.query.results import Engine, EventsResult, GroupsResult, Result, unseen_fields
+from moose_trace.query.sources import (
+    LogSources,
+    UnreadableFile,
+    incomplete_tail,
+    resolve_sources,
+)
 from moose_trace.query.text import Style, TextOptions
 from moose_trace.query.trace_index import candidate_lines
 
 if TYPE_CHECKING:
     from moose_trace.query.poll_follow import Boundary
 
-__all__ = ["main", "register", "run"]
+__all__ = ["FOLLOW_BACKLOG", "MAX_LIMIT", "main", "register", "run"]
 
 FOLLOW_BACKLOG = 10
 """Events shown before following when neither ``--since`` nor ``--limit`` says how many."""
@@ -161,10 +166,18 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
+MAX_LIMIT = 1_000_000
+"""``--limit`` at most: the latest N events are held in memory to be put in order."""
+
+
 def _limit(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"bad --limit {text!r}: expected a whole number ≥ 1")
-    return int(text)
+    digits = text.strip()
+    if not digits.isascii() or not digits.isdigit() or not 1 <= int(digits) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"bad --limit {text!r}: expected a whole number from 1 to {MAX_LIMIT:,} "
+            "(leave it out for every event)"
+        )
+    return int(digits)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -190,19 +203,19 @@ class _Plan:
 
 def _plan(args: argparse.Namespace, now: datetime) -> _Plan:
     conditions: list[Condition] = [parse_filter(text) for text in args.filter]
-    if args.level:
+    if args.level is not None:
         conditions.append(parse_levels(args.level))
     time_range = parse_time_range(args.since, args.until, now)
     if time_range is not None:
         conditions.append(time_range)
-    if args.trace:
+    if args.trace is not None:
         conditions.append(parse_trace(args.trace))
-    kafka = parse_trace_kafka(args.trace_kafka) if args.trace_kafka else None
+    kafka = parse_trace_kafka(args.trace_kafka) if args.trace_kafka is not None else None
     mode: Mode = ListEvents(args.limit)
     compare_items = list(args.compare or [])
-    if args.group_by:
+    if args.group_by is not None:
         mode = GroupBy(parse_fields(args.group_by))
-    elif args.histogram:
+    elif args.histogram is not None:
         mode = Histogram(parse_duration(args.histogram))
     elif compare_items:
         windows = [item for item in compare_items if "=" in item]
@@ -275,7 +288,11 @@ def _open_store(url: str, table: str | None) -> Engine:
         transport = connect(url)
     except ValueError as bad:
         raise QueryError(str(bad)) from None
-    return ClickHouseEngine(transport, table=table or DEFAULT_TABLE)
+    try:
+        return ClickHouseEngine(transport, table=table or DEFAULT_TABLE)
+    except ValueError as bad:
+        transport.close()
+        raise QueryError(f"bad --table: {bad}") from None
 
 
 class _Runner:
@@ -288,6 +305,7 @@ class _Runner:
         self.progress = progress
         self.store = store
         self.full_scan = False
+        self.unreadable: list[UnreadableFile] = []
 
     def where(self) -> str:
         """Say what was searched, for the 'no matching events' note."""
@@ -302,13 +320,28 @@ class _Runner:
         files = self.sources.files
         trace = _trace_of(query.where)
         if trace is not None:
-            return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
+            return PythonEngine(
+                lambda: candidate_lines(files, trace.trace_ids, on_unreadable=self._skip)
+            )
         if not files:
             return PythonEngine(lambda: ())
         from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: PLC0415 (optional dependency)
 
         self.full_scan = True
-        return DuckDBEngine(files, on_progress=self.progress if self.progress.enabled else None)
+        return DuckDBEngine(
+            files,
+            on_progress=self.progress if self.progress.enabled else None,
+            on_unreadable=self._skip,
+        )
+
+    def _skip(self, unreadable: UnreadableFile) -> None:
+        if unreadable not in self.unreadable:
+            self.unreadable.append(unreadable)
+
+    def nothing_read(self) -> bool:
+        """Return whether every file was unreadable (then the answer means nothing)."""
+        files = {unreadable.path for unreadable in self.unreadable}
+        return bool(files) and files >= set(self.sources.files)
 
     def run(self, query: Query) -> Result:
         return self.engine(query).run(query)
@@ -335,7 +368,10 @@ class _Runner:
     def skipped(self, result: Result) -> int:
         count = result.skipped() if isinstance(result, EventsResult) else result.skipped
         if self.full_scan:
-            count -= sum(incomplete_tail(path) for path in self.sources.files)
+            unreadable = {unreadable.path for unreadable in self.unreadable}
+            count -= sum(
+                incomplete_tail(path) for path in self.sources.files if path not in unreadable
+            )
         return max(0, count)
 
 
@@ -368,6 +404,8 @@ def run(args: argparse.Namespace) -> int:
         url = _store_url([*args.sources, *([args.store] if args.store else [])])
         if args.store and url is None:
             raise QueryError(f"--source takes a ClickHouse URL, got {args.store!r}")
+        if args.output is not None and not args.output.strip():
+            raise QueryError("--output needs a file name")
         if url is None and args.table is not None:
             raise QueryError("--table names a ClickHouse table: give a ClickHouse URL as source")
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
@@ -437,10 +475,12 @@ def _answer(
     count = render(result, out, options)
     out.flush()
     _notes(runner, result, count, err)
-    return 0
+    return 1 if runner.nothing_read() else 0
 
 
 def _notes(runner: _Runner, result: Result, count: int, err: TextIO) -> None:
+    for unreadable in runner.unreadable:
+        say("logs", f"skipped {unreadable.path}: {unreadable.reason}", err)
     skipped = runner.skipped(result)
     if skipped:
         what = (
@@ -451,6 +491,9 @@ def _notes(runner: _Runner, result: Result, count: int, err: TextIO) -> None:
         print(f"moose-trace logs: skipped {what}", file=err)
     if count == 0:
         print(f"moose-trace logs: no matching events in {runner.where()}", file=err)
+    if isinstance(result, GroupsResult) and result.groups:
+        for field in unseen_fields(result):
+            say("logs", f"no matching event has the field {field!r}: all are in (none)", err)
 
 
 def _follow(

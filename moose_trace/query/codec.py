@@ -6,10 +6,18 @@ the Python engine reads â€” a trace's few lines, the new lines of ``--follow`` â
 the standard library's C decoder, and orjson is imported only when something is written as JSON,
 where the volume is. Full scans do not come through here: DuckDB parses those files itself.
 
-``loads`` reads a line as orjson does, so that what it reads can be written again: ``NaN``,
-``Infinity``, numbers too large for a double, lone ``\\uD800``-style surrogates and nesting too
-deep to decode are refused, and integers outside orjson's 64-bit range become floats. Every
-refusal is a ``ValueError``.
+``loads`` reads a line by the rules every engine follows (docs/schema.md, "Odd lines"), the
+ones DuckDB applies as it scans, so a line means the same to every engine and to ``ingest``:
+
+- a key given twice: the first value counts (as DuckDB and ClickHouse read it);
+- ``NaN``, ``Infinity``, ``-Infinity`` and numbers too large for a double: read as their text
+  (the line stays an event; a filter reads ``1e999`` as a number, ``NaN`` as no number);
+- containers nested deeper than ``MAX_DEPTH`` levels: replaced by the text ``TOO_DEEP``, so
+  the event can be shown and written again as JSON;
+- lone ``\\uD800``-style surrogates: not JSON (orjson could not write them again).
+
+Every refusal is a ``ValueError``. ``loads_bulk`` gives the same answers, using orjson for the
+lines whose shape lets it (the many rows of a full scan).
 """
 
 from __future__ import annotations
@@ -17,29 +25,78 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from types import ModuleType
 from typing import Any
 
-__all__ = ["dumps", "dumps_text", "loads"]
+__all__ = ["MAX_DEPTH", "TOO_DEEP", "dumps", "dumps_text", "loads", "loads_bulk"]
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+MAX_DEPTH = 200
+"""Nesting levels read: deeper containers become ``TOO_DEEP`` (orjson writes at most 254)."""
+
+TOO_DEEP = "(nested too deep)"
+"""What a container nested deeper than ``MAX_DEPTH`` is read as."""
 
 
-def _float(text: str) -> float:
+def _constant(name: str) -> str:
+    return name
+
+
+def _float(text: str) -> float | str:
     value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text[:40]} is too large for a double")
-    return value
+    return text if math.isinf(value) else value
 
 
-def _int(text: str) -> int | float:
+def _int(text: str) -> int | float | str:
     value = int(text)
     return value if -(2**63) <= value < 2**64 else _float(text)
 
 
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_float, parse_int=_int)
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        result.setdefault(key, value)
+    return result
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_first_wins, parse_constant=_constant, parse_float=_float, parse_int=_int
+)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
+_KEY_END = re.compile(rb'"\s*:')
+
+
+def _depth(text: str) -> int:
+    """Return how deep containers nest in ``text`` (brackets inside strings not counted)."""
+    depth = deepest = 0
+    for token in _TOKENS.finditer(text):
+        char = token.group()
+        if char in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def _cut_deep(text: str) -> str:
+    """Return ``text`` with every container below ``MAX_DEPTH`` levels replaced by TOO_DEEP."""
+    parts: list[str] = []
+    depth = 0
+    for token in _TOKENS.finditer(text):
+        piece = token.group()
+        if piece in ("[", "{"):
+            depth += 1
+            if depth == MAX_DEPTH + 1:
+                parts.append(json.dumps(TOO_DEEP))
+        elif piece in ("]", "}"):
+            depth -= 1
+            if depth >= MAX_DEPTH:
+                continue
+        if depth <= MAX_DEPTH:
+            parts.append(piece)
+    return "".join(parts)
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -59,16 +116,36 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 def loads(data: str | bytes) -> Any:
-    """Return the value of one JSON document; ``ValueError`` if orjson would refuse it."""
+    """Return the value of one JSON line by the engines' rules; ``ValueError`` if not JSON."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
+        text = _cut_deep(text)
     try:
         value = _DECODER.decode(text)
-        # a surrogate can only come from an escape; orjson refuses an unpaired one
-        if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
-            raise ValueError("lone surrogate escape in a string")
-    except RecursionError:
+    except RecursionError:  # a deep stack already: the line cannot be read here
         raise ValueError("JSON nested too deeply") from None
+    # a surrogate can only come from an escape; orjson refuses an unpaired one
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(value):
+        raise ValueError("lone surrogate escape in a string")
     return value
+
+
+def loads_bulk(data: str | bytes) -> Any:
+    """Return what ``loads`` returns, by orjson when the line's shape lets it (much faster).
+
+    orjson takes the last of two equal keys and refuses ``NaN``; so it answers only for a line
+    whose every ``"key":`` is a distinct top-level key (no nested object, no repeat) and that
+    is shallow, and ``loads`` reads all others.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        try:
+            value = _orjson().loads(raw)
+        except ValueError:
+            return loads(data)
+        if not isinstance(value, dict) or len(_KEY_END.findall(raw)) == len(value):
+            return value
+    return loads(data)
 
 
 @functools.cache

@@ -31,7 +31,9 @@ from moose_trace.query.normalize import (
     STRUCTURED_NAME_KEYS,
     TIMESTAMP_PATTERN,
 )
+from moose_trace.query.python_engine import PythonEngine
 from moose_trace.query.results import EventsResult, Result
+from moose_trace.query.sources import OnUnreadable, UnreadableFile
 from moose_trace.query.sql import SqlCompiler, SqlDialect
 from moose_trace.retention import LEVEL_ALIASES
 
@@ -229,7 +231,9 @@ class DuckDBEngine:
 
     ``on_progress(fraction)`` is called from a helper thread about ten times a second while
     a query runs (for a progress bar); ``memory_limit`` caps DuckDB's memory, larger sorts
-    spill to a temporary directory.
+    spill to a temporary directory. With ``on_unreadable``, a file DuckDB cannot read (no
+    permission, a bad or cut-short .gz) is told to it and the query runs again without it;
+    without one, the query fails with ``EngineError``.
     """
 
     def __init__(
@@ -239,8 +243,10 @@ class DuckDBEngine:
         memory_limit: str = DEFAULT_MEMORY_LIMIT,
         threads: int | None = None,
         on_progress: Callable[[float], None] | None = None,
+        on_unreadable: OnUnreadable | None = None,
     ) -> None:
         self.files = list(files)
+        self.on_unreadable = on_unreadable
         self.memory_limit = memory_limit
         self.threads = threads
         self.on_progress = on_progress
@@ -251,6 +257,32 @@ class DuckDBEngine:
 
     def run(self, query: Query) -> Result:
         """Answer ``query``; an event listing streams its rows as they are consumed."""
+        while True:
+            try:
+                return self._run(query)
+            except EngineError as failure:
+                unreadable = self._unreadable_in(failure)
+                if unreadable is None or self.on_unreadable is None:
+                    raise
+                self.files.remove(unreadable.path)
+                self.on_unreadable(unreadable)
+                if not self.files:
+                    return PythonEngine(lambda: ()).run(query)
+
+    def _unreadable_in(self, failure: EngineError) -> UnreadableFile | None:
+        """Return the file a read error names (DuckDB's IO errors name the file), if any."""
+        cause = failure.__cause__
+        if not isinstance(cause, duckdb.IOException):
+            return None
+        message = str(cause).split("\n", 1)[0]  # the rest quotes the SQL, every file in it
+        named = [path for path in self.files if str(path) in message]
+        if not named:
+            return None
+        path = max(named, key=lambda path: len(str(path)))  # /a/x.jsonl.gz, not /a/x.jsonl
+        reason = message.removeprefix("IO Error: ").replace(f'"{path}"', "").replace(str(path), "")
+        return UnreadableFile(path, " ".join(reason.split()).strip(" :") or "unreadable")
+
+    def _run(self, query: Query) -> Result:
         plan = SqlCompiler(DuckDBDialect(self.files)).plan(query)
         spill = tempfile.TemporaryDirectory(prefix="moose-trace-duckdb-")
         connection = duckdb.connect(config=self._config(spill.name))

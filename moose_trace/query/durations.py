@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 from moose_trace.query.errors import QueryError
 from moose_trace.query.normalize import timestamp_us, us_datetime
 
-__all__ = ["parse_duration", "parse_instant", "parse_range"]
+__all__ = ["MAX_DURATION", "parse_duration", "parse_instant", "parse_range"]
+
+MAX_DURATION = timedelta(days=36_525)
+"""The longest duration accepted (100 years): longer ones are typing mistakes."""
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _PART = r"\d+(?:\.\d+)?[smhdw]"
@@ -33,6 +36,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PARTS.findall(cleaned))
     if seconds <= 0:
         raise QueryError(f"bad duration {text!r}: it must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise QueryError(f"bad duration {text!r}: expected at most {MAX_DURATION.days:,}d")
     return timedelta(seconds=seconds)
 
 
@@ -45,7 +50,11 @@ def parse_instant(text: str, now: datetime) -> datetime:
     if cleaned.lower() == "now":
         return now
     if _DURATION.fullmatch(cleaned.lower()) is not None:
-        return now - parse_duration(cleaned)
+        duration = parse_duration(cleaned)
+        try:
+            return now - duration
+        except OverflowError:
+            raise QueryError(f"bad time {text!r}: that is before the year 1") from None
     micros = timestamp_us(cleaned)
     if micros is None:
         raise QueryError(f"bad time {text!r}: expected {_INSTANT_HELP}")

@@ -39,9 +39,12 @@ from moose_trace.query.ast import (
 from moose_trace.query.durations import parse_instant, parse_range
 from moose_trace.query.errors import QueryError
 from moose_trace.query.normalize import ALIASES, level_text, number_of
+from moose_trace.retention import LEVEL_ALIASES
 
 __all__ = [
     "LEVELS",
+    "MAX_COMPARE_WINDOWS",
+    "MAX_GROUP_FIELDS",
     "KafkaRecord",
     "field_name",
     "parse_compare",
@@ -55,6 +58,12 @@ __all__ = [
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 """The SDK's levels, least to most severe."""
+
+MAX_GROUP_FIELDS = 5
+"""``--group-by`` fields at most: each nests the group tree one level deeper."""
+
+MAX_COMPARE_WINDOWS = 12
+"""``--compare`` windows at most (each one is a column of statistics)."""
 
 _KEY = re.compile(r"[A-Za-z_@$][\w.@$-]*")
 _ITEM = re.compile(r"\s*([^\s=!:<>,\"']+)\s*(!=|=|:>=|:<=|:>|:<)\s*(.*?)\s*", re.DOTALL)
@@ -194,10 +203,11 @@ def parse_levels(text: str) -> Condition:
     for item in text.split(","):
         token = item.strip()
         at_least = token.endswith("+")
-        level = level_text(token.rstrip("+"))
+        level = level_text(token[:-1] if at_least else token)
         if level not in LEVELS:
             raise QueryError(
-                f"bad level {token!r}: expected one of {', '.join(LEVELS)} (or warn), "
+                f"bad level {token!r}: expected one of {', '.join(LEVELS)} "
+                f"(or {', '.join(LEVEL_ALIASES)}), "
                 "a list such as warn,error, or LEVEL+ for that level and above"
             )
         wanted += LEVELS[LEVELS.index(level) :] if at_least else [level]
@@ -210,6 +220,11 @@ def parse_fields(text: str) -> tuple[str, ...]:
     fields = tuple(field_name(item) for item in text.split(","))
     if len(set(fields)) != len(fields):
         raise QueryError(f"field named twice in {text!r}: expected each field once")
+    if len(fields) > MAX_GROUP_FIELDS:
+        raise QueryError(
+            f"too many fields in {text!r}: expected at most {MAX_GROUP_FIELDS} "
+            "(each one nests the groups a level deeper)"
+        )
     return fields
 
 
@@ -267,6 +282,10 @@ def parse_compare(items: Sequence[str], now: datetime) -> Comparison:
     tokens = [token for item in items for token in re.split(r"[\s,]+", item.strip()) if token]
     if not tokens:
         raise QueryError("--compare needs windows: expected LABEL=START-END, e.g. before=2d-1d")
+    if len(tokens) > MAX_COMPARE_WINDOWS:
+        raise QueryError(
+            f"--compare names {len(tokens)} windows: expected at most {MAX_COMPARE_WINDOWS}"
+        )
     windows: list[Window] = []
     for token in tokens:
         label, sep, span = token.partition("=")

@@ -33,6 +33,7 @@ __all__ = [
     "quantile",
     "sort_error_groups",
     "sort_groups",
+    "unseen_fields",
 ]
 
 
@@ -64,6 +65,15 @@ class GroupsResult:
     fields: tuple[str, ...]
     groups: list[GroupCount]
     skipped: int = 0
+
+
+def unseen_fields(result: GroupsResult) -> list[str]:
+    """Return the ``--group-by`` fields no grouped event had (every group says ``None``)."""
+    return [
+        field
+        for index, field in enumerate(result.fields)
+        if all(group.key[index] is None for group in result.groups)
+    ]
 
 
 @record

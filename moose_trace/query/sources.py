@@ -11,19 +11,26 @@ from __future__ import annotations
 import glob
 import gzip
 import os
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from moose_trace._record import record
 from moose_trace.paths import LOG_DIR_ENV, default_log_dir
 from moose_trace.query.codec import loads
 from moose_trace.query.errors import QueryError
 
 __all__ = [
     "LOG_SUFFIXES",
+    "READ_ERRORS",
     "LogSources",
+    "OnUnreadable",
+    "UnreadableFile",
+    "file_start_line",
     "incomplete_tail",
     "open_log",
+    "read_error_text",
     "read_lines",
     "resolve_sources",
 ]
@@ -31,6 +38,10 @@ __all__ = [
 LOG_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
 """File names a directory source contributes."""
 
+READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
+"""What reading a log file can raise: missing or unreadable, a .gz cut short or not gzip."""
+
+_BOM = b"\xef\xbb\xbf"
 _GLOB_CHARS = frozenset("*?[")
 _TAIL_BYTES = 1 << 20
 
@@ -126,6 +137,38 @@ def resolve_sources(sources: Sequence[str]) -> LogSources:
     return LogSources(_unique(files), directories, patterns)
 
 
+@record
+class UnreadableFile:
+    """A log file a query or ``ingest`` had to skip, and why (said to the user per file)."""
+
+    path: Path
+    reason: str
+
+
+OnUnreadable = Callable[[UnreadableFile], None]
+"""Told of each file skipped because it cannot be read; without one, the error propagates."""
+
+
+def read_error_text(error: BaseException) -> str:
+    """Return why a file could not be read, in words (``EOFError`` says nothing by its name)."""
+    if isinstance(error, EOFError):
+        return f"the .gz file is cut short ({error})" if str(error) else "the .gz file is cut short"
+    if isinstance(error, gzip.BadGzipFile | zlib.error):
+        return f"not a valid .gz file ({error})"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def file_start_line(line: bytes, offset: int) -> bytes:
+    """Return a line read at ``offset`` without the UTF-8 BOM a file may start with.
+
+    The rule of every engine (DuckDB's own): a BOM is ignored at the start of a file only; a
+    BOM starting any other line makes that line not JSON (skipped and counted).
+    """
+    return line[len(_BOM) :] if offset == 0 and line.startswith(_BOM) else line
+
+
 def open_log(path: Path) -> IO[bytes]:
     """Open a log file for reading bytes, decompressing a ``.gz`` one."""
     if path.name.endswith(".gz"):
@@ -138,15 +181,15 @@ def read_lines(path: Path) -> Iterator[bytes]:
 
     A ``.gz`` file cut short (still being written) yields what could be decompressed.
     """
-    if path.name.endswith(".gz"):
-        with gzip.open(path, "rb") as compressed:
-            try:
-                yield from compressed
-            except (EOFError, gzip.BadGzipFile, OSError):
-                return
-        return
-    with open(path, "rb") as plain:
-        yield from plain
+    with open_log(path) as file:
+        offset = 0
+        try:
+            for line in file:
+                yield file_start_line(line, offset)
+                offset += len(line)
+        except READ_ERRORS:
+            if not path.name.endswith(".gz"):
+                raise
 
 
 def incomplete_tail(path: Path) -> bool:

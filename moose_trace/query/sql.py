@@ -18,8 +18,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
-
 from moose_trace._record import record
 from moose_trace.query.ast import (
     AllOf,
@@ -37,6 +35,7 @@ from moose_trace.query.ast import (
     TraceIs,
     Value,
 )
+from moose_trace.query.codec import loads_bulk
 from moose_trace.query.normalize import FALSY_TEXTS, datetime_us, normalize_event
 from moose_trace.query.ordering import time_ordered
 from moose_trace.query.results import (
@@ -180,7 +179,10 @@ def condition_fields(condition: Condition) -> set[str]:
 def events_from_json(texts: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
     """Yield the normalized event of each raw JSON text (lines already known to be events)."""
     for text in texts:
-        event = normalize_event(orjson.loads(text))
+        try:
+            event = normalize_event(loads_bulk(text))
+        except ValueError:  # the engine took it for JSON; it is skipped, never fatal
+            continue
         if event is not None:
             yield event
 

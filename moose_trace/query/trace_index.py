@@ -27,7 +27,14 @@ from typing import IO
 
 from moose_trace._record import record
 from moose_trace.query.codec import dumps, loads
-from moose_trace.query.sources import open_log
+from moose_trace.query.sources import (
+    READ_ERRORS,
+    OnUnreadable,
+    UnreadableFile,
+    file_start_line,
+    open_log,
+    read_error_text,
+)
 
 __all__ = ["INDEX_DIR_NAME", "TraceIndexStats", "candidate_lines"]
 
@@ -243,7 +250,7 @@ def _usable(path: Path, index: _Index, size: int) -> bool:
 
 def _line_at(file: IO[bytes], offset: int) -> bytes:
     file.seek(offset)
-    return file.readline()
+    return file_start_line(file.readline(), offset)
 
 
 def _search(
@@ -252,8 +259,11 @@ def _search(
     """Yield the lines from ``start`` on that contain one of ``needles``, chunk by chunk."""
     file.seek(start)
     leftover = b""
+    position = start
     while True:
         chunk = file.read(_CHUNK)
+        base = position - len(leftover)
+        position += len(chunk)
         if not chunk:
             data, leftover = leftover, b""
         else:
@@ -269,7 +279,7 @@ def _search(
                 position = data.find(needle, position + 1)
         for line_start in sorted(starts):
             end = data.find(b"\n", line_start)
-            yield data[line_start : None if end < 0 else end]
+            yield file_start_line(data[line_start : None if end < 0 else end], base + line_start)
         if not chunk:
             return
 
@@ -282,35 +292,50 @@ def _needles(hexes: Collection[str]) -> list[bytes]:
 
 
 def candidate_lines(
-    files: Sequence[Path], hexes: Collection[str], stats: TraceIndexStats | None = None
+    files: Sequence[Path],
+    hexes: Collection[str],
+    stats: TraceIndexStats | None = None,
+    *,
+    on_unreadable: OnUnreadable | None = None,
 ) -> Iterator[bytes]:
     """Yield every line of ``files`` that may belong to one of the traces ``hexes`` (a superset).
 
     ``hexes`` are trace ids as 32 lowercase hex digits. Indexes are built or extended as
     needed. The caller filters the lines exactly (the Python engine with the query's predicate).
+    A file that cannot be read (gone, no permission, a bad or cut-short .gz) is skipped and
+    told to ``on_unreadable``; without one, the error propagates.
     """
     stats = stats if stats is not None else TraceIndexStats()
     keys = _keys_of_ids(hexes)
     needles = _needles(hexes)
     for path in files:
         try:
-            status = path.stat()
-        except OSError:
-            continue
-        index = _load(path, status.st_ino)
-        if index is not None and not _usable(path, index, status.st_size):
-            index = None
-        grown = index is not None and status.st_size - index.header.size > REINDEX_BYTES
-        if index is None or (grown and not path.name.endswith(".gz")):
-            index = _build(path, status, index, stats) or index
-        if index is None:
-            with open_log(path) as file:
-                yield from _search(file, 0, needles, stats)
-            continue
-        stats.indexed_files += 1
-        offsets = sorted({offset for key in keys for offset in index.offsets(key)})
+            yield from _file_candidates(path, keys, needles, stats)
+        except READ_ERRORS as error:
+            if on_unreadable is None:
+                raise
+            on_unreadable(UnreadableFile(path, read_error_text(error)))
+
+
+def _file_candidates(
+    path: Path, keys: set[int], needles: list[bytes], stats: TraceIndexStats
+) -> Iterator[bytes]:
+    """Yield the candidate lines of one file (``candidate_lines``); read errors propagate."""
+    status = path.stat()
+    index = _load(path, status.st_ino)
+    if index is not None and not _usable(path, index, status.st_size):
+        index = None
+    grown = index is not None and status.st_size - index.header.size > REINDEX_BYTES
+    if index is None or (grown and not path.name.endswith(".gz")):
+        index = _build(path, status, index, stats) or index
+    if index is None:
         with open_log(path) as file:
-            for offset in offsets:
-                yield _line_at(file, offset)
-            if not path.name.endswith(".gz") and status.st_size > index.header.size:
-                yield from _search(file, index.header.size, needles, stats)
+            yield from _search(file, 0, needles, stats)
+        return
+    stats.indexed_files += 1
+    offsets = sorted({offset for key in keys for offset in index.offsets(key)})
+    with open_log(path) as file:
+        for offset in offsets:
+            yield _line_at(file, offset)
+        if not path.name.endswith(".gz") and status.st_size > index.header.size:
+            yield from _search(file, index.header.size, needles, stats)

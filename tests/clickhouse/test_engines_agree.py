@@ -170,3 +170,47 @@ def test_duckdb_and_clickhouse_give_the_same_answers(
         assert _answer(house.run(query)) == expected, label
         checked += bool(expected)
     assert checked >= 20  # the corpus gives most queries a non-empty answer
+
+
+def _odd_lines() -> bytes:
+    """Lines every engine and ``ingest`` read by one rule (docs/schema.md, "Odd lines")."""
+    stamp = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    deep = "[" * 300 + "]" * 300
+    lines = [
+        "\ufeff" + f'{{"timestamp": "{stamp}", "level": "info", "name": "bom at file start"}}',
+        f'{{"timestamp": "{stamp}", "level": "info", "name": "first", "name": "second"}}',
+        f'{{"timestamp": "{stamp}", "level": "error", "level": "info", "latency_ms": 3}}',
+        f'{{"timestamp": "{stamp}", "level": "info", "name": "nan", "latency_ms": NaN}}',
+        f'{{"timestamp": "{stamp}", "level": "info", "name": "huge", "latency_ms": 1e999}}',
+        f'{{"timestamp": "{stamp}", "level": "info", "name": "deep", "payload": {deep}}}',
+        "\ufeff" + f'{{"timestamp": "{stamp}", "level": "info", "name": "bom mid-file"}}',
+    ]
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def test_odd_lines_mean_the_same_to_every_engine_and_to_ingest(
+    tmp_path: Path, transport: ChdbTransport
+) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(_odd_lines())
+    report = ingest_files([path], transport, state_file=None)
+    assert (report.events, report.malformed) == (6, 1)  # the mid-file BOM line is not JSON
+    duck, house = DuckDBEngine([path]), ClickHouseEngine(transport)
+    queries = [
+        Query(),
+        Query(parse_filter("name=first")),
+        Query(parse_filter("name=second")),
+        Query(parse_levels("error")),
+        Query(parse_filter("latency_ms:>1000")),
+        Query(parse_filter("latency_ms=NaN")),
+        Query(mode=GroupBy(("name",))),
+        Query(mode=GroupBy(("level",))),
+    ]
+    for query in queries:
+        assert _answer(house.run(query)) == _answer(duck.run(query)), query
+    names = {event.get("name") for event in duck.run(Query()).events}  # type: ignore[union-attr]
+    assert names == {"bom at file start", "first", None, "nan", "huge", "deep"}
+    (first,) = duck.run(Query(parse_filter("name=first"))).events  # type: ignore[union-attr]
+    assert first["name"] == "first"  # the value filtered on is the value shown
+    (huge,) = duck.run(Query(parse_filter("latency_ms:>1000"))).events  # type: ignore[union-attr]
+    assert huge["latency_ms"] == "1e999"
