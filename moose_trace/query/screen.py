@@ -1,30 +1,24 @@
 """The terminal a result is shown on: its width, and the text that may reach it.
 
-``shown`` is the one place human-facing query output escapes what a terminal would obey
-(control characters: a log line must not move the cursor or recolour the screen);
-every renderer of people's text calls it.
+``shown`` is ``moose_trace._text.terminal_safe``: values a log writer controls are escaped
+before they reach a terminal (the one escaping function of every human-facing renderer).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from typing import TextIO
+
+from moose_trace._text import terminal_safe
 
 __all__ = ["DEFAULT_WIDTH", "shown", "terminal_width"]
 
 DEFAULT_WIDTH = 120
 """The width drawn for when the output is not a terminal and ``COLUMNS`` is not set."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def shown(text: str) -> str:
-    """Return ``text`` with control characters escaped (``\\x1b`` stays visible, inert)."""
-    if text.isprintable():
-        return text
-    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
+shown = terminal_safe
+"""Return ``text`` with what could drive or fool a terminal escaped (``terminal_safe``)."""
 
 
 def terminal_width(out: TextIO) -> int:
