@@ -28,6 +28,7 @@ from moose_trace.query.results import (
 from moose_trace.query.text import (
     TextOptions,
     event_lines,
+    period_text,
     text_comparison,
     text_error_groups,
     text_groups,
@@ -94,21 +95,15 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
         fields = terminal_safe(", ".join(result.fields))
         lines = text_groups(result, f"Events by {fields} ({title})", style)
     elif isinstance(result, HistogramResult):
-        period = _period(result.interval.total_seconds())
-        lines = text_histogram(result, f"Events per {period} ({title})", style, options.span)
+        chart = result.chart(options.span)
+        period = period_text(chart.step_us)
+        lines = text_histogram(result, chart, f"Events per {period} ({title})", style)
     elif isinstance(result, ComparisonResult):
         lines = text_comparison(result, title, style)
     else:
         lines = text_error_groups(result, f"Error groups ({title})", style)
     out.write("\n".join(lines).rstrip("\n") + "\n")
     return len(rows)
-
-
-def _period(seconds: float) -> str:
-    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 def write_event(event: dict[str, Any], out: TextIO, options: RenderOptions) -> None:
@@ -174,14 +169,14 @@ def _rows(result: Result, span: tuple[int | None, int | None]) -> list[dict[str,
             for group in result.groups
         ]
     if isinstance(result, HistogramResult):
-        step = result.step_us
+        chart = result.chart(span)
         return [
             {
                 "start": _iso(bucket.start_us),
-                "end": _iso(bucket.start_us + step),
+                "end": _iso(bucket.start_us + chart.step_us),
                 "count": bucket.count,
             }
-            for bucket in result.filled(span)
+            for bucket in chart.buckets
         ]
     if isinstance(result, ComparisonResult):
         return [_window_row(stats, result) for stats in result.windows]

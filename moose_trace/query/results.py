@@ -15,7 +15,9 @@ from moose_trace._record import record
 from moose_trace.query.ast import Query, Window
 
 __all__ = [
+    "CHART_RANGE_US",
     "ERROR_LEVELS",
+    "MAX_BUCKETS",
     "Bucket",
     "ComparisonResult",
     "Engine",
@@ -24,6 +26,7 @@ __all__ = [
     "EventsResult",
     "GroupCount",
     "GroupsResult",
+    "HistogramChart",
     "HistogramResult",
     "Result",
     "WindowStats",
@@ -89,9 +92,46 @@ def bucket_us(interval: timedelta) -> int:
     return max(1, round(interval.total_seconds() * 1_000_000))
 
 
+CHART_RANGE_US = (946_684_800_000_000, 4_102_444_800_000_000)
+"""Times a histogram charts: 2000-01-01 up to 2100-01-01 (UTC, epoch microseconds).
+
+A timestamp outside (year 1, year 9999, a clock never set) is counted as such, never
+charted: one such line would otherwise stretch the chart over centuries."""
+
+MAX_BUCKETS = 1000
+"""Buckets a histogram shows at most: a finer interval over a longer time is widened."""
+
+_NICE_STEPS_S = (
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10_800, 21_600, 43_200,
+    86_400, 604_800, 2_419_200, 31_449_600,
+)  # fmt: skip
+
+
+def _wider_step(step: int, needed: int) -> int:
+    """Return the smallest round bucket width ≥ ``needed`` that is a multiple of ``step``."""
+    for seconds in _NICE_STEPS_S:
+        candidate = seconds * 1_000_000
+        if candidate >= needed and candidate % step == 0:
+            return candidate
+    return -(-needed // step) * step
+
+
+@record
+class HistogramChart:
+    """A histogram as shown: at most ``MAX_BUCKETS`` buckets over the charted range."""
+
+    step_us: int
+    buckets: list[Bucket]
+    """Every bucket from the first to the last, empty ones as count 0."""
+    widened: bool
+    """Whether the asked-for interval was widened to ``step_us`` to keep within the bound."""
+    outside: int
+    """Matching events whose timestamp lies outside ``CHART_RANGE_US`` (not charted)."""
+
+
 @record
 class HistogramResult:
-    """``--histogram``: non-empty buckets in time order (``filled`` adds the empty ones)."""
+    """``--histogram``: non-empty buckets in time order (``chart`` bounds and fills them)."""
 
     interval: timedelta
     buckets: list[Bucket]
@@ -101,29 +141,44 @@ class HistogramResult:
 
     @property
     def step_us(self) -> int:
-        """Return the bucket width in microseconds."""
+        """Return the asked-for bucket width in microseconds."""
         return bucket_us(self.interval)
 
-    def filled(self, span: tuple[int | None, int | None] = (None, None)) -> list[Bucket]:
-        """Return every bucket from the first to the last, empty ones as count 0.
+    def chart(self, span: tuple[int | None, int | None] = (None, None)) -> HistogramChart:
+        """Return the buckets to show: empty ones filled in, at most ``MAX_BUCKETS`` of them.
 
         ``span`` (microseconds, either end open) widens the range to the time asked about
-        (``--since``/``--until``), so quiet stretches at either end show as zeros too.
+        (``--since``/``--until``), so quiet stretches at either end show as zeros too. Buckets
+        outside ``CHART_RANGE_US`` are counted in ``outside``; when the range holds more than
+        ``MAX_BUCKETS`` buckets, they are merged into wider ones (a round multiple).
         """
         step = self.step_us
-        counts = {bucket.start_us: bucket.count for bucket in self.buckets}
-        starts = list(counts)
-        low, high = span
-        if low is not None:
-            starts.append(low // step * step)
-        if high is not None:
-            starts.append((high - 1) // step * step)
-        if not starts:
-            return []
-        return [
+        low_bound, high_bound = CHART_RANGE_US
+        inside = [b for b in self.buckets if low_bound - step < b.start_us < high_bound]
+        outside = sum(bucket.count for bucket in self.buckets) - sum(b.count for b in inside)
+        ends = [bucket.start_us for bucket in inside]
+        low, high = span  # the end is exclusive: its last moment is one microsecond before
+        times = [time for time in (low, None if high is None else high - 1) if time is not None]
+        ends += [min(max(time, low_bound), high_bound - 1) for time in times]
+        if not ends:
+            return HistogramChart(step, [], False, outside)
+        first, last = min(ends), max(ends)
+        wide = step
+        while (last // wide - first // wide) + 1 > MAX_BUCKETS:
+            wide = _wider_step(step, max(wide + 1, -(-(last - first) // (MAX_BUCKETS - 1))))
+        counts: dict[int, int] = {}
+        for bucket in inside:
+            start = bucket.start_us // wide * wide
+            counts[start] = counts.get(start, 0) + bucket.count
+        buckets = [
             Bucket(start, counts.get(start, 0))
-            for start in range(min(starts), max(starts) + 1, step)
+            for start in range(first // wide * wide, last // wide * wide + 1, wide)
         ]
+        return HistogramChart(wide, buckets, wide != step, outside)
+
+    def filled(self, span: tuple[int | None, int | None] = (None, None)) -> list[Bucket]:
+        """Return the buckets of ``chart(span)`` (kept for callers of the unbounded form)."""
+        return self.chart(span).buckets
 
 
 @record

@@ -16,24 +16,33 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from moose_trace._record import record
-from moose_trace._text import terminal_lines, terminal_safe
+from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import datetime_us, timestamp_us, us_datetime, value_text
 from moose_trace.query.results import (
+    CHART_RANGE_US,
+    MAX_BUCKETS,
     ComparisonResult,
     ErrorGroupsResult,
     GroupCount,
     GroupsResult,
+    HistogramChart,
     HistogramResult,
     WindowStats,
 )
 
 __all__ = [
+    "MAX_FIELDS_SHOWN",
+    "MAX_GROUPS_SHOWN",
+    "MAX_STACK_LINES",
+    "MAX_VALUE_CHARS",
     "METRIC_FIELDS",
     "Style",
     "TextOptions",
+    "clipped",
     "event_lines",
     "format_time",
+    "period_text",
     "shown_text",
     "text_comparison",
     "text_error_groups",
@@ -149,10 +158,32 @@ def _label(kind: str) -> str:
     return _TYPE_LABELS.get(kind, kind.replace("_", " ").title())
 
 
+MAX_VALUE_CHARS = 2000
+"""Characters of one value a text line shows; the rest is counted (JSON export has it all)."""
+
+MAX_FIELDS_SHOWN = 100
+"""``key=value`` pairs one event line shows; the rest are counted."""
+
+MAX_GROUPS_SHOWN = 50
+"""Values a ``--group-by`` tree shows at its first level (a fifth of that below); the rest
+are summed in one line."""
+
+MAX_STACK_LINES = 200
+"""Lines of a stack (or other multi-line value) shown under an event."""
+
+
+def clipped(text: str) -> str:
+    """Return ``text`` cut to ``MAX_VALUE_CHARS`` with the rest counted, and terminal-safe."""
+    if len(text) <= MAX_VALUE_CHARS:
+        return terminal_safe(text)
+    rest = len(text) - MAX_VALUE_CHARS
+    return f"{terminal_safe(text[:MAX_VALUE_CHARS])}… (+{rest:,} chars)"
+
+
 def shown_text(value: object) -> str:
-    """Return a field value as text safe to print (``""`` for null or missing)."""
+    """Return a field value as text safe to print (``""`` for null or missing), clipped."""
     text = value_text(value)
-    return terminal_safe(text) if text else ""
+    return clipped(text) if text else ""
 
 
 def _header(event: Mapping[str, Any]) -> tuple[str, set[str]]:
@@ -169,7 +200,7 @@ def _header(event: Mapping[str, Any]) -> tuple[str, set[str]]:
 
 
 def _show(key: str, value: object) -> str:
-    return f"{terminal_safe(key)}={shown_text(value)}"
+    return f"{clipped(key)}={shown_text(value)}"
 
 
 def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> list[str]:
@@ -185,11 +216,17 @@ def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> li
         keys = [*(key for key in (*METRIC_FIELDS, "latency_ms") if key in event), *keys]
     pairs: list[str] = []
     seen: set[str] = set()
+    hidden = 0
     for key in keys:
         if key in skip or key in seen or event.get(key) is None:
             continue
         seen.add(key)
-        pairs.append(_show(key, event[key]))
+        if len(pairs) < MAX_FIELDS_SHOWN:
+            pairs.append(_show(key, event[key]))
+        else:
+            hidden += 1
+    if hidden:
+        pairs.append(f"… (+{hidden:,} more fields)")
     if options.include_metrics and "throughput" not in event:
         derived = _throughput(event)
         if derived is not None:
@@ -235,13 +272,16 @@ def _details(event: Mapping[str, Any], options: TextOptions) -> Iterator[str]:
             yield f"  Payload: {_json(payload)}"
     stack = value_text(event.get("stack"))
     if stack and (options.include_payload or options.verbose):
-        lines = list(terminal_lines(stack.rstrip()))
-        yield "  Stack: " + lines[0]
-        yield from (f"         {line}" for line in lines[1:])
+        lines = stack.rstrip().split("\n")
+        shown = [clipped(line.removesuffix("\r")) for line in lines[:MAX_STACK_LINES]]
+        if len(lines) > MAX_STACK_LINES:
+            shown.append(f"… (+{len(lines) - MAX_STACK_LINES:,} more lines)")
+        yield "  Stack: " + shown[0]
+        yield from (f"         {line}" for line in shown[1:])
 
 
 def _json(value: object) -> str:
-    return terminal_safe(value if isinstance(value, str) else dumps_text(value))
+    return clipped(value if isinstance(value, str) else dumps_text(value))
 
 
 def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:
@@ -288,9 +328,11 @@ def _tree(groups: Sequence[GroupCount], depth: int, total: int, style: Style) ->
         key=lambda item: (-sum(g.count for g in item[1]), item[0] is None, item[0] or ""),
     )
     lines: list[str] = []
-    for value, members in ordered:
+    limit = MAX_GROUPS_SHOWN if depth == 0 else MAX_GROUPS_SHOWN // 5
+    rest = ordered[limit:]
+    for value, members in ordered[:limit]:
         count = sum(group.count for group in members)
-        name = "(none)" if value is None else terminal_safe(value)
+        name = "(none)" if value is None else clipped(value)
         share = f" ({count / total:.0%})" if total else ""
         if depth == 0:
             noun = "occurrence" if count == 1 else "occurrences"
@@ -301,6 +343,13 @@ def _tree(groups: Sequence[GroupCount], depth: int, total: int, style: Style) ->
             lines += _tree(members, depth + 1, count, style)
             if depth == 0:
                 lines.append("")
+    if rest:
+        events = sum(group.count for _value, members in rest for group in members)
+        indent = "  " if depth == 0 else f"{'    ' * depth}└─ "
+        lines.append(
+            f"{indent}… {_count(len(rest), 'more value')}: {_count(events, 'event')}"
+            " (--format json lists every group)"
+        )
     return lines
 
 
@@ -312,21 +361,45 @@ def _bar(count: int, largest: int, width: int = 40) -> str:
 
 
 def text_histogram(
-    result: HistogramResult, title: str, style: Style, span: tuple[int | None, int | None]
+    result: HistogramResult, chart: HistogramChart, title: str, style: Style
 ) -> list[str]:
-    """Return ``--histogram`` buckets as a bar chart, empty buckets in between shown too."""
-    buckets = result.filled(span)
+    """Return ``--histogram`` buckets as a bar chart, empty buckets in between shown too.
+
+    ``chart`` is ``result.chart(span)``: bounded, so a note says when the interval was widened
+    and how many events lie outside the charted years.
+    """
+    buckets = chart.buckets
     total = sum(bucket.count for bucket in buckets)
     lines = [style.paint(f"{title}: {_count(total, 'event')}", "1")]
     largest = max((bucket.count for bucket in buckets), default=0)
-    precise = result.step_us < 60_000_000
+    precise = chart.step_us < 60_000_000
     for bucket in buckets:
         label = format_time(bucket.start_us, precise=precise)
         bar = style.paint(_bar(bucket.count, largest).ljust(40), "36")
         lines.append(f"{label}  {bar} {bucket.count:,}")
+    if chart.widened:
+        lines.append(
+            f"(buckets widened from {period_text(result.step_us)} to {period_text(chart.step_us)}"
+            f" to show at most {MAX_BUCKETS:,})"
+        )
+    if chart.outside:
+        first, last = (us_datetime(end).year for end in CHART_RANGE_US)
+        lines.append(
+            f"({_count(chart.outside, 'event')} with a timestamp outside {first}–{last - 1}: "
+            "not charted)"
+        )
     if result.untimed:
         lines.append(f"({_count(result.untimed, 'event')} without a readable timestamp)")
     return lines
+
+
+def period_text(step_us: int) -> str:
+    """Return a bucket width in the units people type: ``1h``, ``7d``, ``90s``, ``0.5s``."""
+    seconds = step_us / 1_000_000
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _change(value: float | None, base: float | None) -> str:
@@ -399,15 +472,15 @@ def text_error_groups(result: ErrorGroupsResult, title: str, style: Style) -> li
         )
     ]
     for group in result.groups:
-        where = " · ".join(terminal_safe(part) for part in (group.category, group.layer) if part)
+        where = " · ".join(clipped(part) for part in (group.category, group.layer) if part)
         lines.append(f"  {style.paint(f'{group.count:,}×', '1;31')}  {where}")
-        what = ": ".join(terminal_safe(part) for part in (group.error_type, group.example) if part)
+        what = ": ".join(clipped(part) for part in (group.error_type, group.example) if part)
         if what:
             lines.append(f"      {what}")
         lines.append(
             f"      first {format_time(group.first_us)}  last {format_time(group.last_us)}  "
-            f"signature {terminal_safe(group.signature)}"
+            f"signature {clipped(group.signature)}"
         )
         if group.trace_id:
-            lines.append(f"      e.g. trace {terminal_safe(group.trace_id)}")
+            lines.append(f"      e.g. trace {clipped(group.trace_id)}")
     return lines

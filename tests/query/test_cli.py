@@ -223,13 +223,17 @@ def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
 
 def test_histogram_filled_adds_empty_buckets_across_the_span() -> None:
     minute = 60_000_000
-    result = HistogramResult(timedelta(minutes=1), [Bucket(2 * minute, 3), Bucket(4 * minute, 1)])
-    assert [(b.start_us // minute, b.count) for b in result.filled()] == [(2, 3), (3, 0), (4, 1)]
+    base = 29_000_000 * minute  # 2025-02-19: inside the charted years
+    result = HistogramResult(
+        timedelta(minutes=1), [Bucket(base + 2 * minute, 3), Bucket(base + 4 * minute, 1)]
+    )
+    shown = [((b.start_us - base) // minute, b.count) for b in result.filled()]
+    assert shown == [(2, 3), (3, 0), (4, 1)]
     # --since/--until widen it to the whole time asked about; the end is exclusive
-    widened = result.filled((minute + 5, 6 * minute))
-    assert [(b.start_us // minute, b.count) for b in widened] == [
+    widened = result.filled((base + minute + 5, base + 6 * minute))
+    assert [((b.start_us - base) // minute, b.count) for b in widened] == [
         (1, 0), (2, 3), (3, 0), (4, 1), (5, 0)
     ]  # fmt: skip
     empty = HistogramResult(timedelta(minutes=1), [])
     assert empty.filled() == []
-    assert empty.filled((0, 2 * minute)) == [Bucket(0, 0), Bucket(minute, 0)]
+    assert empty.filled((base, base + 2 * minute)) == [Bucket(base, 0), Bucket(base + minute, 0)]
