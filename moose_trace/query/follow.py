@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from moose_trace.query.sources import LogSources
+from moose_trace.query.sources import LogSources, file_start_line
 
 __all__ = ["FOLLOW_INTERVAL", "Tail", "file_ends", "follow_lines"]
 
@@ -58,6 +58,7 @@ def file_ends(paths: list[Path]) -> dict[Path, Tail]:
 
 def _read_new(path: Path, tail: Tail) -> list[bytes]:
     lines: list[bytes] = []
+    from_start = tail.offset == 0 and not tail.partial
     with open(path, "rb") as file:
         file.seek(tail.offset)
         while True:
@@ -68,6 +69,10 @@ def _read_new(path: Path, tail: Tail) -> list[bytes]:
             data = tail.partial + chunk
             *complete, tail.partial = data.split(b"\n")
             lines += complete
+    if from_start and lines:
+        lines[0] = file_start_line(lines[0], 0)
+    elif from_start and tail.partial:
+        tail.partial = file_start_line(tail.partial, 0)
     return lines
 
 

@@ -190,3 +190,37 @@ def test_progress_counts_bytes_on_disk_compressed_and_resumed_alike(
     calls.clear()
     ingest_files([plain, packed], transport, state_file=state, on_progress=record)
     assert (sum(read for read, _ in calls), sum(events for _, events in calls)) == (sizes, 0)
+
+
+def test_a_bad_gz_is_named_and_the_other_files_loaded(
+    chdb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "good.jsonl").write_bytes(_lines(0, 10))
+    (logs / "plain-text.jsonl.gz").write_bytes(_lines(10, 20))  # named .gz, not gzip
+    whole = gzip.compress(_lines(20, 3000))
+    (logs / "cut-short.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    state = str(tmp_path / "s.json")
+    assert _cli(["ingest", str(logs), "--to", chdb_url, "--state", state, "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err
+    assert "plain-text.jsonl.gz: not a valid .gz file" in err
+    assert "cut-short.jsonl.gz: the .gz file is cut short" in err
+    transport = ChdbTransport(chdb_url)
+    try:
+        stored = _stored(transport)
+    finally:
+        transport.close()
+    assert stored[:10] == list(range(10))  # the good file
+    assert 20 < len(stored) < 3000 - 20  # and what came before the cut
+
+
+def test_ingest_of_only_unreadable_files_fails(
+    chdb_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "plain-text.jsonl.gz"
+    log.write_bytes(_lines(0, 10))
+    state = str(tmp_path / "s.json")
+    assert _cli(["ingest", str(log), "--to", chdb_url, "--state", state, "--no-progress"]) == 1
+    assert "not a valid .gz file" in capsys.readouterr().err
