@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -114,6 +115,8 @@ def test_follow_polls_the_table_and_shows_each_new_event_once(
 ) -> None:
     """Rows stored while following appear; Ctrl-C ends it with status 0."""
 
+    shown = sys.stdout  # capsys's buffer: the follower prints here
+
     def store_then_interrupt() -> None:
         transport = connect(loaded)
         try:
@@ -128,7 +131,10 @@ def test_follow_polls_the_table_and_shows_each_new_event_once(
                 transport.insert(
                     "moose_logs", orjson.dumps(event), fmt="JSONAsString", columns=("raw",)
                 )
-            time.sleep(1.5)
+            # Interrupt once the follower has shown the last row, not after a fixed wait.
+            deadline = time.monotonic() + 60
+            while '"late 2"' not in shown.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             transport.close()
             os.kill(os.getpid(), signal.SIGINT)
