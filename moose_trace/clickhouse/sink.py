@@ -426,7 +426,7 @@ class ClickHouseSink:
         return run
 
     def _run_batcher(self) -> None:
-        last_cut = time.monotonic()
+        last_cut = last_sync = time.monotonic()
         last_early = 0.0
         while True:
             wait = self._flush_interval - (time.monotonic() - last_cut)
@@ -463,7 +463,8 @@ class ClickHouseSink:
                 last_cut = now
                 with self._cond:
                     self._cond.notify_all()
-            if self._wal is not None:
+            if self._wal is not None and now - last_sync >= self._flush_interval:
+                last_sync = now
                 self._sync_segment()
             if closing and not self._buffer:
                 return

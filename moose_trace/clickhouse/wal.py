@@ -71,11 +71,16 @@ class WriteAheadLog:
                 self._unsynced = True
 
     def sync(self) -> None:
-        """``fsync`` the open segment if it has unsynced events (the ``"batch"`` policy's tick)."""
+        """``fsync`` the open segment if it has unsynced events (the ``"batch"`` policy's tick).
+
+        Called by the thread that seals, so the segment stays open meanwhile; the fsync runs
+        outside the lock, so ``append`` never waits for the disk.
+        """
         with self._lock:
-            if self._fd is not None and self._unsynced and self.fsync == "batch":
-                os.fsync(self._fd)
-                self._unsynced = False
+            if self._fd is None or not self._unsynced or self.fsync != "batch":
+                return
+            fd, self._unsynced = self._fd, False
+        os.fsync(fd)
 
     def seal(self) -> tuple[str, int] | None:
         """Close the open segment as a spooled batch; return its token and event count.
