@@ -151,11 +151,13 @@ class trace_context:
     current context's id, else the active OpenTelemetry span's trace id, else makes a new UUIDv7;
     an invalid id is replaced by a new one (it never reaches a log line). Each context has its
     own ``span_id`` (pass one to use an OpenTelemetry span's; otherwise a random one is made the
-    first time it is asked for), and the enclosing context's span is its ``parent_span_id``. On
-    exit every variable is reset to what it was, so nothing leaks, even when the body raises.
+    first time it is asked for). Its ``parent_span_id`` is the one given (the span that sent the
+    request or record this context handles), else the enclosing context's span, else, at the
+    root, the incoming ``traceparent``'s span kept by ``bind_incoming``. On exit every variable
+    is reset to what it was, so nothing leaks, even when the body raises.
     """
 
-    __slots__ = ("_fields", "_given", "_span_id", "_tokens", "trace_id")
+    __slots__ = ("_fields", "_given", "_parent", "_span_id", "_tokens", "trace_id")
 
     trace_id: str
     """The canonical trace id bound by this context (set on enter)."""
@@ -163,10 +165,16 @@ class trace_context:
     _fields: Mapping[str, Any]
 
     def __init__(
-        self, trace_id: str | bytes | None = None, *, span_id: str | None = None, **fields: Any
+        self,
+        trace_id: str | bytes | None = None,
+        *,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        **fields: Any,
     ) -> None:
         self._given = trace_id
         self._span_id = span_id
+        self._parent = parent_span_id
         self._fields = fields
 
     @property
@@ -179,14 +187,15 @@ class trace_context:
 
     @property
     def parent_span_id(self) -> str | None:
-        """The span id of the enclosing trace context; at the root, the caller's span id.
-
-        The caller's span is the ``traceparent`` span of the incoming trace (kept by
-        ``bind_incoming``), so a service's first lines name the span that called it.
-        """
-        parent = self._tokens[1].old_value
-        if isinstance(parent, trace_context):
-            return parent.span_id
+        """The parent given (the sender of the request or record), else the enclosing context's
+        span id, else, at the root, the incoming trace's caller span (``traceparent``, kept by
+        ``bind_incoming``), else ``None``."""
+        given = self._parent
+        if given is not None:
+            return given
+        enclosing = self._tokens[1].old_value
+        if isinstance(enclosing, trace_context):
+            return enclosing.span_id
         incoming = _INCOMING.get()
         if incoming is not None and incoming.trace_id == self.trace_id:
             return incoming.parent_span_id
@@ -261,15 +270,19 @@ def enter_prepared(
     trace_id: str | None,
     fields: tuple[tuple[contextvars.ContextVar[Any], Any], ...],
     span_id: str | None = None,
+    parent_span_id: str | None = None,
 ) -> trace_context:
     """Build and enter a ``trace_context`` from prepared parts (internal: the decorators' path).
 
     ``trace_id`` must be canonical already (from ``parse_trace_id``) or ``None``; ``fields``
-    come from ``bound_pairs``. Leave it with ``__exit__`` like any ``trace_context``.
+    come from ``bound_pairs``; ``parent_span_id``, when given, is the parent instead of the
+    enclosing context (the input record's sender). Leave it with ``__exit__`` like any
+    ``trace_context``.
     """
     context = _new_context(trace_context)
     context._given = None
     context._span_id = span_id
+    context._parent = parent_span_id
     context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
     if trace_id is None:
         trace_id = _TRACE_ID.get()
