@@ -25,10 +25,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
-import orjson
-
 from moose_trace.cli import say
 from moose_trace.paths import default_log_dir
+from moose_trace.query.codec import loads_bulk
 from moose_trace.query.normalize import timestamp_us, us_datetime
 from moose_trace.retention import DEFAULT_RETENTION, RetentionPolicy, parse_retention, utc_now
 
@@ -165,8 +164,8 @@ def _split(path: Path, retention: RetentionPolicy, now: datetime) -> tuple[list[
 
 def _expired(line: bytes, retention: RetentionPolicy, now: datetime) -> bool:
     try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        event = loads_bulk(line)  # the query tool's rules: a repeated key's first value counts
+    except ValueError:
         return False
     if not isinstance(event, dict):
         return False

@@ -20,6 +20,7 @@ from typing import TextIO
 
 import orjson
 
+from moose_trace._text import terminal_safe
 from moose_trace.cli import say
 from moose_trace.demo.errors import DemoError
 from moose_trace.demo.external import ExternalApi
@@ -126,7 +127,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     print(
         "moose-trace demo: HTTP → Kafka → transform → table, one trace id throughout", file=stream
     )
-    print(f"  logs: {log_dir}", file=stream)
+    print(f"  logs: {terminal_safe(str(log_dir))}", file=stream)
     stream.flush()
     view = ProgressView(stats, stream)
     problems: list[str] = []

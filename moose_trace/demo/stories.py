@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from moose_trace._text import terminal_safe
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.workload import StoryFacts
 
@@ -208,7 +209,7 @@ def print_results(
     bold = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: text)
     write = out.write
     write(f"\n{stats.summary()}\n")
-    write(f"tables: {table_engine}; logs: {log_dir}\n\n")
+    write(f"tables: {terminal_safe(table_engine)}; logs: {terminal_safe(str(log_dir))}\n\n")
     write(bold("One event was accepted but never reached its table (US-1).") + "\n")
     write(
         "POST /ingest/UserEvent answered 200 with "

@@ -64,7 +64,7 @@ _DECODER = json.JSONDecoder(
     object_pairs_hook=_first_wins, parse_constant=_constant, parse_float=_float, parse_int=_int
 )
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
-_KEY_END = re.compile(rb'"\s*:')
+_QUOTE_SPACE = re.compile(rb'"[ \t\r\n]')
 
 
 def _depth(text: str) -> int:
@@ -135,15 +135,22 @@ def loads_bulk(data: str | bytes) -> Any:
 
     orjson takes the last of two equal keys and refuses ``NaN``; so it answers only for a line
     whose every ``"key":`` is a distinct top-level key (no nested object, no repeat) and that
-    is shallow, and ``loads`` reads all others.
+    is shallow, and ``loads`` reads all others. The checks are substring counts: a key always
+    ends in ``":`` unless JSON whitespace comes before its colon, and a line with a quote
+    followed by whitespace goes to ``loads`` too.
     """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    # Only arrays can nest deeply here: an object with keys inside fails the key count.
+    if raw.count(b"[") <= MAX_DEPTH:
         try:
             value = _orjson().loads(raw)
         except ValueError:
             return loads(data)
-        if not isinstance(value, dict) or len(_KEY_END.findall(raw)) == len(value):
+        if (
+            isinstance(value, dict)
+            and _QUOTE_SPACE.search(raw) is None
+            and raw.count(b'":') == len(value)
+        ):
             return value
     return loads(data)
 

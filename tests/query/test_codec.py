@@ -56,6 +56,7 @@ def test_refuses_what_is_not_json(text: str) -> None:
             {"name": "first", "n": {"k": 1}},
         ),
         ('{"name" : "first","name":"second"}', {"name": "first"}),
+        ('[{"a": 1, "a": 2}, [NaN]]', [{"a": 1}, ["NaN"]]),
     ],
 )
 def test_odd_values_are_read_by_the_engines_rule(text: str, value: object) -> None:

@@ -150,3 +150,21 @@ def test_prune_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bad = parser.parse_args(["prune", "--dir", str(tmp_path), "--retention", "error=forever"])
     assert bad.func(bad) == 2
     assert "bad retention item 'error=forever'" in capsys.readouterr().err
+
+
+def test_odd_lines_are_read_by_the_query_tools_rules(tmp_path: Path) -> None:
+    stamp = (NOW - timedelta(days=10)).isoformat().replace("+00:00", "Z")
+    path = _write(
+        tmp_path / "odd-2026-03-10.jsonl",
+        [
+            # a repeated key: the first value counts, as every query engine reads it
+            f'{{"timestamp": "{stamp}", "level": "debug", "level": "error"}}\n'.encode(),
+            # NaN does not make the line unreadable: it expires like any debug line
+            f'{{"timestamp": "{stamp}", "level": "debug", "x": NaN, "event": "nan"}}\n'.encode(),
+            _line(10, "error", "kept"),
+        ],
+        modified_days_ago=10,
+    )
+    report = prune_log_dir(tmp_path, now=NOW)
+    assert report.lines_dropped == 2
+    assert _events(path) == ["kept"]  # not the line whose last "level" says error
