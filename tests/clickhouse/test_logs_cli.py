@@ -191,3 +191,23 @@ def test_a_url_password_never_appears_in_any_output(
     assert "erSecret" not in captured.out + captured.err
     assert captured.err.strip()
     assert not any("erSecret" in str(path) for path in tmp_path.rglob("*"))
+
+
+def test_a_histogram_from_the_table_is_bounded_whatever_the_timestamps(
+    chdb_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transport = connect(chdb_url)
+    assert isinstance(transport, ChdbTransport)
+    for statement in ddl():
+        transport.execute(statement)
+    stamps = [_stamp(0), "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1700000000"]
+    data = b"\n".join(orjson.dumps({"timestamp": s, "level": "error"}) for s in stamps)
+    transport.insert("moose_logs", data, fmt="JSONAsString", columns=("raw",))
+    transport.close()
+    assert main([chdb_url, "--histogram", "1h", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) < 10  # one year-1 line no longer spans 17.8 M hourly buckets
+    assert main([chdb_url, "--histogram", "1s", "--since", "3650d", "--no-progress"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) <= 1005
+    assert "(buckets widened from 1s to 1w to show at most 1,000)" in lines

@@ -108,3 +108,17 @@ def test_group_lists_and_event_lines_are_bounded(tmp_path: Path) -> None:
     assert f"(+{MAX_FIELDS_SHOWN + 1} more fields)" in "".join(listed.lines)
     exported = run_logs(path, "--format", "json")
     assert max(len(line) for line in exported.lines) > 50_000  # exports stay exact
+
+
+def test_the_python_engine_bounds_a_trace_histogram_alike(tmp_path: Path) -> None:
+    trace = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
+    stamps = [NOW_ISH, "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "garbage"]
+    path = _write(
+        tmp_path / "trace.jsonl",
+        [{"timestamp": s, "level": "info", "trace_id": trace} for s in stamps],
+    )
+    by_trace = run_logs(path, "--trace", trace, "--histogram", "1h")  # the Python engine
+    by_scan = run_logs(path, "--filter", f"trace_id={trace}", "--histogram", "1h")  # DuckDB
+    assert by_trace.code == by_scan.code == 0
+    assert by_trace.lines[1:] == by_scan.lines[1:]  # the titles name the query differently
+    assert "(2 events with a timestamp outside 2000–2099: not charted)" in by_trace.lines
