@@ -85,18 +85,25 @@ def finished_spans(exporter: InMemorySpanExporter, at_least: int) -> list[Readab
     return list(exporter.get_finished_spans())
 
 
-@pytest.mark.parametrize("tracing", [False, True], ids=["moose-span-off", "moose-span-on"])
-@pytest.mark.parametrize("order", ["otel-outside", "otel-inside"])
-@pytest.mark.parametrize("sent", list(SENT))
+CASES = [
+    pytest.param(
+        (order, tracing, sent), id=f"{order}-moose-span-{'on' if tracing else 'off'}-{sent}"
+    )
+    for order in ("otel-outside", "otel-inside")
+    for tracing in (False, True)
+    for sent in SENT
+]
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_every_stacking_keeps_one_trace_id(
     serve: Callable[[Any], str],
     logs: Logs,
     provider: tuple[TracerProvider, InMemorySpanExporter],
     global_propagator: None,
-    order: str,
-    tracing: bool,
-    sent: str,
+    case: tuple[str, bool, str],
 ) -> None:
+    order, tracing, sent = case
     tracer_provider, exporter = provider
     url = serve(stacked(order, tracing, tracer_provider))
     response = httpx.get(f"{url}/api/echo", headers=SENT[sent])

@@ -160,9 +160,10 @@ def test_a_failed_answer_and_a_failed_call_mark_the_client_span(
 
 def test_without_tracing_calls_name_the_requests_span_as_parent(url: str) -> None:
     no_tracing = otel_trace.NoOpTracerProvider()
-    with IncomingTrace() as ctx, httpx.Client(
-        transport=TracedTransport(tracer_provider=no_tracing)
-    ) as client:
+    with (
+        IncomingTrace() as ctx,
+        httpx.Client(transport=TracedTransport(tracer_provider=no_tracing)) as client,
+    ):
         seen = client.get(url).json()
     assert_carried(seen, ctx.span_id)
 
