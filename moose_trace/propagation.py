@@ -394,33 +394,42 @@ def collect_kafka(headers: list[Any]) -> _Found | None:
 
     The same values ``extract_incoming`` collects with ``id_headers=("trace_id",)``, gathered
     without its general carrier handling; ``None`` for any other shape (the caller then uses
-    ``extract_incoming``). Only names of the lengths of the trace headers are lowercased.
+    ``extract_incoming``). Names are matched exactly first; only names as long as a trace
+    header's are lowercased.
     """
-    ids: list[Any] = []
-    parents: list[Any] = []
-    states: list[Any] = []
-    bags: list[Any] = []
+    found: _Found = ([], [], [], [])
+    slots = _KAFKA_SLOTS
+    lengths = _NAME_LENGTHS
     for pair in headers:
         if type(pair) is not tuple or len(pair) != 2:
             return None
-        name, value = pair
-        if type(name) is not str or isinstance(value, (list, tuple)):
+        name = pair[0]
+        try:
+            slot = slots.get(name)
+        except TypeError:  # an unhashable name: not a header list the fast reader knows
             return None
-        if len(name) not in _NAME_LENGTHS:
-            continue
-        lowered = name if name.islower() else name.lower()
-        if lowered == KAFKA_TRACE_HEADER:
-            ids.append(value)
-        elif lowered == TRACEPARENT_HEADER:
-            parents.append(value)
-        elif lowered == TRACESTATE_HEADER:
-            states.append(value)
-        elif lowered == BAGGAGE_HEADER:
-            bags.append(value)
-    return ids, parents, states, bags
+        if slot is None:
+            if type(name) is not str:
+                return None
+            if len(name) not in lengths:
+                continue
+            slot = slots.get(name.lower())
+            if slot is None:
+                continue
+        value = pair[1]
+        if type(value) is list or type(value) is tuple:
+            return None
+        found[slot].append(value)
+    return found
 
 
-_NAME_LENGTHS = frozenset(map(len, (KAFKA_TRACE_HEADER, *_FIELDS)))
+_KAFKA_SLOTS = {
+    KAFKA_TRACE_HEADER: 0,
+    TRACEPARENT_HEADER: 1,
+    TRACESTATE_HEADER: 2,
+    BAGGAGE_HEADER: 3,
+}
+_NAME_LENGTHS = frozenset(map(len, _KAFKA_SLOTS))
 
 
 def resolve_found(found: _Found) -> IncomingTrace:
