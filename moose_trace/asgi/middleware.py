@@ -204,7 +204,7 @@ class TraceMiddleware:
                 span_trace_id, span_id, span_flags = ids
                 trace_id = trace_id or span_trace_id
                 traceparent = traceparent_for(span_trace_id, span_id, flags=span_flags)
-            span_token = spans.activate(span)
+            span_token = spans.activate(span, choice.parent)
 
         bound = self._context_fields
         if bound is None:

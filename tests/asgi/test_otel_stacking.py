@@ -19,10 +19,12 @@ import pytest
 import structlog
 from asgi_logs import Logs
 from opentelemetry import propagate
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -152,3 +154,36 @@ def test_with_the_propagator_installed_opentelemetry_continues_x_trace_id_too(
         CLIENT_ID
     }
     assert not [line for line in logs.lines() if line["event"] == OUTER_SPAN_EVENT]
+
+
+async def w3c_headers_sent_from_handler(request: Request) -> JSONResponse:
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    W3CBaggagePropagator().inject(carrier)
+    return JSONResponse(carrier)
+
+
+@pytest.mark.parametrize("tracing", [False, True], ids=["moose-span-off", "moose-span-on"])
+def test_opentelemetrys_own_propagators_send_the_incoming_tracestate_and_baggage(
+    serve: Callable[[Any], str],
+    logs: Logs,
+    provider: tuple[TracerProvider, InMemorySpanExporter],
+    tracing: bool,
+) -> None:
+    tracer_provider, _ = provider
+    app = Starlette(routes=[Route("/send", w3c_headers_sent_from_handler)])
+    url = serve(
+        TraceMiddleware(app, tracing=tracing, tracer_provider=tracer_provider if tracing else None)
+    )
+    sent = httpx.get(
+        f"{url}/send",
+        headers={
+            "traceparent": f"00-{PEER_HEX}-00f067aa0ba902b7-01",
+            "tracestate": "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            "baggage": "tenant_id=acme",
+        },
+    ).json()
+    assert sent["traceparent"].startswith(f"00-{PEER_HEX}-")
+    assert sent["tracestate"] == "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+    assert sent["baggage"] == "tenant_id=acme"
+    assert logs.access(PEER_ID)["tenant_id"] == "acme"
