@@ -351,15 +351,20 @@ _last: tuple[object, IncomingTrace] = ((), _NO_TRACE)
 
 
 def _resolve_cached(found: _Found) -> IncomingTrace:
-    """``_resolve`` behind a one-entry cache: records of one request carry the same headers."""
+    """``_resolve`` behind a one-entry cache: records of one request carry the same headers.
+
+    Keyed by each header's value and its type (7 == 7.0 and b"x" != "x" must not share or
+    split an entry); carriers with a header twice are resolved without it.
+    """
     global _last  # noqa: PLW0603 - a one-entry cache, replaced atomically
     ids, parents, states, bags = found
-    if len(ids) > 1 or len(parents) > 1 or states or bags:
+    if len(ids) > 1 or len(parents) > 1 or len(states) > 1 or len(bags) > 1:
         return _resolve(found)
-    first_id = ids[0] if ids else None
-    first_parent = parents[0] if parents else None
-    # Types too: 7 == 7.0 and b"x" != "x" would otherwise share or split entries wrongly.
-    key = (type(first_id), first_id, type(first_parent), first_parent)
+    an_id = ids[0] if ids else None
+    parent = parents[0] if parents else None
+    state = states[0] if states else None
+    bag = bags[0] if bags else None
+    key = (type(an_id), an_id, type(parent), parent, type(state), state, type(bag), bag)
     last = _last
     if last[0] == key:
         return last[1]
@@ -482,7 +487,21 @@ class OutgoingTrace:
     @property
     def baggage_header(self) -> str | None:
         """The W3C ``baggage`` value, or ``None`` without baggage."""
-        return format_baggage(self.baggage) or None if self.baggage else None
+        return _baggage_text(self.baggage) or None if self.baggage else None
+
+
+_last_baggage: tuple[Baggage, str] = ((), "")
+
+
+def _baggage_text(baggage: Baggage) -> str:
+    """``format_baggage`` behind a one-entry cache: a trace's records share one baggage tuple."""
+    global _last_baggage  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    last = _last_baggage
+    if last[0] is baggage:
+        return last[1]
+    text = format_baggage(baggage)
+    _last_baggage = (baggage, text)
+    return text
 
 
 def _otel_baggage(context: Context | None) -> Baggage:
