@@ -207,6 +207,12 @@ class IncomingTrace:
     """A valid id header that named another trace than ``traceparent`` (which won)."""
 
     @property
+    def carries_state(self) -> bool:
+        """Whether there is more to send on than the ids: flags other than sampled-only,
+        ``tracestate`` or baggage."""
+        return self.trace_flags != SAMPLED_FLAG or self.tracestate is not None or bool(self.baggage)
+
+    @property
     def carries_more(self) -> bool:
         """Whether there is more to keep than the trace id (parent, flags, tracestate, baggage)."""
         return (
