@@ -72,12 +72,12 @@ examples:
   moose-trace logs --filter name=UserEventPipeline
   moose-trace logs --trace 0193f0c2-7b1e-7c3a-9d2f-0123456789ab
   moose-trace logs --filter type=olap_table,name=UserEvent --filter layer=sync
-  moose-trace logs --filter type=transform --filter latency_ms:>1000 --include-metrics
+  moose-trace logs --filter type=transform --filter 'latency_ms:>1000' --include-metrics
   moose-trace logs --filter type=api,name=leaderboard --level=error --since=10m
   moose-trace logs --filter security=auth_failure --level=warn,error --since=7d
   moose-trace logs --filter type=api,name=user-pii --format=csv --output=audit.csv
   moose-trace logs --trace-kafka topic=Foo,partition=2,offset=12345
-  moose-trace logs --filter operation=ddl_* --since=5m
+  moose-trace logs --filter 'operation=ddl_*' --since=5m
   moose-trace logs --filter phase=execution --follow
   moose-trace logs --level=error --since=1h --group-by=error_category,layer
   moose-trace logs --level=error --since=24h --histogram=1h
@@ -183,7 +183,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "logs",
         help="query the logs: filter, trace, group, histogram, compare, follow, export",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -195,7 +195,7 @@ def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> li
         if derived is not None:
             pairs.append(f"throughput={derived:.0f}msg/sec")
     if not options.verbose and isinstance(event.get("trace_ids"), list):
-        pairs.append(f"trace_ids={len(event['trace_ids'])} traces")
+        pairs.append(f"trace_ids={_count(len(event['trace_ids']), 'trace')}")
     if options.show_trace_id and not options.verbose and event.get("trace_id") is not None:
         pairs.append(_show("trace_id", event["trace_id"]))
     return pairs
