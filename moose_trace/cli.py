@@ -34,12 +34,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     With ``only``, just that subcommand is loaded (the others' modules are not imported), so
     ``moose-trace logs …`` starts as fast as the query tool alone.
     """
-    parser = _Parser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="moose-trace",
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
     )
     parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND"
+    )
     for command, module_name, extra in _SUBCOMMANDS:
         if only is not None and command != only:
             continue
