@@ -153,6 +153,10 @@ class ClickHouseDialect(SqlDialect):
             f"(SELECT {', '.join(columns)} FROM {self.names.logs} AS {_LOG} WHERE {self.prefilter})"
         )
 
+    def contains_lowered(self, expr: str, needle: str) -> str:
+        """Return whether lowercased ``expr`` contains ``needle`` (``--search``)."""
+        return f"position(lower({expr}), {literal(needle)}) > 0"
+
     def int_div(self, expr: str, divisor: int) -> str:
         """Return the integer quotient of ``expr`` by ``divisor`` (``//`` is no operator here)."""
         return f"{expr} DIV {divisor}"

@@ -110,7 +110,7 @@ def story_commands(facts: StoryFacts) -> list[Story]:
                     "latency_ms:>=100",
                     "--include-metrics",
                 ),
-                ("--filter", "layer=sync", "--filter", "latency_ms:>1000"),
+                ("--filter", "layer=sync", "--filter", "consumer_lag:>0", "--include-metrics"),
                 ("--filter", "layer=sync", "--filter", "operation=batch_insert", since, until),
             ),
         ),

@@ -158,3 +158,13 @@ def test_the_poll_boundary_shows_an_event_at_the_newest_timestamp_once() -> None
     assert not boundary.admit(first)  # returned again by the next poll (timestamp >= newest)
     assert boundary.admit({"timestamp": "2026-11-29T10:00:01Z", "event": "c"})
     assert boundary.newest is not None
+
+
+def test_search_is_answered_from_the_table(loaded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([loaded, "--search", "TIMED", "--format", "json", "--no-progress"]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in lines] == ["timed out"]
+    assert main([loaded, "insert", "--group-by", "layer", "--format", "json"]) == 0
+    assert [orjson.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"layer": "sync", "count": 1}
+    ]

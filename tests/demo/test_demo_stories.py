@@ -107,9 +107,25 @@ def test_us5_sync_batches_slow_down_while_merges_pile_up(logs: Logs) -> None:
         "--filter", "operation=batch_insert,name=UserEvent,status=success",
         "--format", "json",
     ).events()  # fmt: skip
-    delayed = [e["latency_ms"] for e in batches if e["latency_ms"] >= 100]
-    assert len(delayed) == 4
+    # The diagnostics are logged inside the batches they slowed down: same span, and reachable
+    # from the story's printed command (layer=sync, operation=batch_insert).
+    diagnostics = logs(
+        "--filter", "layer=sync", "--filter", "operation=batch_insert",
+        "--search", "ClickHouse diagnostics", "--format", "json",
+    ).events()  # fmt: skip
+    assert [e["insert_delay_ms"] for e in diagnostics] == sorted(
+        e["insert_delay_ms"] for e in diagnostics
+    )
+    slowed = {e["span_id"] for e in diagnostics}
+    delayed = [e["latency_ms"] for e in batches if e["span_id"] in slowed]
+    assert len(delayed) == len(diagnostics) == 4
     assert delayed == sorted(delayed)
+    assert all(
+        d["insert_delay_ms"] <= latency for d, latency in zip(diagnostics, delayed, strict=True)
+    )
+    # Each batch line carries the consumer's lag, read from the broker.
+    assert all(isinstance(e.get("consumer_lag"), int) for e in batches)
+    assert max(e["consumer_lag"] for e in batches) >= 1
     slow = logs("--filter", "layer=sync", "--filter", "latency_ms:>1000", "--format", "json")
     [slowest] = slow.events()
     assert slowest["level"] == "warning"
