@@ -286,11 +286,27 @@ def _search(
             return
 
 
+_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_MIN_DIGITS = 5
+
+
 def _needles(hexes: Collection[str]) -> list[bytes]:
-    """Return what every spelling of the ids contains: their last 12 hex digits, either case."""
-    return sorted(
-        {spelling.encode() for value in hexes for spelling in (value[20:], value[20:].upper())}
-    )
+    """Return what every spelling of the ids contains, as few needles as possible.
+
+    An id's longest run of digits inside one of its hyphen-separated groups reads the same in
+    every spelling (canonical or 32 hex digits, any case): one needle, one pass over the bytes.
+    Ids without a run of ``_MIN_DIGITS`` digits use their last 12 hex digits, in either case.
+    """
+    found: set[bytes] = set()
+    for value in hexes:
+        runs = [run for start, end in _GROUPS for run in _DIGIT_RUN.findall(value[start:end])]
+        longest = max(runs, key=len, default="")
+        if len(longest) >= _MIN_DIGITS:
+            found.add(longest.encode())
+        else:
+            found.update((value[20:].encode(), value[20:].upper().encode()))
+    return sorted(found)
 
 
 def candidate_lines(
