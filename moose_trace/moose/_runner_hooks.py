@@ -1,0 +1,114 @@
+"""Hooks on moose-lib itself: Moose's own log lines carry the trace, outputs keep their input's.
+
+- Moose writes its structured lines (``{"__moose_structured_log__": true, ...}`` on stderr)
+  with ``json.dump``/``json.dumps`` in ``moose_lib.utilities.structured_logging`` and
+  ``moose_lib.commons`` (``cli_log``). Those two modules get a ``json`` that adds
+  ``trace_id`` and ``span_id`` of the current context to such a line, and ``error_category``
+  and ``error_type`` to an error line that follows a failed user function of the same record;
+  everything else is the real ``json`` module.
+- The runner calls each user function through ``StructuredLogContext.run``. Its result is
+  looked at there, inside the record's trace: each output that will be sent (``None`` and
+  ``None`` items of a list are not) queues that trace's headers, which ``KafkaProducer.send``
+  takes in order when the runner sends the batch's outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from collections.abc import Callable
+from typing import Any
+
+from moose_trace.context import current_span_id, current_trace_id
+from moose_trace.errors import categorize_error, error_type_name
+from moose_trace.kafka.headers import inject_headers
+from moose_trace.moose._state import guard, thread_state
+
+__all__ = ["STRUCTURED_MARKER", "TracedMooseJson", "traced_run"]
+
+STRUCTURED_MARKER = "__moose_structured_log__"
+"""The key that marks Moose's structured log lines."""
+
+_ERROR_LEVEL = "error"
+
+
+def _with_trace(line: Any) -> Any:
+    if type(line) is not dict or line.get(STRUCTURED_MARKER) is not True or not guard.on:
+        return line
+    trace_id = current_trace_id()
+    if trace_id is None or "trace_id" in line:
+        return line
+    try:
+        traced = {**line, "trace_id": trace_id}
+        span_id = current_span_id()
+        if span_id is not None:
+            traced["span_id"] = span_id
+        failure = thread_state.failure
+        if failure is not None and line.get("level") == _ERROR_LEVEL:
+            traced.setdefault("error_category", failure[0])
+            traced.setdefault("error_type", failure[1])
+        return traced
+    except Exception as exc:
+        guard.failed(exc)
+        return line
+
+
+class TracedMooseJson(types.ModuleType):
+    """The ``json`` module as Moose's logging modules see it once instrumented.
+
+    ``dump`` and ``dumps`` add the trace to Moose's structured lines; every other attribute is
+    the real module's.
+    """
+
+    def __init__(self, real: types.ModuleType = json) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def dump(self, obj: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
+        """``json.dump``, with the trace added to a Moose structured line."""
+        self._real.dump(_with_trace(obj), fp, *args, **kwargs)
+
+    def dumps(self, obj: Any, *args: Any, **kwargs: Any) -> str:
+        """``json.dumps``, with the trace added to a Moose structured line."""
+        text: str = self._real.dumps(_with_trace(obj), *args, **kwargs)
+        return text
+
+
+def _queue_outputs(result: Any) -> None:
+    carrier = inject_headers()
+    if not carrier:
+        return
+    pending = thread_state.pending
+    if isinstance(result, list):  # the runner sends a list's items one by one
+        pending.extend(carrier for item in result if item is not None)
+    else:
+        pending.append(carrier)
+
+
+def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``StructuredLogContext.run`` that notes, inside the record's trace, what the call made."""
+
+    def run(self: Any, context: Any, func: Callable[[], Any]) -> Any:
+        state = thread_state
+        if not guard.on or state.record is None:
+            return original(self, context, func)
+        state.failure = None
+        try:
+            result = original(self, context, func)
+        except Exception as exc:
+            try:
+                state.failure = (categorize_error(exc), error_type_name(exc))
+            except Exception as hook_exc:
+                guard.failed(hook_exc)
+            raise
+        if result is not None:
+            try:
+                _queue_outputs(result)
+            except Exception as exc:
+                guard.failed(exc)
+        return result
+
+    return run
