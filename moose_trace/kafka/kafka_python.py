@@ -59,12 +59,17 @@ def add_delivery_logging(
     log_deliveries: bool,
     failed_event: str,
     delivered_event: str | None,
+    span_fields: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """Log the outcome of a kafka-python send: delivered at debug, failed at error.
 
     ``future`` is what ``KafkaProducer.send`` returned; its callbacks run on the producer's I/O
-    thread, outside the producing context, so the record's ``trace_id`` is passed in.
+    thread, outside the producing context, so the record's ``trace_id`` is passed in, and
+    ``span_fields`` (the produce's span ids and latency) is called when the answer comes.
     """
+
+    def extra() -> dict[str, Any]:
+        return span_fields() if span_fields is not None else {}
 
     def delivered(metadata: Any) -> None:
         if log_deliveries and delivered_event is not None:
@@ -74,6 +79,7 @@ def add_delivery_logging(
                 kafka_topic=getattr(metadata, "topic", topic),
                 kafka_partition=getattr(metadata, "partition", None),
                 kafka_offset=getattr(metadata, "offset", None),
+                **extra(),
             )
 
     def failed(error: BaseException) -> None:
@@ -84,6 +90,7 @@ def add_delivery_logging(
             error_category=categorize_error(error),
             error_type=error_type_name(error),
             error_message=error_message(error),
+            **extra(),
         )
 
     future.add_callback(delivered)
