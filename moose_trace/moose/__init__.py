@@ -8,7 +8,7 @@ Importing this package imports neither moose-lib nor kafka-python; ``instrument(
 
 from __future__ import annotations
 
-from moose_trace.moose._kafka_hooks import MISSING_TRACE_EVENT
+from moose_trace.moose._kafka_hooks import MISSING_TRACE_EVENT, OUTPUTS_SENT_EVENT
 from moose_trace.moose._state import HOOK_FAILED_EVENT
 from moose_trace.moose.instrument import (
     SUPPORTED_MOOSE_LIB,
@@ -21,6 +21,7 @@ from moose_trace.moose.instrument import (
 __all__ = [
     "HOOK_FAILED_EVENT",
     "MISSING_TRACE_EVENT",
+    "OUTPUTS_SENT_EVENT",
     "SUPPORTED_MOOSE_LIB",
     "MooseInstrumentationWarning",
     "instrument",

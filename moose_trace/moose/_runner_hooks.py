@@ -79,13 +79,15 @@ class TracedMooseJson(types.ModuleType):
 
 def _queue_outputs(result: Any) -> None:
     carrier = inject_headers()
-    if not carrier:
+    trace_id = current_trace_id()
+    if not carrier or trace_id is None:
         return
+    entry = (trace_id, carrier)
     pending = thread_state.pending
     if isinstance(result, list):  # the runner sends a list's items one by one
-        pending.extend(carrier for item in result if item is not None)
+        pending.extend(entry for item in result if item is not None)
     else:
-        pending.append(carrier)
+        pending.append(entry)
 
 
 def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,14 +98,18 @@ def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
         if not guard.on or state.record is None:
             return original(self, context, func)
         state.failure = None
+        state.in_function = True
         try:
             result = original(self, context, func)
         except Exception as exc:
             try:
                 state.failure = (categorize_error(exc), error_type_name(exc))
+                state.dead_letter_due = True
             except Exception as hook_exc:
                 guard.failed(hook_exc)
             raise
+        finally:
+            state.in_function = False
         if result is not None:
             try:
                 _queue_outputs(result)

@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-from moose_trace.moose._kafka_hooks import traced_poll, traced_send
+from moose_trace.moose._kafka_hooks import traced_flush, traced_poll, traced_send
 from moose_trace.moose._patching import Patches
 from moose_trace.moose._runner_hooks import TracedMooseJson, traced_run
 from moose_trace.moose._state import guard, thread_state
@@ -122,7 +122,9 @@ def _instrument() -> bool:
     structured = _module("moose_lib.utilities.structured_logging")
     commons = _module("moose_lib.commons")
     _hook_method(getattr(kafka, "KafkaConsumer", None), "poll", traced_poll, "KafkaConsumer.poll")
-    _hook_method(getattr(kafka, "KafkaProducer", None), "send", traced_send, "KafkaProducer.send")
+    producer = getattr(kafka, "KafkaProducer", None)
+    _hook_method(producer, "send", traced_send, "KafkaProducer.send")
+    _hook_method(producer, "flush", traced_flush, "KafkaProducer.flush")
     _hook_method(
         getattr(structured, "StructuredLogContext", None),
         "run",
@@ -141,6 +143,7 @@ def uninstrument() -> None:
         guard.disarm()
         _patches.restore_all()
         thread_state.pending.clear()
+        thread_state.sent = {}
         thread_state.record = None
 
 
