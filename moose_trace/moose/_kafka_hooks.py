@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 
 from moose_trace.context import bound_pairs, enter_prepared, trace_context
-from moose_trace.ids import new_trace_id
+from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka.consumer import REJECTED_EVENT
 from moose_trace.kafka.headers import incoming_trace, inject_headers, message_fields, traced_headers
 from moose_trace.moose._state import ThreadState, guard, thread_state
@@ -55,6 +55,7 @@ _log = structlog.get_logger("moose_trace.moose")
 _TRACE_HEADERS = frozenset({KAFKA_TRACE_HEADER, TRACEPARENT_HEADER})
 _missing_reported = False
 _ID_ATTRIBUTE = "_moose_trace_id"
+_CANONICAL_LENGTH = 36
 
 
 def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_context | None:
@@ -68,8 +69,10 @@ def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_c
         trace_id = getattr(record, _ID_ATTRIBUTE, None)
         incoming = None
         if trace_id is None:
-            incoming = incoming_trace(record)
-            trace_id = incoming.trace_id or new_trace_id()
+            trace_id = _leading_trace_id(record)
+            if trace_id is None:
+                incoming = incoming_trace(record)
+                trace_id = incoming.trace_id or new_trace_id()
             if type(record) in _traced_classes.values():
                 setattr(record, _ID_ATTRIBUTE, trace_id)
         fields = message_fields(record)
@@ -86,6 +89,22 @@ def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_c
     if incoming is not None and incoming.trace_id is None:
         _warn_untraced(incoming.rejected)
     return context
+
+
+def _leading_trace_id(record: Any) -> str | None:
+    """The id when the record's first header is ``trace_id`` with a valid id (what our
+    producers and the seed plan's ingest write), else ``None``: then ``incoming_trace`` reads
+    all headers, and gives the same id for such a record."""
+    headers = getattr(record, "headers", None)
+    if type(headers) is not list or not headers:
+        return None
+    first = headers[0]
+    if type(first) is not tuple or len(first) != 2 or first[0] != KAFKA_TRACE_HEADER:
+        return None
+    value = first[1]
+    if type(value) is not bytes or len(value) != _CANONICAL_LENGTH:
+        return None
+    return parse_trace_id(value.decode("latin-1"))
 
 
 def _warn_untraced(rejected: str | None) -> None:

@@ -19,9 +19,9 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from moose_trace.context import current_span_id, current_trace_id
+from moose_trace.context import current_span_id, current_trace_id, trace_context
 from moose_trace.errors import categorize_error, error_type_name
-from moose_trace.kafka.headers import inject_headers
+from moose_trace.kafka.headers import trace_headers
 from moose_trace.moose._state import guard, thread_state
 
 __all__ = ["STRUCTURED_MARKER", "TracedMooseJson", "traced_run"]
@@ -77,12 +77,9 @@ class TracedMooseJson(types.ModuleType):
         return text
 
 
-def _queue_outputs(result: Any) -> None:
-    carrier = inject_headers()
-    trace_id = current_trace_id()
-    if not carrier or trace_id is None:
-        return
-    entry = (trace_id, carrier)
+def _queue_outputs(record: trace_context, result: Any) -> None:
+    # The record's own ids: any span the function opened has ended by now.
+    entry = (record.trace_id, trace_headers(record.trace_id, record.span_id))
     pending = thread_state.pending
     if isinstance(result, list):  # the runner sends a list's items one by one
         pending.extend(entry for item in result if item is not None)
@@ -110,9 +107,10 @@ def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
             raise
         finally:
             state.in_function = False
-        if result is not None:
+        record = state.record
+        if result is not None and record is not None:
             try:
-                _queue_outputs(result)
+                _queue_outputs(record, result)
             except Exception as exc:
                 guard.failed(exc)
         return result
