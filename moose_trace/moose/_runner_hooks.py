@@ -3,9 +3,10 @@
 - Moose writes its structured lines (``{"__moose_structured_log__": true, ...}`` on stderr)
   with ``json.dump``/``json.dumps`` in ``moose_lib.utilities.structured_logging`` and
   ``moose_lib.commons`` (``cli_log``). Those two modules get a ``json`` that adds
-  ``trace_id`` and ``span_id`` of the current context to such a line, and ``error_category``
-  and ``error_type`` to an error line that follows a failed user function of the same record;
-  everything else is the real ``json`` module.
+  ``trace_id`` and ``span_id`` of the current context to such a line, and to an error line an
+  ``error_category``: the failed user function's (with its ``error_type``) when the line
+  belongs to the record it failed on, else ``unknown_error`` — never an empty category.
+  Everything else is the real ``json`` module.
 - The runner calls each user function through ``StructuredLogContext.run``. Its result is
   looked at there, inside the record's trace: each output that will be sent (``None`` and
   ``None`` items of a list are not) queues that trace's headers, which ``KafkaProducer.send``
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moose_trace.context import current_span_id, current_trace_id, trace_context
-from moose_trace.errors import categorize_error, error_type_name
+from moose_trace.errors import UNKNOWN_ERROR, categorize_error, error_type_name
 from moose_trace.kafka.headers import trace_headers
 from moose_trace.moose._state import guard, thread_state
 
@@ -36,17 +37,22 @@ def _with_trace(line: Any) -> Any:
     if type(line) is not dict or line.get(STRUCTURED_MARKER) is not True or not guard.on:
         return line
     trace_id = current_trace_id()
-    if trace_id is None or "trace_id" in line:
+    uncategorized = line.get("level") == _ERROR_LEVEL and "error_category" not in line
+    if (trace_id is None or "trace_id" in line) and not uncategorized:
         return line
     try:
-        traced = {**line, "trace_id": trace_id}
-        span_id = current_span_id()
-        if span_id is not None:
-            traced["span_id"] = span_id
-        failure = thread_state.failure
-        if failure is not None and line.get("level") == _ERROR_LEVEL:
-            traced.setdefault("error_category", failure[0])
-            traced.setdefault("error_type", failure[1])
+        traced = dict(line)
+        if trace_id is not None and "trace_id" not in line:
+            traced["trace_id"] = trace_id
+            span_id = current_span_id()
+            if span_id is not None:
+                traced["span_id"] = span_id
+        if uncategorized:
+            state = thread_state
+            failure = state.failure if state.record is not None else None
+            traced["error_category"] = failure[0] if failure is not None else UNKNOWN_ERROR
+            if failure is not None:
+                traced.setdefault("error_type", failure[1])
         return traced
     except Exception as exc:
         guard.failed(exc)

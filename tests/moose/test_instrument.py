@@ -56,3 +56,12 @@ def test_a_failing_hook_is_logged_once_and_the_records_still_flow(
     assert "boom inside a hook" in json.dumps(line)
     assert findings["on_after_failure"] is False
     assert findings["headers_after_failure"] == []  # untraced from then on, as it said
+
+
+def test_moose_error_lines_get_a_category_outside_any_record_too(
+    findings: dict[str, Any],
+) -> None:
+    error, info = findings["moose_lines"]
+    assert (error["level"], error["error_category"]) == ("error", "unknown_error")
+    assert "trace_id" not in error  # no record was being handled
+    assert "error_category" not in info

@@ -59,6 +59,18 @@ importlib.metadata.version = real_version
 found["untested_version_warning"] = [str(w.message) for w in caught]
 moose_trace.moose.uninstrument()
 
+# Moose's error lines get a category even outside any record (Moose's own failures).
+moose_trace.moose.instrument()
+captured = io.StringIO()
+real_stderr, sys.stderr = sys.stderr, captured
+try:
+    commons.cli_log(commons.CliLogData(action="Function Error", message="x", message_type="Error"))
+    commons.cli_log(commons.CliLogData(action="Function", message="loaded"))
+finally:
+    sys.stderr = real_stderr
+found["moose_lines"] = [json.loads(line) for line in captured.getvalue().splitlines()]
+moose_trace.moose.uninstrument()
+
 # A hook that raises: logged once, the records still flow, the runner goes on untraced.
 topic = "hooks-check"
 producer = kafka.KafkaProducer(bootstrap_servers=broker)
