@@ -35,6 +35,7 @@ from moose_trace.query.ast import (
     Value,
 )
 from moose_trace.query.durations import parse_duration
+from moose_trace.query.engines import open_store, store_url, trace_of
 from moose_trace.query.errors import EngineError, QueryError
 from moose_trace.query.follow import Tail, file_ends, follow_lines
 from moose_trace.query.language import (
@@ -239,45 +240,6 @@ def _describe(args: argparse.Namespace) -> str:
     return ", ".join(parts) or "all events"
 
 
-def _trace_of(condition: Condition) -> TraceIs | None:
-    """Return the trace condition every match must meet, if the query has one."""
-    if isinstance(condition, TraceIs):
-        return condition
-    if isinstance(condition, AllOf):
-        return next((found for item in condition.items if (found := _trace_of(item))), None)
-    return None
-
-
-_STORE_SCHEMES = ("clickhouse://", "clickhouses://", "http://", "https://", "chdb://")
-
-
-def _store_url(sources: Sequence[str]) -> str | None:
-    """Return the ClickHouse URL among ``sources`` (None: they are all files)."""
-    urls = [source for source in sources if source.lower().startswith(_STORE_SCHEMES)]
-    if not urls:
-        return None
-    if len(urls) != len(sources):
-        raise QueryError("a ClickHouse source cannot be mixed with log files: query one")
-    if len(urls) > 1:
-        raise QueryError("one ClickHouse source at a time")
-    return urls[0]
-
-
-def _open_store(url: str, table: str | None) -> Engine:
-    """Return the engine answering from the ClickHouse logs table at ``url``."""
-    from moose_trace.clickhouse import (  # noqa: PLC0415 (optional dependency)
-        DEFAULT_TABLE,
-        ClickHouseEngine,
-        connect,
-    )
-
-    try:
-        transport = connect(url)
-    except ValueError as bad:
-        raise QueryError(str(bad)) from None
-    return ClickHouseEngine(transport, table=table or DEFAULT_TABLE)
-
-
 class _Runner:
     """Picks the engine for a query and keeps what the notes on stderr need."""
 
@@ -300,7 +262,7 @@ class _Runner:
         if self.store is not None:
             return self.store
         files = self.sources.files
-        trace = _trace_of(query.where)
+        trace = trace_of(query.where)
         if trace is not None:
             return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
         if not files:
@@ -365,13 +327,13 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     try:
         plan = _plan(args, now)
-        url = _store_url([*args.sources, *([args.store] if args.store else [])])
+        url = store_url([*args.sources, *([args.store] if args.store else [])])
         if args.store and url is None:
             raise QueryError(f"--source takes a ClickHouse URL, got {args.store!r}")
         if url is None and args.table is not None:
             raise QueryError("--table names a ClickHouse table: give a ClickHouse URL as source")
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
-        store = None if url is None else _open_store(url, args.table)
+        store = None if url is None else open_store(url, args.table)
     except QueryError as bad:
         print(f"moose-trace logs: {bad}", file=err)
         return 2
@@ -425,7 +387,7 @@ def _answer(
         include_metrics=args.include_metrics,
         include_payload=args.include_payload,
         verbose=args.verbose,
-        show_trace_id=_trace_of(query.where) is None,
+        show_trace_id=trace_of(query.where) is None,
         style=style,
     )
     options = RenderOptions(args.format, text, plan.title, plan.span)
