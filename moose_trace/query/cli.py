@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moose_trace._record import record
-from moose_trace.cli import run_subcommand
+from moose_trace.cli import run_subcommand, say
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -335,7 +335,7 @@ def run(args: argparse.Namespace) -> int:
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
         store = None if url is None else open_store(url, args.table)
     except QueryError as bad:
-        print(f"moose-trace logs: {bad}", file=err)
+        say("logs", bad, err)
         return 2
     except ModuleNotFoundError as missing:
         print(
@@ -351,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
             return _answer(args, plan, runner, out, err)
     except QueryError as bad:
         progress.clear()
-        print(f"moose-trace logs: {bad}", file=err)
+        say("logs", bad, err)
         return 2
     except BrokenPipeError:
         with contextlib.suppress(OSError):
@@ -359,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except (OSError, EngineError) as failure:
         progress.clear()
-        print(f"moose-trace logs: {failure}", file=err)
+        say("logs", failure, err)
         return 1
     finally:
         close = getattr(store, "close", None)
@@ -375,10 +375,10 @@ def _answer(
         traces = runner.kafka_traces(plan.kafka)
         if traces is None:
             runner.progress.clear()
-            print(
-                f"moose-trace logs: no event logged for Kafka record {args.trace_kafka} "
-                f"in {runner.where()}",
-                file=err,
+            say(
+                "logs",
+                f"no event logged for Kafka record {args.trace_kafka} in {runner.where()}",
+                err,
             )
             return 0
         query = Query(AllOf((query.where, traces)), query.mode)
