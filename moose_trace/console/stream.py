@@ -2,9 +2,12 @@
 
 The filters are ``/api/events``' query parameters. A follower thread (``ConsoleSource.follow``:
 ``--follow``'s file tailing or table polling) hands batches of new events to the event loop,
-which sends them in the order they were written. A client too slow to keep up gets the newest
-``MAX_QUEUED`` events and one ``{"dropped": n}`` message saying how many it missed, instead of
-the server's memory growing without end.
+which sends them in the order they were written. A client too slow to keep up holds the follower
+back (``MAX_QUEUED``) rather than growing the server's memory.
+
+With ``batch=1`` each message is instead a JSON array of the events that arrived together (at
+most ``BATCH_EVENTS``), in order: what the page uses, so a burst of 100,000 lines costs the
+browser a hundred messages rather than 100,000.
 """
 
 from __future__ import annotations
@@ -22,37 +25,43 @@ from moose_trace.console.source import ConsoleSource
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.errors import QueryError
 
-__all__ = ["MAX_QUEUED", "stream_events"]
+__all__ = ["BATCH_EVENTS", "MAX_QUEUED", "stream_events"]
 
-MAX_QUEUED = 50_000
-"""Events held for one slow client; older ones are dropped and counted past this."""
+BATCH_EVENTS = 2000
+"""With ``batch=1``: the most events one message (a JSON array) holds."""
+
+MAX_QUEUED = 20_000
+"""Events held for one client before the follower waits for it to take them."""
 
 
 class _Outbox:
-    """New events waiting to be sent to one client, filled from the follower thread."""
+    """New events waiting to be sent to one client, filled from the follower thread.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    When ``MAX_QUEUED`` events wait, the follower waits too: the lines stay in the files (or
+    the table) until the client has taken what came before, so memory stays bounded and no
+    event is lost.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
         self.loop = loop
+        self.stop = stop
         self.events: list[dict[str, Any]] = []
-        self.dropped = 0
         self.ready = asyncio.Event()
-        self.lock = threading.Lock()
+        self.room = threading.Condition()
 
     def put(self, batch: list[dict[str, Any]]) -> None:
-        with self.lock:
+        with self.room:
+            while len(self.events) >= MAX_QUEUED and not self.stop.is_set():
+                self.room.wait(0.1)
             self.events.extend(batch)
-            excess = len(self.events) - MAX_QUEUED
-            if excess > 0:
-                del self.events[:excess]
-                self.dropped += excess
         self.loop.call_soon_threadsafe(self.ready.set)
 
-    def take(self) -> tuple[list[dict[str, Any]], int]:
-        with self.lock:
+    def take(self) -> list[dict[str, Any]]:
+        with self.room:
             events, self.events = self.events, []
-            dropped, self.dropped = self.dropped, 0
-        self.ready.clear()
-        return events, dropped
+            self.ready.clear()
+            self.room.notify_all()
+        return events
 
 
 async def stream_events(websocket: WebSocket, source: ConsoleSource) -> None:
@@ -64,8 +73,9 @@ async def stream_events(websocket: WebSocket, source: ConsoleSource) -> None:
         # Accepted first, so that the client reads why (a refused handshake says only 403).
         await websocket.close(code=1008, reason=str(bad)[:120])
         return
-    outbox = _Outbox(asyncio.get_running_loop())
+    batched = websocket.query_params.get("batch") in ("1", "true")
     stop = threading.Event()
+    outbox = _Outbox(asyncio.get_running_loop(), stop)
     failure: list[str] = []
 
     def follow() -> None:
@@ -83,11 +93,13 @@ async def stream_events(websocket: WebSocket, source: ConsoleSource) -> None:
             waiter = asyncio.create_task(outbox.ready.wait())
             await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-            events, dropped = outbox.take()
-            if dropped:
-                await websocket.send_text(dumps_text({"dropped": dropped}))
-            for event in events:
-                await websocket.send_text(dumps_text(event))
+            events = outbox.take()
+            if batched:
+                for start in range(0, len(events), BATCH_EVENTS):
+                    await websocket.send_text(dumps_text(events[start : start + BATCH_EVENTS]))
+            else:
+                for event in events:
+                    await websocket.send_text(dumps_text(event))
             if failure:
                 await websocket.send_text(dumps_text({"error": failure[0]}))
                 await websocket.close(code=1011)

@@ -48,12 +48,14 @@ def chromium() -> Iterator[BrowserContext]:
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 (test dependency)
 
     executable = chromium_path()
-    with tempfile.TemporaryDirectory(prefix="moose-trace-chromium-") as profile:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                profile, executable_path=executable, args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                yield browser
-            finally:
-                browser.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="moose-trace-chromium-") as profile,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch_persistent_context(
+            profile, executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

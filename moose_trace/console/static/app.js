@@ -147,10 +147,10 @@ const stream = {
   selected: -1,
   socket: null,
   key: null,
-  dropped: 0,
   pool: [],
   frame: 0,
   retry: 0,
+  userAt: -Infinity,
 };
 
 function streamRow() {
@@ -203,8 +203,7 @@ function renderStream() {
     }
   });
   const waiting = stream.pending.length ? " (" + stream.pending.length + " new while paused)" : "";
-  const dropped = stream.dropped ? "; " + stream.dropped + " dropped by the server" : "";
-  $("stream-count").textContent = stream.lines.length + " lines" + waiting + dropped;
+  $("stream-count").textContent = stream.lines.length + " lines" + waiting;
 }
 
 function scheduleRender() {
@@ -216,7 +215,7 @@ function addLines(events) {
     stream.pending.push(...events);
     if (stream.pending.length > MAX_LINES) stream.pending.splice(0, stream.pending.length - MAX_LINES);
   } else {
-    for (const event of events) stream.lines.push(event);
+    for (const event of events) if (event && typeof event === "object") stream.lines.push(event);
     const excess = stream.lines.length - MAX_LINES;
     if (excess > 0) {
       stream.lines.splice(0, excess);
@@ -256,7 +255,7 @@ function connectStream(params) {
     }
   }).catch((error) => toast(error.message));
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const socket = new WebSocket(scheme + location.host + "/api/stream" + (key ? "?" + key : ""));
+  const socket = new WebSocket(scheme + location.host + "/api/stream?batch=1" + (key ? "&" + key : ""));
   stream.socket = socket;
   status.textContent = "connecting…";
   socket.addEventListener("open", () => {
@@ -266,12 +265,10 @@ function connectStream(params) {
   socket.addEventListener("message", (message) => {
     let event;
     try { event = JSON.parse(message.data); } catch (_) { return; }
-    if (event && typeof event.dropped === "number" && Object.keys(event).length === 1) {
-      stream.dropped += event.dropped;
+    if (Array.isArray(event)) {
+      addLines(event);
     } else if (event && typeof event.error === "string" && Object.keys(event).length === 1) {
       toast(event.error);
-    } else {
-      addLines([event]);
     }
   });
   socket.addEventListener("close", (closed) => {
@@ -639,15 +636,23 @@ function init() {
   $("pause").addEventListener("click", () => setPaused(!stream.paused));
   $("stream-clear").addEventListener("click", () => { stream.lines = []; stream.pending = []; stream.selected = -1; scheduleRender(); });
   $("stream-bottom").addEventListener("click", () => { stream.follow = true; scheduleRender(); });
+  // Only a person scrolling (wheel, keys, pointer) stops or resumes following: the page's own
+  // scrolling to the newest line must not count as leaving the bottom.
+  for (const kind of ["wheel", "pointerdown", "keydown", "touchstart"]) {
+    $("stream").addEventListener(kind, () => { stream.userAt = performance.now(); }, { passive: true });
+  }
   $("stream").addEventListener("scroll", () => {
     const scroller = $("stream");
-    stream.follow = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - ROW_HEIGHT;
+    if (performance.now() - stream.userAt < 1000) {
+      stream.follow = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - ROW_HEIGHT;
+    }
     scheduleRender();
   }, { passive: true });
   $("stream").addEventListener("keydown", (key) => {
     if (key.key === "ArrowDown" || key.key === "j") { moveSelection(1); key.preventDefault(); }
     if (key.key === "ArrowUp" || key.key === "k") { moveSelection(-1); key.preventDefault(); }
     if (key.key === "Enter" && stream.selected >= 0) showDetail(stream.lines[stream.selected]);
+    if (key.key === "Home") { stream.follow = false; $("stream").scrollTop = 0; scheduleRender(); key.preventDefault(); }
   });
   $("older").addEventListener("click", () => loadEvents(parseRoute().params, true));
   $("columns").addEventListener("change", () => {
