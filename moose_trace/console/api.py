@@ -249,12 +249,20 @@ class ConsoleApi:
             high = int(self._now().timestamp() * 1_000_000)
         if low is not None and high is not None:
             return low, high
-        coarse = self.source.run(Query(where, Histogram(timedelta(days=1))))
-        assert isinstance(coarse, HistogramResult)
-        if not coarse.buckets:
-            return 0, 0
-        first = coarse.buckets[0].start_us if low is None else low
-        last = coarse.buckets[-1].start_us + coarse.step_us if high is None else high
+        # Where the events are, to the day, then to the minute: the chart spans them only.
+        first, last = low, high
+        for step in (timedelta(days=1), timedelta(minutes=1)):
+            bounded = where
+            if first is not None and last is not None:
+                bounded = AllOf((where, TimeRange(us_datetime(first), us_datetime(last))))
+            coarse = self.source.run(Query(bounded, Histogram(step)))
+            assert isinstance(coarse, HistogramResult)
+            if not coarse.buckets:
+                return 0, 0
+            first = coarse.buckets[0].start_us if low is None else low
+            last = coarse.buckets[-1].start_us + coarse.step_us if high is None else high
+        assert first is not None
+        assert last is not None
         return first, last
 
     def _histogram(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from moose_trace.cli import run_subcommand
 from moose_trace.query.errors import QueryError
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "main", "register", "run"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "is_loopback", "main", "register", "run"]
 
 DEFAULT_PORT = 8765
 DEFAULT_HOST = "127.0.0.1"
