@@ -19,7 +19,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 
 from browser import chromium
-from conftest import ConsoleServer
+from console_server import ConsoleServer
 
 from moose_trace.console.source import open_source
 

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import ConsoleServer
 from console_corpus import (
     HOSTILE,
     INSERT,
@@ -25,6 +24,7 @@ from console_corpus import (
     TRANSFORM,
     ConsoleCorpus,
 )
+from console_server import ConsoleServer
 
 
 def get(server: ConsoleServer, path: str, **params: Any) -> httpx.Response:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 from browser import chromium
-from conftest import ConsoleServer
 from console_corpus import HOSTILE, INSERT, PRODUCE, ROOT, TRACE, TRANSFORM, ConsoleCorpus, iso
+from console_server import ConsoleServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page

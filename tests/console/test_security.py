@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import ConsoleServer
 from console_corpus import ConsoleCorpus
+from console_server import ConsoleServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-from conftest import ConsoleServer
 from console_corpus import ConsoleCorpus, iso
+from console_server import ConsoleServer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
