@@ -2,7 +2,9 @@
 
 The engines are those of ``moose-trace logs`` (``moose_trace.query``), chosen the same way
 (``moose_trace.query.engines``): a trace is read through the trace index by the Python engine;
-any other question over files goes to DuckDB; a ClickHouse source answers everything. Following
+any other question over files goes to DuckDB — to a table kept up to date with the files
+(``moose_trace.query.duckdb_cache``) so that a console's many questions do not each read every
+file again; a ClickHouse source answers everything. Following
 (the live stream) is ``--follow``'s: new lines of the files matched with the compiled predicate,
 or the table polled past the newest event shown.
 """
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from moose_trace.query.ast import Condition, ListEvents, Query
+from moose_trace.query.duckdb_cache import CachedDuckDBEngine
+from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.engines import open_store, store_url, trace_of
 from moose_trace.query.follow import file_ends, follow_lines
 from moose_trace.query.poll_follow import Boundary, poll_events
@@ -32,18 +36,13 @@ EventBatch = Callable[[list[dict[str, Any]]], None]
 class ConsoleSource:
     """The logs one console serves: ``files`` (JSON Lines) or a ClickHouse ``store`` engine."""
 
-    def __init__(
-        self,
-        files: LogSources | None = None,
-        store: Engine | None = None,
-        *,
-        file_engine: Callable[[list[Path]], Engine] | None = None,
-    ) -> None:
+    def __init__(self, files: LogSources | None = None, store: Engine | None = None) -> None:
         if (files is None) == (store is None):
             raise ValueError("a console reads log files or a ClickHouse table: give one")
         self.files = files
         self.store = store
-        self._file_engine = file_engine
+        self._cache: CachedDuckDBEngine | None = None
+        self._cache_lock = threading.Lock()
 
     def describe(self) -> str:
         """Say what is served, for the page's title bar and the start-up line."""
@@ -56,7 +55,12 @@ class ConsoleSource:
         return ", ".join(roots) or "no log files"
 
     def engine(self, query: Query) -> Engine:
-        """Return the engine that answers ``query`` (``moose-trace logs`` picks the same)."""
+        """Return the engine that answers ``query``.
+
+        As ``moose-trace logs`` picks: the table for a ClickHouse source, the trace index for a
+        trace. Other questions over files go to the cached DuckDB table when it holds the
+        fields they read (``CachedDuckDBEngine``), else to DuckDB over the files.
+        """
         if self.store is not None:
             return self.store
         assert self.files is not None
@@ -66,11 +70,23 @@ class ConsoleSource:
             return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
         if not files:
             return PythonEngine(lambda: ())
-        if self._file_engine is not None:
-            return self._file_engine(files)
-        from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: PLC0415 (optional dependency)
-
+        if CachedDuckDBEngine.covers(query):
+            return self._cached()
         return DuckDBEngine(files)
+
+    def _cached(self) -> CachedDuckDBEngine:
+        with self._cache_lock:
+            if self._cache is None:
+                assert self.files is not None
+                self._cache = CachedDuckDBEngine(discover=self.files.discover)
+            return self._cache
+
+    def _scans_files(self, query: Query) -> bool:
+        return (
+            self.files is not None
+            and trace_of(query.where) is None
+            and not CachedDuckDBEngine.covers(query)
+        )
 
     def run(self, query: Query) -> Result:
         """Answer ``query``."""
@@ -78,7 +94,7 @@ class ConsoleSource:
 
     def skipped(self, count: int, query: Query) -> int:
         """Return ``count`` less the files' unfinished last lines a full scan counted as bad."""
-        if self.files is None or trace_of(query.where) is not None:
+        if self.files is None or not self._scans_files(query):
             return count
         return max(0, count - sum(incomplete_tail(path) for path in self.files.discover()))
 
@@ -115,10 +131,12 @@ class ConsoleSource:
         follow_lines(sources, file_ends(sources.discover()), on_lines, stop)
 
     def close(self) -> None:
-        """Close the ClickHouse connection, if any."""
+        """Close the ClickHouse connection or drop the cached table."""
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+        if self._cache is not None:
+            self._cache.close()
 
 
 def open_source(sources: Sequence[str], table: str | None = None) -> ConsoleSource:
