@@ -92,12 +92,17 @@ def test_every_text_mode_shows_the_forged_path_escaped(
 def test_trace_shows_the_access_line_on_one_line(forged_logs: Path) -> None:
     _code, listed, _err = _logs_cli(forged_logs, "--format", "json", "--filter", "http_status=404")
     trace_id = json.loads(listed.splitlines()[0])["trace_id"]
-    code, out, _err = _logs_cli(forged_logs, "--trace", trace_id)
+    code, out, _err = _logs_cli(forged_logs, "--trace", trace_id, "--flat")
     assert code == 0
     _assert_inert(out)
     (line,) = [line for line in out.splitlines() if "request handled" in line]
     shown_path = line.split("http_path=", 1)[1].split(", ", 1)[0]
     assert unescape_terminal(shown_path) == DECODED_PATH  # escaped reversibly
+    for tree_mode in ((), ("--verbose",), ("--color", "always")):
+        code, tree, _err = _logs_cli(forged_logs, "--trace", trace_id, *tree_mode)
+        assert code == 0
+        _assert_inert(tree)
+        assert "GET /\\x1b]0;pwned" in tree  # the span's name, escaped
 
 
 def test_json_and_csv_exports_keep_the_path_exact(forged_logs: Path) -> None:
