@@ -26,7 +26,6 @@ from moose_trace.console.params import (
     positive_int,
 )
 from moose_trace.console.source import ConsoleSource
-from moose_trace.console.trace_view import minimal_trace_tree
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -55,6 +54,7 @@ from moose_trace.query.results import (
     StatsResult,
     bucket_us,
 )
+from moose_trace.query.trace_tree import build_trace_tree
 
 __all__ = ["EXPORT_COLUMNS", "MAX_BUCKETS", "ConsoleApi", "json_response"]
 
@@ -157,7 +157,8 @@ class ConsoleApi:
         }
 
     async def trace(self, request: Request) -> Response:
-        """``GET /api/traces/{trace_id}``: the trace's spans, nested, with their events."""
+        """``GET /api/traces/{trace_id}``: the trace tree of ``moose-trace logs --trace``
+        (``moose_trace.query.trace_tree``): spans nested by parent, with events and gaps."""
         text = request.path_params["trace_id"]
         condition = parse_trace(text)
         result = await run_in_threadpool(self.source.run, Query(condition, ListEvents()))
@@ -165,11 +166,7 @@ class ConsoleApi:
         events = await run_in_threadpool(list, result.events)
         if not events:
             return json_response({"error": f"no events of trace {text} in the logs"}, 404)
-        canonical = condition.trace_ids[0]
-        trace_id = "-".join(
-            (canonical[:8], canonical[8:12], canonical[12:16], canonical[16:20], canonical[20:])
-        )
-        return json_response(minimal_trace_tree(trace_id, events))
+        return json_response(build_trace_tree(text, events).to_dict())
 
     async def errors(self, request: Request) -> Response:
         """``GET /api/errors``: error groups by ``error_signature``, most frequent first."""

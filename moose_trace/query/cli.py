@@ -402,7 +402,7 @@ def _answer(
         style=style,
     )
     options = RenderOptions(args.format, text, plan.title, plan.span)
-    trace = _trace_of(query.where)
+    trace = trace_of(query.where)
     if trace is not None and _draws_tree(args, query):
         result = runner.run(query)
         runner.progress.clear()

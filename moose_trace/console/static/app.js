@@ -404,55 +404,85 @@ async function loadTrace(id) {
   }
 }
 
+// Epoch microseconds of an ISO 8601 timestamp (Date keeps milliseconds only).
+function isoMicros(iso) {
+  if (typeof iso !== "string") return null;
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return null;
+  const fraction = /\.(\d+)/.exec(iso);
+  const micros = fraction ? Number(fraction[1].padEnd(6, "0").slice(0, 6)) : 0;
+  return Math.floor(ms / 1000) * 1e6 + micros;
+}
+
+function flattenSpans(spans, out) {
+  for (const span of spans) {
+    const start = isoMicros(span.start);
+    const end = start === null ? null : start + Math.round((span.duration_ms || 0) * 1000);
+    out.push({ ...span, start_us: start, end_us: end });
+    flattenSpans(span.children || [], out);
+  }
+  return out;
+}
+
+function spanTitle(span) {
+  return [text(span.type), text(span.name)].filter(Boolean).join(" ") || text(span.span_id) || "span";
+}
+
 function renderTrace(trace) {
   const box = $("waterfall");
-  const start = trace.start_us || 0;
-  const total = Math.max(1, (trace.end_us || start) - start);
-  const errors = trace.spans.filter((span) => span.status === "error").length;
-  $("trace-status").textContent = trace.span_count + " spans, " + trace.event_count + " events, " +
-    formatMs(total / 1000) + (errors ? ", " + errors + " failed" : "") +
-    (trace.gaps.length ? ", " + trace.gaps.length + " gaps" : "");
+  const spans = flattenSpans(trace.spans, []);
+  const starts = spans.map((span) => span.start_us).filter((value) => value !== null);
+  const ends = spans.map((span) => span.end_us).filter((value) => value !== null);
+  const start = starts.length ? Math.min(...starts) : 0;
+  const total = Math.max(1, (ends.length ? Math.max(...ends) : start) - start);
+  const gaps = spans.filter((span) => span.gap_ms > 0 && span.start_us !== null);
+  $("trace-status").textContent = trace.span_count + " spans across " + trace.services.length + " services, " +
+    formatMs(total / 1000) + (trace.errors ? ", " + trace.errors + " failed" : "") +
+    (gaps.length ? ", " + gaps.length + " gaps" : "") +
+    (trace.outcome && trace.outcome.summary ? " — " + trace.outcome.summary : "");
   const pct = (micros) => (100 * (micros - start) / total).toFixed(3) + "%";
+  const width = (micros) => (100 * micros / total).toFixed(3) + "%";
   const axis = el("div", { class: "wf-track" });
   for (let tick = 0; tick <= 4; tick++) {
-    axis.append(el("span", { class: "wf-tick", text: formatMs(total * tick / 4 / 1000) }));
-    axis.lastChild.style.left = (tick * 25) + "%";
+    const label = el("span", { class: "wf-tick", text: formatMs(total * tick / 4 / 1000) });
+    label.style.left = (tick * 25) + "%";
+    axis.append(label);
   }
-  for (const gap of trace.gaps) {
-    const mark = el("div", { class: "gap", title: "gap: nothing ran for " + formatMs((gap.end_us - gap.start_us) / 1000) });
-    mark.style.left = pct(gap.start_us);
-    mark.style.width = (100 * (gap.end_us - gap.start_us) / total).toFixed(3) + "%";
+  for (const span of gaps) {
+    const mark = el("div", { class: "gap", title: "gap: " + formatMs(span.gap_ms) + " before " + spanTitle(span) });
+    mark.style.left = pct(span.start_us - span.gap_ms * 1000);
+    mark.style.width = width(span.gap_ms * 1000);
     axis.append(mark);
   }
   box.append(el("div", { class: "wf-axis" }, el("div", { class: "wf-label", text: "span" }), axis));
-  for (const span of trace.spans) {
-    const label = el("div", { class: "wf-label" },
+  for (const span of spans) {
+    const flags = [span.orphan ? "orphan" : null, span.batch ? "batch" : null].filter(Boolean).join(", ");
+    const label = el("div", { class: "wf-label" + (span.critical ? " critical" : "") },
       span.status === "error" ? el("span", { class: "err-mark", text: "! " }) : null,
-      [text(span.type), text(span.name)].filter(Boolean).join(" ") || text(span.span_id),
-      el("span", { class: "muted", text: "  " + text(span.service) }));
+      spanTitle(span),
+      el("span", { class: "muted", text: "  " + text(span.service) + (flags ? " (" + flags + ")" : "") }));
     label.style.paddingLeft = (6 + span.depth * 16) + "px";
     const track = el("div", { class: "wf-track" });
-    for (const gap of trace.gaps) {
-      const mark = el("div", { class: "gap" });
-      mark.style.left = pct(gap.start_us);
-      mark.style.width = (100 * (gap.end_us - gap.start_us) / total).toFixed(3) + "%";
+    if (span.gap_ms > 0 && span.start_us !== null) {
+      const mark = el("div", { class: "gap", title: "waited " + formatMs(span.gap_ms) });
+      mark.style.left = pct(span.start_us - span.gap_ms * 1000);
+      mark.style.width = width(span.gap_ms * 1000);
       track.append(mark);
     }
     if (span.start_us !== null) {
       const bar = el("div", {
         class: "bar " + layerClass(span.layer) + (span.status === "error" ? " error" : ""),
-        title: [text(span.layer), formatMs(span.duration_ms), text(span.status)].filter(Boolean).join(" · "),
+        title: [text(span.layer), formatMs(span.duration_ms), text(span.status), text(span.error_message)].filter(Boolean).join(" · "),
       });
-      const endUs = span.end_us === null ? span.start_us : span.end_us;
       bar.style.left = pct(span.start_us);
-      bar.style.width = (100 * (endUs - span.start_us) / total).toFixed(3) + "%";
+      bar.style.width = width(span.end_us - span.start_us);
       track.append(bar);
       const note = el("span", { class: "bar-label", text: formatMs(span.duration_ms) });
-      note.style.left = "calc(" + pct(endUs) + " + 4px)";
+      note.style.left = "calc(" + pct(span.end_us) + " + 4px)";
       track.append(note);
     }
     const row = el("div", {
-      class: "span-row", tabindex: "0", "data-span": span.span_id, "data-depth": String(span.depth),
+      class: "span-row", tabindex: "0", "data-span": text(span.span_id), "data-depth": String(span.depth),
       "data-layer": text(span.layer), "data-status": text(span.status),
     }, label, track);
     const open = () => {
@@ -472,8 +502,7 @@ function renderTrace(trace) {
 
 function showSpan(span) {
   const title = $("span-title");
-  title.textContent = "Events of " + ([text(span.type), text(span.name)].filter(Boolean).join(" ") || span.span_id) +
-    " (" + span.events.length + ")";
+  title.textContent = "Events of " + spanTitle(span) + " (" + span.events.length + ")";
   title.hidden = false;
   fillTable($("span-events"), eventColumns(["timestamp", "level", "service", "event", "latency_ms", "status"]),
     span.events.map((event) => ({ data: event })), showDetail, new Set(["latency_ms"]));
