@@ -580,7 +580,10 @@ async function loadStats(params) {
   try {
     const body = await getJSON("/api/stats", query);
     $("stats-status").textContent = body.count + " events, " + percent(body.success_rate) + " success" + (body.truncated ? "; the most frequent groups" : "");
-    const keys = body.by.map((field) => ({ key: field, title: field, value: (row) => row.key ? row.key[field] : "all" }));
+    const keys = body.by.map((field) => ({
+      key: field, title: field,
+      value: (row) => (row.key ? (row.key[field] === null ? "(none)" : row.key[field]) : "all"),
+    }));
     const measures = [
       ["count", "count", (row) => row.count],
       ["success_rate", "success", (row) => percent(row.success_rate)],
