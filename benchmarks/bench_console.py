@@ -1,7 +1,7 @@
 """Benchmarks of ``moose-trace serve``, side by side with ``moose-trace logs`` on the same corpus.
 
     python benchmarks/bench_console.py [--corpus DIR] [--lines 1000000] [--rounds 21]
-                                       [--cli-rounds 3] [--skip-browser]
+                                       [--cli-rounds 3] [--skip-browser] [--only-paint]
 
 On the corpus of ``benchmarks/make_log_corpus.py`` (1,000,000 lines, ~380 MB), the console runs
 as users run it (``moose-trace serve DIR`` in its own process) and is asked over HTTP:
@@ -36,6 +36,7 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "console"))
 
 PYTHON = sys.executable
@@ -89,7 +90,11 @@ class Console:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -217,6 +222,7 @@ def main() -> int:
     parser.add_argument("--cli-rounds", type=int, default=3)
     parser.add_argument("--tail-samples", type=int, default=40)
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--only-paint", action="store_true", help="just the page's first paint")
     args = parser.parse_args()
     corpus = ensure_corpus(args.corpus, args.lines)
     shutil.rmtree(corpus / ".moose-trace-index", ignore_errors=True)
@@ -224,8 +230,9 @@ def main() -> int:
           f"{os.cpu_count()} CPUs")  # fmt: skip
     console = Console(corpus)
     try:
-        bench_api(console, corpus, args.rounds, args.cli_rounds)
-        bench_tail(console, corpus, args.tail_samples)
+        if not args.only_paint:
+            bench_api(console, corpus, args.rounds, args.cli_rounds)
+            bench_tail(console, corpus, args.tail_samples)
         if not args.skip_browser:
             bench_paint(console, 7)
     finally:

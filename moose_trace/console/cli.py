@@ -136,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
     link = f"http://{shown}:{args.port}/" + ("?token=…" if token else "")
     print(f"moose-trace serve: {source.describe()} at {link} (Ctrl-C stops)", file=sys.stderr)
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", ws="auto", lifespan="on"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ws="auto",
+        lifespan="on",
+        timeout_graceful_shutdown=3,  # Ctrl-C during a long first load still stops promptly
     )
     uvicorn.Server(config).run()
     return 0

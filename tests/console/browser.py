@@ -1,7 +1,8 @@
 """Debian's chromium driven by Playwright (which cannot download its own browsers here).
 
 ``CHROMIUM`` (default ``/usr/bin/chromium``) names the binary. Without it the browser tests
-skip saying why — except under ``CI=true``, where a missing browser fails them.
+skip saying why — except under ``CI=true``, where a missing browser fails them
+(``components.missing_component``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
+from components import missing_component
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -35,10 +36,7 @@ def chromium_path() -> str:
     """Return the chromium binary, or skip (fail under CI) when there is none."""
     path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(path).is_file():
-        message = f"no chromium at {path}: apt-get install chromium (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_component("browser", f"no chromium at {path}: apt-get install chromium")
     return path
 
 
