@@ -34,7 +34,12 @@ def main() -> int:
     server = ConsoleServer(open_source([str(args.logs)])).start()
     try:
         errors = httpx.get(server.url + "/api/errors", timeout=60).json()["groups"]
-        trace = next((group["trace_id"] for group in errors if group["trace_id"]), "")
+        traces = [group["trace_id"] for group in errors if group["trace_id"]]
+        sizes = {
+            trace: httpx.get(server.url + f"/api/traces/{trace}", timeout=60).json()["span_count"]
+            for trace in traces
+        }
+        trace = max(traces, key=lambda each: sizes[each], default="")  # the richest waterfall
         views = [
             ("stream", "#/stream", "#stream-rows .row"),
             ("query", "#/events?level=info%2B", "#events-table tbody tr"),

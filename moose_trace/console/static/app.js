@@ -425,7 +425,7 @@ function flattenSpans(spans, out) {
 }
 
 function spanTitle(span) {
-  return [text(span.type), text(span.name)].filter(Boolean).join(" ") || text(span.span_id) || "span";
+  return text(span.name) || text(span.type) || text(span.span_id) || "span";
 }
 
 function renderTrace(trace) {
