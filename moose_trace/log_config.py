@@ -25,6 +25,7 @@ from structlog.typing import Processor
 from moose_trace._levels import LevelMap
 from moose_trace._log_outputs import DailyFile, Emitter, Sink, daily_file_name, report_once
 from moose_trace._text import safe_str
+from moose_trace.caller import add_caller_location
 from moose_trace.paths import default_log_dir
 from moose_trace.processors import (
     TraceFields,
@@ -37,6 +38,7 @@ from moose_trace.processors import (
     merge_context,
 )
 from moose_trace.redaction import Redactor, default_redactor
+from moose_trace.resource import resource_fields, resource_service_name
 
 __all__ = ["LoggingSetup", "Sink", "configure_logging", "shutdown_logging"]
 
@@ -188,7 +190,7 @@ _root_level_before = logging.WARNING
 
 
 def _default_service() -> str:
-    named = os.environ.get(SERVICE_ENV)
+    named = os.environ.get(SERVICE_ENV) or resource_service_name()
     if named:
         return named
     script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
@@ -216,11 +218,13 @@ def configure_logging(
     extra_processors: Sequence[Processor] = (),
     sinks: Sequence[Sink] = (),
     bridge_stdlib: bool = True,
+    resource: bool = True,
+    caller: bool = False,
 ) -> LoggingSetup:
     """Set up structlog and stdlib logging to write JSON Lines events with trace ids.
 
     - ``service``: the ``service`` field and the file name; default ``$OTEL_SERVICE_NAME``, else
-      the script's name.
+      ``service.name`` in ``$OTEL_RESOURCE_ATTRIBUTES``, else the script's name.
     - ``level``: default ``$LOG_LEVEL``, else info. ``levels`` (``{"moose_trace.kafka":
       "debug"}``) and ``LOG_LEVEL_<MODULE>`` variables (``LOG_LEVEL_MOOSE_TRACE_KAFKA=debug``)
       set one logger and its children; name your loggers: ``structlog.get_logger(__name__)``.
@@ -233,6 +237,11 @@ def configure_logging(
     - ``extra_processors``: your processors, run before redaction (what they add is redacted).
     - ``sinks``: objects with ``write(event)`` (see ``Sink``) given every finished event.
     - ``bridge_stdlib``: route the root logger's records through the same chain.
+    - ``resource``: put the OpenTelemetry resource attributes of ``OTEL_RESOURCE_ATTRIBUTES``
+      on every line (``service_version``, ``deployment_environment``, ``cloud_region``…; see
+      ``moose_trace.resource``).
+    - ``caller``: add ``file``, ``line``, ``function`` of the logging code to every line
+      (``moose_trace.caller``; costs a stack walk per line, off by default).
 
     Idempotent: a second call replaces the first setup (no duplicate handlers or files).
     """
@@ -255,7 +264,9 @@ def configure_logging(
             shared.append(drop_payload)
         if redactor is not None:
             shared.append(redactor)
-        shared.append(TraceFields(name))
+        if caller:
+            shared.append(add_caller_location)
+        shared.append(TraceFields(name, resource_fields() if resource else None))
         setup = LoggingSetup(
             service=name,
             level=level_name(level_map.default),
