@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from moose_trace._record import record
-from moose_trace.query.ast import AllOf, AnyOf, Condition, Match, TimeRange, Value
+from moose_trace.query.ast import AllOf, Condition, Search, TimeRange
 from moose_trace.query.errors import QueryError
 from moose_trace.query.language import (
     parse_fields,
@@ -23,6 +23,7 @@ from moose_trace.query.language import (
     parse_trace,
 )
 from moose_trace.query.normalize import datetime_us
+from moose_trace.query.search import search_needle
 
 __all__ = [
     "MAX_LIMIT",
@@ -38,7 +39,6 @@ __all__ = [
 MAX_LIMIT = 5000
 """The most events one page of ``/api/events`` holds."""
 
-_SEARCHED_FIELDS = ("event", "error_message")
 _MAX_PARAM_CHARS = 4096
 
 
@@ -64,16 +64,10 @@ class EventFilter:
 
 
 def search_condition(text: str) -> Condition:
-    """Return the condition of a free-text search: the text anywhere in the message or error.
-
-    Matched as a glob ``*text*`` by every engine; ``*`` and ``?`` in the text keep their glob
-    meaning.
-    """
-    words = text.strip()
-    if not words:
+    """Return ``--search TEXT``'s condition: the text anywhere in the event, ignoring case."""
+    if not text.strip():
         raise QueryError("bad search '': expected some text to look for")
-    pattern = Value(f"*{words}*", "glob")
-    return AnyOf(tuple(Match(field, (pattern,)) for field in _SEARCHED_FIELDS))
+    return Search(search_needle(text))
 
 
 def _text(params: Params, key: str) -> str | None:
