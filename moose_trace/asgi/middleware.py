@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
-import structlog
 from opentelemetry import trace as otel_trace
 
 from moose_trace._error_rules import category_of_error_status
@@ -36,6 +35,7 @@ from moose_trace.asgi.principal import scope_principal
 from moose_trace.context import current_fields, trace_context
 from moose_trace.errors import error_fields
 from moose_trace.ids import parse_trace_id, trace_id_from_int
+from moose_trace.log_config import direct_logger
 from moose_trace.propagation import (
     HTTP_TRACE_HEADER,
     escape_header_value,
@@ -284,18 +284,15 @@ class TraceMiddleware:
             raise error
 
     def _logger(self) -> Any:
-        """Return the logger; the default one is resolved at the first line (logging is set up).
+        """Return the logger of the middleware's lines.
 
-        With structlog's ``cache_logger_on_first_use`` (``configure_logging`` sets it) the proxy
-        from ``get_logger`` would cache its bound logger on this first use anyway; keeping that
-        logger skips the proxy's attribute lookup on every line. Without caching the proxy is
-        kept, so a later ``structlog.configure`` still applies.
+        The default is moose-trace's direct logger named ``moose_trace.asgi``: under
+        ``configure_logging`` the access line goes straight to the compiled logging chain (no
+        bound logger in between, the same bytes); under any other structlog setup it is
+        ``structlog.get_logger("moose_trace.asgi")``.
         """
-        if self._log is not None:
-            return self._log
-        proxy = structlog.get_logger(LOGGER_NAME)
-        cached = structlog.get_config().get("cache_logger_on_first_use") is True
-        self._log = proxy.bind() if cached else proxy
+        if self._log is None:
+            self._log = direct_logger(LOGGER_NAME)
         return self._log
 
     def _access(
