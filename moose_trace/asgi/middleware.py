@@ -27,6 +27,7 @@ import orjson
 from opentelemetry import trace as otel_trace
 
 from moose_trace._error_rules import category_of_error_status
+from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
@@ -36,6 +37,7 @@ from moose_trace.context import current_fields, trace_context
 from moose_trace.errors import error_fields
 from moose_trace.ids import parse_trace_id, trace_id_from_int
 from moose_trace.log_config import direct_logger
+from moose_trace.otel import LAYER_ATTRIBUTE
 from moose_trace.propagation import (
     HTTP_TRACE_HEADER,
     escape_header_value,
@@ -199,7 +201,7 @@ class TraceMiddleware:
         if spans is not None:
             span = spans.start(
                 method,
-                _span_attributes(scope, method, path),
+                _span_attributes(scope, method, path, layer),
                 trace_id,
                 parent_span_id,
                 sampled,
@@ -272,9 +274,18 @@ class TraceMiddleware:
                 error = exc
             if error is None and status >= 400:
                 category = _status_category(status)
+            elapsed_ns = (finished_ns or _now_ns()) - started_ns
             if self._access_log:
-                elapsed_ns = (finished_ns or _now_ns()) - started_ns
                 self._access(scope, fields, elapsed_ns, status, error, category=category)
+            record_request(
+                primitive,
+                layer,
+                name,
+                elapsed_ns=elapsed_ns,
+                status=status,
+                error=error,
+                category=category,
+            )
         finally:
             context.__exit__(None, None, None)
             if spans is not None and span is not None and span_token is not None:
@@ -406,13 +417,14 @@ def _forwarded_text(values: list[bytes]) -> str:
     return ",".join(value.decode("latin-1") for value in values)
 
 
-def _span_attributes(scope: Scope, method: str, path: str) -> dict[str, Any]:
+def _span_attributes(scope: Scope, method: str, path: str, layer: str) -> dict[str, Any]:
     # The semantic conventions' required HTTP server attributes; the client address and the
     # rest are on the access line (each span attribute costs the SDK a validation and a lock).
     return {
         "http.request.method": method,
         "url.path": path,
         "url.scheme": scope.get("scheme") or "http",
+        LAYER_ATTRIBUTE: layer,
     }
 
 

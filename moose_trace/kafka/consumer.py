@@ -21,6 +21,7 @@ from moose_trace.context import _var, trace_context
 from moose_trace.ids import new_trace_id
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import _batch_trace_ids, incoming_trace, message_fields
+from moose_trace.metrics import OperationMetrics, operation_metrics
 
 __all__ = [
     "CONSUME_ERROR_EVENT",
@@ -221,12 +222,44 @@ def traced_messages(
                 # (errors, rebalances, commits) belong to no message.
                 _restore(tokens)
                 tokens = None
+            metrics = operation_metrics()
+            if metrics is not None:
+                _record_lag(metrics, consumer, batch, consumer_group)
     finally:
         if tokens is not None:
             _restore(tokens)
         unhandled = [message for message, _ in pending]
         if unhandled:
             _give_back(consumer, unhandled)
+
+
+def _record_lag(
+    metrics: OperationMetrics, consumer: Any, batch: list[Any], consumer_group: str | None
+) -> None:
+    """Record each partition's lag after a batch: its end offset minus the next to read.
+
+    The end offsets are the client's cached ones (from its fetch responses: no request to the
+    broker); a partition whose end offset the client does not know yet is skipped.
+    """
+    from confluent_kafka import TopicPartition  # noqa: PLC0415 - a client is in use
+
+    last: dict[tuple[str, int], int] = {}
+    for message in batch:
+        if message.error() is None:
+            last[(message.topic(), message.partition())] = message.offset()
+    for (topic, partition), offset in last.items():
+        try:
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+        except Exception:  # a client without cached offsets: no lag to report
+            continue
+        if high is None or high < 0:
+            continue
+        attributes: dict[str, Any] = {"kafka_topic": topic, "kafka_partition": partition}
+        if consumer_group is not None:
+            attributes["consumer_group"] = consumer_group
+        metrics.consumer_lag(max(high - offset - 1, 0), attributes)
 
 
 def _restore(tokens: list[Any]) -> None:
