@@ -19,7 +19,7 @@ from typing import IO, Any, Protocol, cast, runtime_checkable
 
 import orjson
 
-from moose_trace._text import safe_str
+from moose_trace._text import safe_str, terminal_safe_event
 
 __all__ = [
     "DailyFile",
@@ -370,7 +370,7 @@ class Emitter:
 
     def _write_console(self, method_name: str, event_dict: MutableMapping[str, Any]) -> None:
         assert self._console is not None
-        event = dict(event_dict)
+        event = terminal_safe_event(event_dict)
         if "stack" in event:  # the console renderer prints an ``exception`` below the line
             event["exception"] = event.pop("stack")
         text = str(self._console(None, method_name, event))

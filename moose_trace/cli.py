@@ -11,10 +11,12 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from moose_trace import __version__
+from moose_trace._text import terminal_safe
 
-__all__ = ["build_parser", "main", "run_subcommand"]
+__all__ = ["build_parser", "main", "run_subcommand", "say"]
 
 # (subcommand, module that registers it, extra that provides its dependencies)
 _SUBCOMMANDS = (
@@ -69,6 +71,15 @@ def _register_missing_extra(
     parser = subparsers.add_parser(command, help=f"(needs moose-trace[{extra}])", add_help=False)
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     parser.set_defaults(func=explain)
+
+
+def say(command: str, message: object, file: TextIO | None = None) -> None:
+    """Print ``moose-trace <command>: <message>`` on stderr (or ``file``), on one line.
+
+    Messages echo what the user typed and what the logs hold, so the text is made
+    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts.
+    """
+    print(f"moose-trace {command}: {terminal_safe(str(message))}", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

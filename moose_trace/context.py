@@ -97,11 +97,12 @@ class trace_context:
     current context's id, or makes a new UUIDv7 outside any context; an invalid id is replaced by a
     new one (it never reaches a log line). Each context has its own ``span_id`` (pass one to use an
     OpenTelemetry span's; otherwise a random one is made the first time it is asked for), and the
-    enclosing context's span is its ``parent_span_id``. On exit every variable is reset to what it
-    was, so nothing leaks, even when the body raises.
+    enclosing context's span is its ``parent_span_id`` (unless ``parent_span_id`` is given: the
+    span that sent the request or record this context handles). On exit
+    every variable is reset to what it was, so nothing leaks, even when the body raises.
     """
 
-    __slots__ = ("_fields", "_given", "_span_id", "_tokens", "trace_id")
+    __slots__ = ("_fields", "_given", "_parent", "_span_id", "_tokens", "trace_id")
 
     trace_id: str
     """The canonical trace id bound by this context (set on enter)."""
@@ -109,10 +110,16 @@ class trace_context:
     _fields: Mapping[str, Any]
 
     def __init__(
-        self, trace_id: str | bytes | None = None, *, span_id: str | None = None, **fields: Any
+        self,
+        trace_id: str | bytes | None = None,
+        *,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        **fields: Any,
     ) -> None:
         self._given = trace_id
         self._span_id = span_id
+        self._parent = parent_span_id
         self._fields = fields
 
     @property
@@ -125,9 +132,13 @@ class trace_context:
 
     @property
     def parent_span_id(self) -> str | None:
-        """The span id of the enclosing trace context, or ``None`` at the root."""
-        parent = self._tokens[1].old_value
-        return parent.span_id if isinstance(parent, trace_context) else None
+        """The parent given (the sender of the request or record), else the enclosing context's
+        span id, else ``None``."""
+        given = self._parent
+        if given is not None:
+            return given
+        enclosing = self._tokens[1].old_value
+        return enclosing.span_id if isinstance(enclosing, trace_context) else None
 
     def __enter__(self) -> trace_context:
         global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
@@ -198,15 +209,19 @@ def enter_prepared(
     trace_id: str | None,
     fields: tuple[tuple[contextvars.ContextVar[Any], Any], ...],
     span_id: str | None = None,
+    parent_span_id: str | None = None,
 ) -> trace_context:
     """Build and enter a ``trace_context`` from prepared parts (internal: the decorators' path).
 
     ``trace_id`` must be canonical already (from ``parse_trace_id``) or ``None``; ``fields``
-    come from ``bound_pairs``. Leave it with ``__exit__`` like any ``trace_context``.
+    come from ``bound_pairs``; ``parent_span_id``, when given, is the parent instead of the
+    enclosing context (the input record's sender). Leave it with ``__exit__`` like any
+    ``trace_context``.
     """
     context = _new_context(trace_context)
     context._given = None
     context._span_id = span_id
+    context._parent = parent_span_id
     context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
     if trace_id is None:
         trace_id = _TRACE_ID.get()

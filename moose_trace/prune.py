@@ -27,6 +27,7 @@ from typing import IO
 
 import orjson
 
+from moose_trace.cli import say
 from moose_trace.paths import default_log_dir
 from moose_trace.query.normalize import timestamp_us, us_datetime
 from moose_trace.retention import DEFAULT_RETENTION, RetentionPolicy, parse_retention, utc_now
@@ -225,9 +226,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         retention = DEFAULT_RETENTION if args.retention is None else parse_retention(args.retention)
     except ValueError as bad:
-        print(f"moose-trace prune: {bad}", file=sys.stderr)
+        say("prune", bad)
         return 2
     report = prune_log_dir(args.dir, retention=retention, dry_run=args.dry_run)
     prefix = "would have " if args.dry_run else ""
-    print(f"moose-trace prune: {prefix}{report.summary()} (retention {retention.describe()})")
+    say("prune", f"{prefix}{report.summary()} (retention {retention.describe()})", sys.stdout)
     return 0

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from moose_trace.cli import say
 from moose_trace.clickhouse.ingest import default_state_file, ingest_files
 from moose_trace.clickhouse.schema import DEFAULT_TABLE
 from moose_trace.clickhouse.transport import ClickHouseError, connect
@@ -71,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         paths = resolve_sources(args.files).files
         transport = connect(args.to)
     except (ValueError, QueryError, ClickHouseError) as bad:
-        print(f"moose-trace ingest: {bad}", file=sys.stderr)
+        say("ingest", bad)
         return 2
     state = default_state_file(transport, args.table) if args.state is None else args.state
     bar = ProgressBar(sys.stderr, label="ingest", enabled=not args.no_progress)
@@ -94,9 +95,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (ClickHouseError, ValueError) as failure:
         bar.clear()
+        say("ingest", failure)
         print(
-            f"moose-trace ingest: {failure}\nWhat was inserted is recorded: run the same command "
-            "again to continue.",
+            "What was inserted is recorded: run the same command again to continue.",
             file=sys.stderr,
         )
         return 1

@@ -286,19 +286,35 @@ def begin(plan: Plan, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple
     trace_id: str | None = None
     parent: str | None = None
     if record is not _MISSING:
-        current = _trace_id_var.get()
-        if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
-            found = record_trace(record)
-            if found is not None:
-                trace_id, parent = found
-        if type(record) is not dict and is_kafka_record(record):
+        kafka = type(record) is not dict and is_kafka_record(record)
+        trace_id, parent = _record_origin(record, kafka)
+        if kafka:
             extra = kafka_fields(record)
             if extra:
                 fields = fields + bound_pairs(extra)
-    context = enter_prepared(trace_id, fields)
+    context = enter_prepared(trace_id, fields, None, parent)
     if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
-        return record, context, _start_span_safely(plan, context.trace_id, parent, None)
+        span = _start_span_safely(plan, context.trace_id, context.parent_span_id, None)
+        return record, context, span
     return record, context, None
+
+
+def _record_origin(record: Any, kafka: bool) -> tuple[str | None, str | None]:
+    """Return ``(trace id to enter, parent span)`` for a call handling ``record``.
+
+    Outside a trace, the record's trace and sender; inside one, the sender of a Kafka record of
+    the same trace (the span whose ``traceparent`` it carries), so the call's line names the
+    span that produced its input as its parent, whether or not a context encloses the call.
+    """
+    current = _trace_id_var.get()
+    if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
+        found = record_trace(record)
+        return (None, None) if found is None else found
+    if kafka:
+        found = record_trace(record)
+        if found is not None and found[0] == current:
+            return None, found[1]
+    return None, None
 
 
 def _start_span_safely(plan: Plan, trace_id: str, parent: str | None, batch: Batch | None) -> Any:
@@ -369,12 +385,9 @@ class Call:
             if batch is not None and batch.topic is not None:
                 extra = {"kafka_topic": batch.topic}
         elif record is not _MISSING:
-            current = _trace_id_var.get()
-            if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
-                found = record_trace(record)
-                if found is not None:
-                    trace_id, parent = found
-            if type(record) is not dict and is_kafka_record(record):
+            kafka = type(record) is not dict and is_kafka_record(record)
+            trace_id, parent = _record_origin(record, kafka)
+            if kafka:
                 extra = kafka_fields(record)
         if plan.run_ids:
             run_id = plan.run_id(args, kwargs)
@@ -384,10 +397,10 @@ class Call:
             extra = {**(extra or {}), "retry_count": 0}
         if extra:
             fields = fields + bound_pairs(extra)  # set after the plan's: the same keys win
-        context = self._context = enter_prepared(trace_id, fields)
+        context = self._context = enter_prepared(trace_id, fields, None, parent)
         # No tracer provider (OpenTelemetry's module global still None): no span, no call.
         if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
-            self._span = self._start_span(context.trace_id, parent)
+            self._span = self._start_span(context.trace_id, context.parent_span_id)
         else:
             self._span = None
         if plan.log_start:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from moose_trace.cli import run_subcommand
+from moose_trace.cli import run_subcommand, say
 from moose_trace.demo.errors import DemoError
 from moose_trace.demo.processes import Stopped
 
@@ -103,16 +103,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         return run_demo(options)
     except DemoError as problem:
-        print(f"moose-trace demo: {problem}", file=sys.stderr)
+        say("demo", problem)
         return problem.exit_code
     except (KeyboardInterrupt, Stopped):
         print("\nmoose-trace demo: stopped; everything it started is stopped", file=sys.stderr)
         return 130
     except Exception as failure:  # a bug or an environment problem: one line, no traceback
-        print(
-            f"moose-trace demo: failed: {type(failure).__name__}: {failure} "
-            "(everything it started is stopped)",
-            file=sys.stderr,
+        say(
+            "demo",
+            f"failed: {type(failure).__name__}: {failure} (everything it started is stopped)",
         )
         return 1
 

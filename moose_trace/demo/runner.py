@@ -20,6 +20,7 @@ from typing import TextIO
 
 import orjson
 
+from moose_trace.cli import say
 from moose_trace.demo.errors import DemoError
 from moose_trace.demo.external import ExternalApi
 from moose_trace.demo.infra import deploy, ensure_topics
@@ -155,7 +156,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
     finally:
         problems += supervisor.stop_all()
     for problem in problems:
-        print(f"moose-trace demo: {problem}", file=sys.stderr)
+        say("demo", problem)
     return 1 if problems else 0
 
 

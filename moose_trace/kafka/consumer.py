@@ -66,7 +66,11 @@ class message_context:
         if consumer_group is not None:
             fields["consumer_group"] = consumer_group
         self._rejected = incoming.rejected if incoming.trace_id is None else None
-        self._context = trace_context(incoming.trace_id or new_trace_id(), **fields)
+        self._context = trace_context(
+            incoming.trace_id or new_trace_id(),
+            parent_span_id=incoming.parent_span_id if incoming.trace_id else None,
+            **fields,
+        )
 
     def __enter__(self) -> trace_context:
         context = self._context.__enter__()

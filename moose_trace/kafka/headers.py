@@ -21,6 +21,7 @@ from moose_trace.propagation import (
     extract_incoming,
     header_getter,
     outgoing_trace,
+    parse_traceparent,
     traceparent_for,
 )
 
@@ -247,8 +248,19 @@ def incoming_trace(message_or_headers: Any) -> IncomingTrace:
         return _NOT_INCOMING
     trace_id = _fast_trace_id(headers)
     if trace_id is not None:
-        return IncomingTrace(trace_id)
+        return IncomingTrace(trace_id, _sender_span(headers, trace_id))
     return extract_incoming(headers, header_getter, _KAFKA_ID_HEADERS)
+
+
+def _sender_span(headers: list[tuple[str, Any]], trace_id: str) -> str | None:
+    """The span id of the ``traceparent`` of the same trace (the record's sender), if any."""
+    for name, value in headers:
+        if name == TRACEPARENT_HEADER and type(value) is bytes:
+            parent = parse_traceparent(value)
+            if parent is not None and parent.trace_id == trace_id:
+                return parent.span_id
+            return None
+    return None
 
 
 def extract_trace_id(message_or_headers: Any) -> str | None:

@@ -5,16 +5,20 @@ when there is none), keeps the caller's headers and delivery callback, and logs 
 report: at debug with topic, partition, offset and the record's trace id, at error with the
 error category when delivery failed. Delivery reports run later, inside ``poll()`` or
 ``flush()`` and outside the producing context, so the trace id is taken when the record is
-produced. Every other attribute is the wrapped producer's.
+produced. The report is the produce's span: its own ``span_id``, the producing code's span as
+``parent_span_id`` (the span the ``traceparent`` header names) and ``latency_ms`` from
+``produce`` to the broker's answer. Every other attribute is the wrapped producer's.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from moose_trace.context import new_span_id
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import traced_headers
 
@@ -67,8 +71,9 @@ class TracedProducer:
         """
         sent, trace_id = traced_headers(headers)
         user_callback = on_delivery if on_delivery is not None else callback
+        span = _ProduceSpan(new_span_id(), _sender_span(sent), _perf_ns())
         kwargs["on_delivery"] = _delivery_report(
-            topic, trace_id, user_callback, self._log_deliveries
+            topic, trace_id, span, user_callback, self._log_deliveries
         )
         self.producer.produce(topic, value, key, headers=sent, **kwargs)
 
@@ -82,8 +87,43 @@ class TracedProducer:
         return f"TracedProducer({self.producer!r})"
 
 
+_perf_ns = time.perf_counter_ns
+
+
+class _ProduceSpan:
+    """The produce of one record: its span id, the producing code's span, when it began."""
+
+    __slots__ = ("parent", "span_id", "started_ns")
+
+    def __init__(self, span_id: str, parent: str | None, started_ns: int) -> None:
+        self.span_id = span_id
+        self.parent = parent
+        self.started_ns = started_ns
+
+    def fields(self) -> dict[str, Any]:
+        """The span fields of the delivery line: ids and ``latency_ms`` until now."""
+        elapsed = _perf_ns() - self.started_ns
+        found: dict[str, Any] = {"span_id": self.span_id}
+        if self.parent is not None:
+            found["parent_span_id"] = self.parent
+        found["latency_ms"] = (elapsed + 500) // 1000 / 1000
+        return found
+
+
+def _sender_span(headers: list[tuple[str, bytes | None]]) -> str | None:
+    """The span id the ``traceparent`` header just written names (the producing code's)."""
+    for name, value in headers:
+        if name == "traceparent" and value is not None and len(value) >= 52:
+            return value[36:52].decode("ascii", "replace")
+    return None
+
+
 def _delivery_report(
-    topic: str, trace_id: str, user_callback: DeliveryCallback | None, log_deliveries: bool
+    topic: str,
+    trace_id: str,
+    span: _ProduceSpan,
+    user_callback: DeliveryCallback | None,
+    log_deliveries: bool,
 ) -> DeliveryCallback:
     def report(error: Any, message: Any) -> None:
         if error is not None:
@@ -91,6 +131,7 @@ def _delivery_report(
                 DELIVERY_FAILED_EVENT,
                 trace_id=trace_id,
                 kafka_topic=topic,
+                **span.fields(),
                 **kafka_error_fields(error),
             )
         elif log_deliveries:
@@ -100,6 +141,7 @@ def _delivery_report(
                 kafka_topic=message.topic(),
                 kafka_partition=message.partition(),
                 kafka_offset=message.offset(),
+                **span.fields(),
             )
         if user_callback is not None:
             user_callback(error, message)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from moose_trace._record import record
-from moose_trace.cli import run_subcommand
+from moose_trace.cli import run_subcommand, say
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -53,9 +53,11 @@ from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.render import Format, RenderOptions, render, write_event
 from moose_trace.query.results import Engine, EventsResult, Result
+from moose_trace.query.screen import terminal_width
 from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
 from moose_trace.query.text import Style, TextOptions
 from moose_trace.query.trace_index import candidate_lines
+from moose_trace.query.tree_text import TreeOptions, render_trees
 
 if TYPE_CHECKING:
     from moose_trace.query.poll_follow import Boundary
@@ -155,7 +157,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--include-metrics", action="store_true", help="show batch size and throughput"
     )
     show.add_argument("--include-payload", action="store_true", help="show payloads and stacks")
-    show.add_argument("--verbose", action="store_true", help="show every field")
+    show.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every field (with --trace: each span's log events under it)",
+    )
+    show.add_argument(
+        "--flat",
+        action="store_true",
+        help="with --trace: the trace's events as a list, not a tree",
+    )
     show.add_argument("--follow", action="store_true", help="keep showing new matching events")
     show.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     show.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -373,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
         store = None if url is None else _open_store(url, args.table)
     except QueryError as bad:
-        print(f"moose-trace logs: {bad}", file=err)
+        say("logs", bad, err)
         return 2
     except ModuleNotFoundError as missing:
         print(
@@ -389,7 +400,7 @@ def run(args: argparse.Namespace) -> int:
             return _answer(args, plan, runner, out, err)
     except QueryError as bad:
         progress.clear()
-        print(f"moose-trace logs: {bad}", file=err)
+        say("logs", bad, err)
         return 2
     except BrokenPipeError:
         with contextlib.suppress(OSError):
@@ -397,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except (OSError, EngineError) as failure:
         progress.clear()
-        print(f"moose-trace logs: {failure}", file=err)
+        say("logs", failure, err)
         return 1
     finally:
         close = getattr(store, "close", None)
@@ -413,10 +424,10 @@ def _answer(
         traces = runner.kafka_traces(plan.kafka)
         if traces is None:
             runner.progress.clear()
-            print(
-                f"moose-trace logs: no event logged for Kafka record {args.trace_kafka} "
-                f"in {runner.where()}",
-                file=err,
+            say(
+                "logs",
+                f"no event logged for Kafka record {args.trace_kafka} in {runner.where()}",
+                err,
             )
             return 0
         query = Query(AllOf((query.where, traces)), query.mode)
@@ -429,6 +440,16 @@ def _answer(
         style=style,
     )
     options = RenderOptions(args.format, text, plan.title, plan.span)
+    trace = _trace_of(query.where)
+    if trace is not None and _draws_tree(args, query):
+        result = runner.run(query)
+        runner.progress.clear()
+        assert isinstance(result, EventsResult)
+        tree_options = TreeOptions(terminal_width(out), style, args.verbose)
+        count = render_trees(trace.trace_ids, result.events, out, args.format, tree_options)
+        out.flush()
+        _notes(runner, result, count, err)
+        return 0
     if args.follow:
         limit = args.limit if args.limit or args.since else FOLLOW_BACKLOG
         return _follow(query, runner, out, err, options, limit=limit)
@@ -438,6 +459,15 @@ def _answer(
     out.flush()
     _notes(runner, result, count, err)
     return 0
+
+
+def _draws_tree(args: argparse.Namespace, query: Query) -> bool:
+    """Whether the answer is the trace drawn as a tree (not a list of its events)."""
+    return (
+        isinstance(query.mode, ListEvents)
+        and not (args.follow or args.flat)
+        and args.format != "csv"
+    )
 
 
 def _notes(runner: _Runner, result: Result, count: int, err: TextIO) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 
 from moose_trace._record import record
+from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import us_datetime, value_text
 from moose_trace.query.results import (
@@ -88,19 +89,17 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
         writer.writerows([_cell(row.get(column)) for column in header] for row in rows)
         return len(rows)
     style = options.text.style
+    title = terminal_safe(options.title)
     if isinstance(result, GroupsResult):
-        lines = text_groups(
-            result, f"Events by {', '.join(result.fields)} ({options.title})", style
-        )
+        fields = terminal_safe(", ".join(result.fields))
+        lines = text_groups(result, f"Events by {fields} ({title})", style)
     elif isinstance(result, HistogramResult):
         period = _period(result.interval.total_seconds())
-        lines = text_histogram(
-            result, f"Events per {period} ({options.title})", style, options.span
-        )
+        lines = text_histogram(result, f"Events per {period} ({title})", style, options.span)
     elif isinstance(result, ComparisonResult):
-        lines = text_comparison(result, options.title, style)
+        lines = text_comparison(result, title, style)
     else:
-        lines = text_error_groups(result, f"Error groups ({options.title})", style)
+        lines = text_error_groups(result, f"Error groups ({title})", style)
     out.write("\n".join(lines).rstrip("\n") + "\n")
     return len(rows)
 

@@ -3,6 +3,11 @@
 An event reads ``[LEVEL] Type: name - message - key=value, …`` with ``↳`` lines for what went
 wrong (the error, where the record went), the payload and stack when asked for. Colour only
 when the output is a terminal.
+
+Every logged value (and every key) is shown through ``moose_trace._text.terminal_safe``: a
+control character, escape sequence, bidi override or newline in a value prints escaped
+(``\\x1b``, ``\\n``, ``\\u202e``) on the event's own line, so a log line cannot drive the
+terminal or forge a line of its own.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from moose_trace._record import record
+from moose_trace._text import terminal_lines, terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import datetime_us, timestamp_us, us_datetime, value_text
 from moose_trace.query.results import (
@@ -28,6 +34,7 @@ __all__ = [
     "TextOptions",
     "event_lines",
     "format_time",
+    "shown_text",
     "text_comparison",
     "text_error_groups",
     "text_groups",
@@ -142,21 +149,27 @@ def _label(kind: str) -> str:
     return _TYPE_LABELS.get(kind, kind.replace("_", " ").title())
 
 
+def shown_text(value: object) -> str:
+    """Return a field value as text safe to print (``""`` for null or missing)."""
+    text = value_text(value)
+    return terminal_safe(text) if text else ""
+
+
 def _header(event: Mapping[str, Any]) -> tuple[str, set[str]]:
-    kind, name = value_text(event.get("type")), value_text(event.get("name"))
+    kind, name = shown_text(event.get("type")), shown_text(event.get("name"))
     if kind and name:
         return f"{_label(kind)}: {name}", set()
     if kind or name:
-        return _label(kind) if kind else str(name), set()
-    phase = value_text(event.get("phase"))
+        return _label(kind) if kind else name, set()
+    phase = shown_text(event.get("phase"))
     if phase:
         return f"Phase: {phase}", {"phase"}
-    service = value_text(event.get("service"))
-    return (service or "", {"service"} if service else set())
+    service = shown_text(event.get("service"))
+    return (service, {"service"} if service else set())
 
 
 def _show(key: str, value: object) -> str:
-    return f"{key}={value_text(value) or ''}"
+    return f"{terminal_safe(key)}={shown_text(value)}"
 
 
 def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> list[str]:
@@ -198,18 +211,18 @@ def _throughput(event: Mapping[str, Any]) -> float | None:
 
 def _details(event: Mapping[str, Any], options: TextOptions) -> Iterator[str]:
     error_type, message = (
-        value_text(event.get("error_type")),
-        value_text(event.get("error_message")),
+        shown_text(event.get("error_type")),
+        shown_text(event.get("error_message")),
     )
     if error_type or message:
         yield "  ↳ " + ": ".join(part for part in (error_type, message) if part)
-    query = value_text(event.get("query"))
+    query = shown_text(event.get("query"))
     if query:
         yield f"  ↳ Query: {query}"
-    hint = value_text(event.get("hint"))
+    hint = shown_text(event.get("hint"))
     if hint:
         yield f"  ↳ {hint}"
-    dlq = value_text(event.get("dlq"))
+    dlq = shown_text(event.get("dlq"))
     if dlq and dlq.lower() not in ("false", "true"):
         yield f"  ↳ Sent to dead-letter queue: {dlq}"
     payload = event.get("payload")
@@ -222,24 +235,24 @@ def _details(event: Mapping[str, Any], options: TextOptions) -> Iterator[str]:
             yield f"  Payload: {_json(payload)}"
     stack = value_text(event.get("stack"))
     if stack and (options.include_payload or options.verbose):
-        lines = stack.rstrip().splitlines()
-        yield "  Stack: " + (lines[0] if lines else "")
+        lines = list(terminal_lines(stack.rstrip()))
+        yield "  Stack: " + lines[0]
         yield from (f"         {line}" for line in lines[1:])
 
 
 def _json(value: object) -> str:
-    return value if isinstance(value, str) else dumps_text(value)
+    return terminal_safe(value if isinstance(value, str) else dumps_text(value))
 
 
 def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:
     """Return the text lines of one event: the log line, then its ``↳`` and detail lines."""
     style = options.style
-    level = value_text(event.get("level")) or "?"
+    level = shown_text(event.get("level")) or "?"
     shown_level = "WARN" if level == "warning" else level.upper()
     micros = timestamp_us(value_text(event.get("timestamp")))
-    when = format_time(micros) if micros is not None else value_text(event.get("timestamp")) or "-"
+    when = format_time(micros) if micros is not None else shown_text(event.get("timestamp")) or "-"
     header, used = _header(event)
-    message = value_text(event.get("event"))
+    message = shown_text(event.get("event"))
     parts = [part for part in (header, message) if part]
     pairs = _pairs(event, used, options)
     line = (
@@ -277,7 +290,7 @@ def _tree(groups: Sequence[GroupCount], depth: int, total: int, style: Style) ->
     lines: list[str] = []
     for value, members in ordered:
         count = sum(group.count for group in members)
-        name = "(none)" if value is None else value
+        name = "(none)" if value is None else terminal_safe(value)
         share = f" ({count / total:.0%})" if total else ""
         if depth == 0:
             noun = "occurrence" if count == 1 else "occurrences"
@@ -339,9 +352,8 @@ def text_comparison(result: ComparisonResult, title: str, style: Style) -> list[
         # Windows of hours or days read best to the minute; short ones need their seconds.
         precise = end - start < _PRECISE_WINDOW_US
         span = f"{format_time(start, precise=precise)} → {format_time(end, precise=precise)}"
-        lines.append(
-            style.paint(f"{window.label.title()} ({span}): {_count(stats.count, 'event')}", "1")
-        )
+        label = terminal_safe(window.label.title())
+        lines.append(style.paint(f"{label} ({span}): {_count(stats.count, 'event')}", "1"))
         rows = [
             ("Average latency", stats.latency_avg, _ms, base.latency_avg if base else None),
             ("P50 latency", stats.latency_p50, _ms, base.latency_p50 if base else None),
@@ -387,15 +399,15 @@ def text_error_groups(result: ErrorGroupsResult, title: str, style: Style) -> li
         )
     ]
     for group in result.groups:
-        where = " · ".join(part for part in (group.category, group.layer) if part)
+        where = " · ".join(terminal_safe(part) for part in (group.category, group.layer) if part)
         lines.append(f"  {style.paint(f'{group.count:,}×', '1;31')}  {where}")
-        what = ": ".join(part for part in (group.error_type, group.example) if part)
+        what = ": ".join(terminal_safe(part) for part in (group.error_type, group.example) if part)
         if what:
             lines.append(f"      {what}")
         lines.append(
             f"      first {format_time(group.first_us)}  last {format_time(group.last_us)}  "
-            f"signature {group.signature}"
+            f"signature {terminal_safe(group.signature)}"
         )
         if group.trace_id:
-            lines.append(f"      e.g. trace {group.trace_id}")
+            lines.append(f"      e.g. trace {terminal_safe(group.trace_id)}")
     return lines

@@ -59,10 +59,16 @@ def loaded(chdb_url: str) -> str:
 
 
 def test_trace_is_answered_from_the_table(loaded: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([loaded, "--trace", TRACE.upper(), "--format", "json", "--no-progress"]) == 0
+    flat = [loaded, "--trace", TRACE.upper(), "--format", "json", "--no-progress", "--flat"]
+    assert main(flat) == 0
     lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["event"] for line in lines] == ["request", "insert failed"]
     assert {line["trace_id"] for line in lines} == {TRACE}
+    assert main([loaded, "--trace", TRACE, "--format", "json"]) == 0
+    tree = orjson.loads(capsys.readouterr().out)
+    assert tree["trace_id"] == TRACE
+    assert tree["errors"] == 1
+    assert tree["outcome"]["error_category"] == "type_conversion_error"
 
 
 def test_group_by_counts_come_from_the_table(
@@ -102,7 +108,7 @@ def test_bad_store_arguments_are_refused_with_the_reason(
 def test_source_option_is_the_same_as_a_url_argument(
     loaded: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--source", loaded, "--trace", TRACE, "--format", "json"]) == 0
+    assert main(["--source", loaded, "--trace", TRACE, "--format", "json", "--flat"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["--source", "logs/"]) == 2
     assert "--source takes a ClickHouse URL" in capsys.readouterr().err

@@ -13,8 +13,10 @@ def test_demo_shows_the_failed_ingest_and_its_trace(demo: DemoRun) -> None:
     assert f"X-Trace-Id: {trace_id}" in demo.out
     assert f"$ moose-trace logs --trace {trace_id}" in demo.out
     shown = demo.out.split(f"$ moose-trace logs --trace {trace_id}", 1)[1]
-    assert "[ERROR] Table: UserEvent - batch sync failed" in shown
-    assert "error_category=type_conversion_error" in shown
+    # Drawn as a tree whose header says where the record's journey ended.
+    assert f"trace {trace_id}" in shown
+    assert "✗ stopped at sync · batch_insert UserEvent: type_conversion_error" in shown
+    assert "POST /ingest/UserEvent" in shown
     for number in range(1, 11):
         assert f"\nUS-{number}  " in demo.out
     assert "tables: chDB (ClickHouse in process)" in demo.out
@@ -22,7 +24,7 @@ def test_demo_shows_the_failed_ingest_and_its_trace(demo: DemoRun) -> None:
 
 def test_us1_the_trace_goes_from_http_to_the_refused_insert(demo: DemoRun, logs: Logs) -> None:
     trace_id = demo.facts["failed_ingest_trace"]
-    events = logs("--trace", trace_id, "--format", "json").events()
+    events = logs("--trace", trace_id, "--format", "json", "--flat").events()
     access = [e for e in events if e.get("type") == "ingest" and e.get("http_status") == 200]
     assert [e["http_path"] for e in access] == ["/ingest/UserEvent"]
     produced = [e for e in events if e["event"] == "kafka message delivered"]
@@ -121,7 +123,7 @@ def test_us6_the_null_field_record_went_to_the_dead_letter_topic(demo: DemoRun, 
         f"topic={facts['dead_letter_topic']},partition={facts['dead_letter_partition']},"
         f"offset={facts['dead_letter_offset']}"
     )
-    events = logs("--trace-kafka", where, "--format", "json").events()
+    events = logs("--trace-kafka", where, "--format", "json", "--flat").events()
     [failed] = [e for e in events if e["event"] == "transform failed"]
     assert failed["dlq"] == "UserEventDeadLetter"
     assert failed["error_category"] == "code_error"

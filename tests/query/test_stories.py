@@ -43,7 +43,7 @@ def test_us1_trace_shows_the_ingest_from_http_to_the_failed_insert(
     }
     assert {event["pipeline"] for event in by_name} == {"UserEventPipeline"}
 
-    trace = logs("--trace", stories.failed_ingest_trace)
+    trace = logs("--trace", stories.failed_ingest_trace, "--flat")
     assert trace.code == 0
     steps = [line for line in trace.lines if not line.startswith("  ")]
     assert len(steps) == 5
@@ -65,7 +65,11 @@ def test_us1_trace_shows_the_ingest_from_http_to_the_failed_insert(
 
     # Any spelling of the id finds the same trace: upper case, 32 hex digits.
     spelled = stories.failed_ingest_trace.replace("-", "").upper()
-    assert logs("--trace", spelled).out == trace.out
+    assert logs("--trace", spelled, "--flat").out == trace.out
+    tree = logs("--trace", spelled)
+    assert tree.lines[0].startswith(f"trace {stories.failed_ingest_trace}")
+    assert "stopped at storage · batch_insert UserEvent" in tree.lines[1]
+    assert "type_conversion_error" in tree.lines[1]
 
     sync = _json(
         logs(
@@ -225,7 +229,9 @@ def test_us6_transform_lineage_payload_and_dlq(logs: Logs, stories: StoryCorpus)
     assert "target=Bar" in verbose.out
     assert "kafka_offset=12346" in verbose.out
 
-    record = logs("--trace-kafka", "topic=Foo,partition=2,offset=12345", "--format", "json")
+    record = logs(
+        "--trace-kafka", "topic=Foo,partition=2,offset=12345", "--format", "json", "--flat"
+    )
     events = _json(record)
     assert {event["trace_id"] for event in events} == {stories.foo_record_trace}
     assert [event["event"] for event in events] == [
