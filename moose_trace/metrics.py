@@ -25,11 +25,12 @@ sets one up: Prometheus text at ``http://127.0.0.1:9464/metrics``, or OTLP push 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import metrics as otel_metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
@@ -47,6 +48,7 @@ __all__ = [
     "RECORDS",
     "MetricsSetup",
     "OperationMetrics",
+    "Series",
     "configure_metrics",
     "operation_metrics",
     "shutdown_metrics",
@@ -80,8 +82,34 @@ _IN = "in"
 _OUT = "out"
 
 
+class Series:
+    """One attribute set of an operation: its running totals, observed at each collection.
+
+    Built by ``OperationMetrics.series`` and kept by the caller (a decorated function keeps
+    the series of its successful calls), so a call adds to plain integers under a lock —
+    about a tenth of what a synchronous SDK counter costs per ``add``.
+    """
+
+    __slots__ = ("attributes", "bytes_in", "bytes_out", "count", "records_in", "records_out")
+
+    def __init__(self, attributes: dict[str, str]) -> None:
+        self.attributes = attributes
+        """The attributes every instrument records this series with."""
+        self.count = 0
+        self.records_in = 0
+        self.records_out = 0
+        self.bytes_in: int | None = None  # None until a size was known: unknown is not zero
+        self.bytes_out: int | None = None
+
+
 class OperationMetrics:
-    """moose-trace's instruments on one ``MeterProvider``, and the cap on ``name`` values."""
+    """moose-trace's instruments on one ``MeterProvider``, and the cap on ``name`` values.
+
+    Counts (operations, records, bytes) are kept here and reported by observable counters
+    when the provider collects (cumulative totals, as OpenTelemetry's counters report them);
+    durations go to a histogram, one ``record`` per operation (OpenTelemetry has no
+    pre-aggregated histogram: that record is the one per-operation cost of the SDK).
+    """
 
     def __init__(
         self, provider: otel_metrics.MeterProvider, *, name_limit: int = DEFAULT_NAME_LIMIT
@@ -91,9 +119,16 @@ class OperationMetrics:
         if name_limit < 0:
             raise ValueError("name_limit must be ≥ 0")
         self.provider = provider
+        self._name_limit = name_limit
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+        self._series: dict[tuple[tuple[str, str], ...], Series] = {}
         meter = provider.get_meter(METER_NAME, __version__)
-        self._operations = meter.create_counter(
-            OPERATIONS, unit="{operation}", description="Finished operations: calls, requests."
+        meter.create_observable_counter(
+            OPERATIONS,
+            [self._observe_operations],
+            unit="{operation}",
+            description="Finished operations: calls, requests.",
         )
         self._duration = meter.create_histogram(
             DURATION,
@@ -101,76 +136,114 @@ class OperationMetrics:
             description="Duration of operations.",
             explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
         )
-        self._records = meter.create_counter(
-            RECORDS, unit="{record}", description="Records taken in and produced."
+        meter.create_observable_counter(
+            RECORDS,
+            [self._observe_records],
+            unit="{record}",
+            description="Records taken in and produced.",
         )
-        self._bytes = meter.create_counter(
-            BYTES, unit="By", description="Bytes of the records taken in and produced."
+        meter.create_observable_counter(
+            BYTES,
+            [self._observe_bytes],
+            unit="By",
+            description="Bytes of the records taken in and produced.",
         )
         self._lag = meter.create_gauge(
             CONSUMER_LAG, unit="{message}", description="Messages not yet consumed."
         )
-        self._name_limit = name_limit
-        self._names: set[str] = set()
-        self._names_lock = threading.Lock()
 
     def name_label(self, name: str) -> str:
         """Return ``name``, or ``other`` once ``name_limit`` other names have been recorded."""
         names = self._names
         if name in names:
             return name
-        with self._names_lock:
+        with self._lock:
             if len(names) < self._name_limit:
                 names.add(name)
                 return name
         return OTHER_NAME
 
-    def attributes(
+    def series(
         self,
         type: str,
         layer: str,
         name: str | None,
-        status: str,
+        status: str | None,
         error_category: str | None = None,
-    ) -> dict[str, str]:
-        """Return an operation's attributes (``name`` capped): build them once and reuse them."""
-        attributes = {"type": type, "layer": layer, "status": status}
+    ) -> Series:
+        """Return the series of these attributes (``name`` capped); the same object each time.
+
+        ``status=None`` gives a series without ``status``, for ``io`` (records and bytes).
+        """
+        attributes = {"type": type, "layer": layer}
+        if status is not None:
+            attributes["status"] = status
         if error_category is not None:
             attributes["error_category"] = error_category
         if name is not None:
             attributes["name"] = self.name_label(name)
-        return attributes
+        key = tuple(attributes.items())
+        found = self._series.get(key)
+        if found is None:
+            with self._lock:
+                found = self._series.setdefault(key, Series(attributes))
+        return found
 
-    def operation(self, attributes: Mapping[str, str], seconds: float) -> None:
-        """Count one finished operation and record its duration."""
-        self._operations.add(1, attributes)
-        self._duration.record(seconds, attributes)
+    def operation(self, series: Series, seconds: float) -> None:
+        """Count one finished operation of ``series`` and record its duration."""
+        with self._lock:
+            series.count += 1
+        self._duration.record(seconds, series.attributes)
 
     def io(
         self,
-        attributes: Mapping[str, str],
+        series: Series,
         records_in: int,
         records_out: int,
         bytes_in: int | None = None,
         bytes_out: int | None = None,
     ) -> None:
-        """Count the records (and bytes, when known) an operation took in and produced.
-
-        ``attributes`` identify the operation (``type``, ``layer``, ``name``); ``direction`` is
-        added here.
-        """
-        inbound = {**attributes, "direction": _IN}
-        outbound = {**attributes, "direction": _OUT}
-        self._records.add(records_in, inbound)
-        self._records.add(records_out, outbound)
-        if bytes_in is not None:
-            self._bytes.add(bytes_in, inbound)
-        if bytes_out is not None:
-            self._bytes.add(bytes_out, outbound)
+        """Count the records (and bytes, when known) an operation took in and produced."""
+        with self._lock:
+            series.records_in += records_in
+            series.records_out += records_out
+            if bytes_in is not None:
+                series.bytes_in = (series.bytes_in or 0) + bytes_in
+            if bytes_out is not None:
+                series.bytes_out = (series.bytes_out or 0) + bytes_out
 
     def consumer_lag(self, lag: int, attributes: Mapping[str, Any]) -> None:
         """Record how many messages a consumer's partition has left to read."""
         self._lag.set(lag, attributes)
+
+    def _snapshot(self) -> list[Series]:
+        with self._lock:
+            return list(self._series.values())
+
+    def _observe_operations(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(series.count, series.attributes)
+            for series in self._snapshot()
+            if series.count
+        ]
+
+    def _observe_records(self, options: CallbackOptions) -> Iterable[Observation]:
+        return self._directions(lambda series: (series.records_in, series.records_out))
+
+    def _observe_bytes(self, options: CallbackOptions) -> Iterable[Observation]:
+        return self._directions(lambda series: (series.bytes_in, series.bytes_out))
+
+    def _directions(self, totals: Any) -> list[Observation]:
+        observed = []
+        for series in self._snapshot():
+            if "status" in series.attributes:
+                continue  # an operation's series: no records of its own
+            for direction, total in zip((_IN, _OUT), totals(series), strict=True):
+                if total is not None and (series.records_in or series.records_out):
+                    observed.append(
+                        Observation(total, {**series.attributes, "direction": direction})
+                    )
+        return observed
 
 
 _explicit: OperationMetrics | None = None

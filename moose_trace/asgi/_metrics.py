@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from moose_trace._log_outputs import report_once
 from moose_trace.errors import categorize_error
-from moose_trace.metrics import OperationMetrics, operation_metrics
+from moose_trace.metrics import OperationMetrics, Series, operation_metrics
 
 __all__ = ["record_request"]
 
 _MAX_CACHED = 1024
-# (recorder, type, layer, name) → the attributes of its successful requests, built once.
-_success: dict[tuple[object, str, str, str], dict[str, str]] = {}
+# (recorder, type, layer, name) → the series of its successful requests, looked up once.
+_success: dict[tuple[object, str, str, str], Series] = {}
 
 
 def _outcome(
@@ -32,16 +32,14 @@ def _outcome(
     return "success", None
 
 
-def _success_attributes(
-    recorder: OperationMetrics, primitive: str, layer: str, name: str
-) -> dict[str, str]:
+def _success_series(recorder: OperationMetrics, primitive: str, layer: str, name: str) -> Series:
     key = (recorder, primitive, layer, name)
-    attributes = _success.get(key)
-    if attributes is None:
+    series = _success.get(key)
+    if series is None:
         if len(_success) >= _MAX_CACHED:
             _success.clear()
-        attributes = _success[key] = recorder.attributes(primitive, layer, name, "success")
-    return attributes
+        series = _success[key] = recorder.series(primitive, layer, name, "success")
+    return series
 
 
 def record_request(
@@ -61,9 +59,9 @@ def record_request(
     try:
         outcome, error_category = _outcome(status, error, category)
         if outcome == "success":
-            attributes = _success_attributes(recorder, primitive, layer, name)
+            series = _success_series(recorder, primitive, layer, name)
         else:
-            attributes = recorder.attributes(primitive, layer, name, outcome, error_category)
-        recorder.operation(attributes, elapsed_ns / 1e9)
+            series = recorder.series(primitive, layer, name, outcome, error_category)
+        recorder.operation(series, elapsed_ns / 1e9)
     except Exception as problem:  # a broken metrics pipeline must not break the response
         report_once(f"metrics:{type(problem).__name__}", f"cannot record metrics: {problem!r}")

@@ -55,7 +55,7 @@ def output_count(result: object) -> int:
 class CallMetrics:
     """The metrics of one decorated function's calls, for the current ``MeterProvider``."""
 
-    __slots__ = ("_io", "_io_attributes", "_layer", "_name", "_success", "_type", "recorder")
+    __slots__ = ("_io", "_io_series", "_layer", "_name", "_success", "_type", "recorder")
 
     def __init__(
         self, recorder: OperationMetrics, fields: dict[str, Any], status: str, *, io: bool
@@ -65,11 +65,9 @@ class CallMetrics:
         self._type = str(fields.get("type", ""))
         self._layer = str(fields.get("layer", ""))
         self._name = str(fields.get("name", ""))
-        self._success = recorder.attributes(self._type, self._layer, self._name, status)
+        self._success = recorder.series(self._type, self._layer, self._name, status)
         self._io = io
-        self._io_attributes = {
-            key: value for key, value in self._success.items() if key != "status"
-        }
+        self._io_series = recorder.series(self._type, self._layer, self._name, None)
 
     def succeeded(self, elapsed_ns: int, record: Any, result: Any, batch_size: int | None) -> None:
         """Record a successful call (and its records, for transforms and syncs)."""
@@ -83,10 +81,10 @@ class CallMetrics:
     def failed(self, elapsed_ns: int, status: str, error_category: str | None) -> None:
         """Record a failed or cancelled call."""
         try:
-            attributes = self.recorder.attributes(
+            series = self.recorder.series(
                 self._type, self._layer, self._name, status, error_category
             )
-            self.recorder.operation(attributes, elapsed_ns / 1e9)
+            self.recorder.operation(series, elapsed_ns / 1e9)
         except Exception as error:
             report_once(f"metrics:{type(error).__name__}", f"cannot record metrics: {error!r}")
 
@@ -104,4 +102,4 @@ class CallMetrics:
                 bytes_out = _total_size(result)
             else:
                 bytes_out = 0 if result is None else byte_size(result)
-        self.recorder.io(self._io_attributes, records_in, records_out, bytes_in, bytes_out)
+        self.recorder.io(self._io_series, records_in, records_out, bytes_in, bytes_out)
