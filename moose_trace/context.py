@@ -13,11 +13,15 @@ import contextvars
 import random
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog.contextvars as _structlog_cv
+from opentelemetry import trace as otel_trace
 
-from moose_trace.ids import new_trace_id, parse_trace_id
+from moose_trace.ids import new_trace_id, parse_trace_id, trace_id_from_int
+
+if TYPE_CHECKING:
+    from moose_trace.propagation import IncomingTrace
 
 __all__ = [
     "bind_fields",
@@ -55,8 +59,14 @@ _TRACE_ID = _var("trace_id")
 _FRAME: contextvars.ContextVar[trace_context | None] = contextvars.ContextVar(
     "moose_trace_frame", default=None
 )
+# What the incoming carrier said beyond the id (parent, flags, tracestate, baggage): set by
+# ``propagation.bind_incoming`` inside the incoming trace's context, reset with it.
+_INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar(
+    "moose_trace_incoming", default=None
+)
 _getrandbits = random.getrandbits
 _last_valid: object = None
+_current_span = otel_trace.get_current_span
 
 
 def new_span_id() -> str:
@@ -67,16 +77,60 @@ def new_span_id() -> str:
     return f"{value:016x}"
 
 
+def _otel_trace_id() -> str | None:
+    """The active OpenTelemetry span's trace id (canonical), or ``None`` without a valid span."""
+    span_context = _current_span().get_span_context()
+    return trace_id_from_int(span_context.trace_id) if span_context.is_valid else None
+
+
 def current_trace_id() -> str | None:
-    """Return the trace id of the current context, or ``None`` outside any trace context."""
+    """Return the trace id of the current context, or ``None`` outside any trace.
+
+    Outside any ``trace_context`` but inside a valid OpenTelemetry span (a span started by
+    OpenTelemetry's own instrumentation), that span's trace id: the one its log lines carry.
+    """
     value = _TRACE_ID.get()
-    return None if value is Ellipsis else value
+    if value is not Ellipsis:
+        return value  # type: ignore[no-any-return]
+    return _otel_trace_id()
 
 
 def current_span_id() -> str | None:
-    """Return the span id of the innermost trace context (16 hex digits), or ``None``."""
+    """Return the span id of the innermost trace context (16 hex digits), or ``None``.
+
+    Outside any ``trace_context`` but inside a valid local OpenTelemetry span, that span's id.
+    """
     frame = _FRAME.get()
-    return None if frame is None else frame.span_id
+    if frame is not None:
+        return frame.span_id
+    span_context = _current_span().get_span_context()
+    if span_context.is_valid and not span_context.is_remote:
+        return f"{span_context.span_id:016x}"
+    return None
+
+
+def current_incoming() -> IncomingTrace | None:
+    """Return what the incoming carrier of this context said beyond its id (internal).
+
+    Set by ``moose_trace.propagation.bind_incoming``; ``None`` when nothing was kept.
+    """
+    return _INCOMING.get()
+
+
+def set_incoming(
+    incoming: IncomingTrace | None, *, remember: bool = True
+) -> contextvars.Token[IncomingTrace | None]:
+    """Keep ``incoming`` until the current trace context exits (internal: ``bind_incoming``).
+
+    ``remember=False``: the caller resets the returned token itself (a consume loop that binds
+    records without a ``trace_context`` frame of their own).
+    """
+    token = _INCOMING.set(incoming)
+    if remember:
+        frame = _FRAME.get()
+        if frame is not None:
+            frame._remember(token)
+    return token
 
 
 def current_parent_span_id() -> str | None:
@@ -94,12 +148,13 @@ class trace_context:
     """Bind a trace id and fields for the code inside ``with`` (or ``async with``).
 
     ``trace_id`` is validated: a valid id in any accepted form is normalized; ``None`` keeps the
-    current context's id, or makes a new UUIDv7 outside any context; an invalid id is replaced by a
-    new one (it never reaches a log line). Each context has its own ``span_id`` (pass one to use an
-    OpenTelemetry span's; otherwise a random one is made the first time it is asked for), and the
-    enclosing context's span is its ``parent_span_id`` (unless ``parent_span_id`` is given: the
-    span that sent the request or record this context handles). On exit
-    every variable is reset to what it was, so nothing leaks, even when the body raises.
+    current context's id, else the active OpenTelemetry span's trace id, else makes a new UUIDv7;
+    an invalid id is replaced by a new one (it never reaches a log line). Each context has its
+    own ``span_id`` (pass one to use an OpenTelemetry span's; otherwise a random one is made the
+    first time it is asked for). Its ``parent_span_id`` is the one given (the span that sent the
+    request or record this context handles), else the enclosing context's span, else, at the
+    root, the incoming ``traceparent``'s span kept by ``bind_incoming``. On exit every variable
+    is reset to what it was, so nothing leaks, even when the body raises.
     """
 
     __slots__ = ("_fields", "_given", "_parent", "_span_id", "_tokens", "trace_id")
@@ -133,19 +188,25 @@ class trace_context:
     @property
     def parent_span_id(self) -> str | None:
         """The parent given (the sender of the request or record), else the enclosing context's
-        span id, else ``None``."""
+        span id, else, at the root, the incoming trace's caller span (``traceparent``, kept by
+        ``bind_incoming``), else ``None``."""
         given = self._parent
         if given is not None:
             return given
         enclosing = self._tokens[1].old_value
-        return enclosing.span_id if isinstance(enclosing, trace_context) else None
+        if isinstance(enclosing, trace_context):
+            return enclosing.span_id
+        incoming = _INCOMING.get()
+        if incoming is not None and incoming.trace_id == self.trace_id:
+            return incoming.parent_span_id
+        return None
 
     def __enter__(self) -> trace_context:
         global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
         given = self._given
         if given is None:
             current = _TRACE_ID.get()
-            tid = new_trace_id() if current is Ellipsis else current
+            tid = (_otel_trace_id() or new_trace_id()) if current is Ellipsis else current
         elif given is _last_valid:
             # The very string object validated last time (an id handed from the middleware to the
             # decorators, or reused in a loop): it is immutable, so it is still valid.
@@ -226,7 +287,7 @@ def enter_prepared(
     if trace_id is None:
         trace_id = _TRACE_ID.get()
         if trace_id is Ellipsis:
-            trace_id = new_trace_id()
+            trace_id = _otel_trace_id() or new_trace_id()
     context.trace_id = trace_id
     context._tokens = tokens = [_TRACE_ID.set(trace_id), _FRAME.set(context)]
     append = tokens.append

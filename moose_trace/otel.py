@@ -12,17 +12,22 @@ from __future__ import annotations
 import contextvars
 import importlib.util
 import re
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import propagate as otel_propagate
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import propagation as _otel_propagation
 
 from moose_trace.context import new_span_id
 from moose_trace.errors import categorize_error, error_message, error_type_name
 from moose_trace.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
+from moose_trace.propagation import TraceIdPropagator
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -36,7 +41,9 @@ __all__ = [
     "TraceIdGenerator",
     "configure_tracing",
     "current_otel_ids",
+    "install_propagator",
     "otel_context_for",
+    "otel_in_use",
     "record_span_error",
     "sdk_available",
 ]
@@ -91,6 +98,7 @@ def configure_tracing(
     batch: bool = True,
     sampler: Sampler | None = None,
     set_global: bool = True,
+    propagator: bool = True,
 ) -> TracerProvider | None:
     """Install an SDK ``TracerProvider`` with moose-trace ids; ``None`` when the SDK is missing.
 
@@ -100,8 +108,12 @@ def configure_tracing(
     ``set_global`` (the default) the provider becomes OpenTelemetry's global one; OpenTelemetry
     allows that once per process, so a later call, or a global SDK provider you set up yourself,
     is reused: it gets the moose-trace ``TraceIdGenerator`` (for tracers created from then on)
-    and ``exporter`` is added to it, once.
+    and ``exporter`` is added to it, once. With ``set_global`` and ``propagator`` (the
+    default) ``install_propagator()`` runs too, so OpenTelemetry's own instrumentation reads and
+    writes ``X-Trace-Id`` alongside W3C trace context.
     """
+    if set_global and propagator:
+        install_propagator()
     if not sdk_available():
         return None
     from moose_trace import _otel_sdk  # noqa: PLC0415 - the SDK is optional: import it on use
@@ -110,6 +122,52 @@ def configure_tracing(
         return _otel_sdk.install_provider(
             service, exporter=exporter, batch=batch, sampler=sampler, set_global=set_global
         )
+
+
+def _has_trace_id_propagator(propagator: TextMapPropagator) -> bool:
+    if isinstance(propagator, TraceIdPropagator):
+        return True
+    # CompositePropagator keeps its members in ``_propagators`` (read here only).
+    members = getattr(propagator, "_propagators", ())
+    return any(_has_trace_id_propagator(member) for member in members)
+
+
+def install_propagator() -> TextMapPropagator:
+    """Add ``TraceIdPropagator`` after OpenTelemetry's global propagators; return the result.
+
+    OpenTelemetry's instrumentation (its ASGI middleware, HTTP clients, Kafka) then reads
+    ``X-Trace-Id`` and the W3C headers by moose-trace's rules, so a server span it starts is in
+    the same trace as the log lines, and writes ``X-Trace-Id`` next to ``traceparent``. The
+    propagators already set (``OTEL_PROPAGATORS``: W3C trace context and baggage by default, B3,
+    Jaeger…) stay, in front. Idempotent.
+    """
+    with _lock:
+        current = otel_propagate.get_global_textmap()
+        if _has_trace_id_propagator(current):
+            return current
+        combined = CompositePropagator([current, TraceIdPropagator()])
+        otel_propagate.set_global_textmap(combined)
+        return combined
+
+
+_instrumentation_loaded = False
+
+
+def otel_in_use() -> bool:
+    """Return whether OpenTelemetry may start spans here (worth handing it the trace context).
+
+    True once a tracer provider is set globally or an OpenTelemetry instrumentation package is
+    imported; false in a process that uses moose-trace alone (then nothing is attached).
+    """
+    global _instrumentation_loaded  # noqa: PLW0603 - becomes true once, never false again
+    if _instrumentation_loaded:
+        return True
+    if not isinstance(otel_trace.get_tracer_provider(), otel_trace.ProxyTracerProvider) or (
+        "opentelemetry.instrumentation" in sys.modules
+    ):
+        _instrumentation_loaded = True
+        return True
+    return False
 
 
 def otel_context_for(

@@ -14,8 +14,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from moose_trace.ids import trace_id_from_int, trace_id_to_int
-from moose_trace.otel import otel_context_for, record_span_error
+from moose_trace.ids import trace_id_from_int
+from moose_trace.otel import record_span_error
 
 __all__ = ["ServerSpans", "span_ids"]
 
@@ -36,26 +36,28 @@ class ServerSpans:
         self,
         method: str,
         attributes: dict[str, Any],
-        trace_id: str | None,
-        parent_span_id: str | None,
-        sampled: bool,
+        parent: Context | None,
+        linked_trace_id: str | None = None,
     ) -> otel_trace.Span:
-        """Start the span: in trace ``trace_id`` when one came in, else a child of the current span.
+        """Start the span in ``parent`` (the incoming trace's remote parent), else in the current
+        context (a child of an outer middleware's span, or a new trace).
 
-        An incoming id becomes a remote parent (``traceparent``'s span id when it sent one), unless
-        the current span (an outer middleware's) is already in that trace.
+        ``linked_trace_id``: an incoming id of another trace, kept as the ``linked_trace_id``
+        attribute (as on the access line).
         """
-        context = None
-        if trace_id is not None:
-            outer = otel_trace.get_current_span().get_span_context()
-            if not (outer.is_valid and outer.trace_id == trace_id_to_int(trace_id)):
-                context = otel_context_for(trace_id, parent_span_id, sampled=sampled)
-        return self._tracer.start_span(method, context, _SERVER, attributes)
+        if linked_trace_id is not None:
+            attributes = {**attributes, "linked_trace_id": linked_trace_id}
+        return self._tracer.start_span(method, parent, _SERVER, attributes)
 
     @staticmethod
     def activate(span: otel_trace.Span) -> Token[Context]:
         """Make ``span`` the current span; return the token for ``deactivate``."""
         return otel_context.attach(otel_trace.set_span_in_context(span))
+
+    @staticmethod
+    def activate_context(context: Context) -> Token[Context]:
+        """Make ``context`` OpenTelemetry's current context; return the token for ``deactivate``."""
+        return otel_context.attach(context)
 
     @staticmethod
     def deactivate(token: Token[Context]) -> None:
@@ -91,13 +93,13 @@ class ServerSpans:
         span.end()
 
 
-def span_ids(span: otel_trace.Span) -> tuple[str, str, bool] | None:
-    """Return ``(trace_id, span_id, sampled)`` of a span, or ``None`` for an invalid (no-op) one."""
+def span_ids(span: otel_trace.Span) -> tuple[str, str, int] | None:
+    """Return ``(trace_id, span_id, trace_flags)`` of a span, or ``None`` for a no-op one."""
     span_context = span.get_span_context()
     if not span_context.is_valid:
         return None
     return (
         trace_id_from_int(span_context.trace_id),
         f"{span_context.span_id:016x}",
-        span_context.trace_flags.sampled,
+        int(span_context.trace_flags),
     )

@@ -18,7 +18,6 @@ Lifespan and other scope types pass through untouched.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -27,6 +26,7 @@ import orjson
 from opentelemetry import trace as otel_trace
 
 from moose_trace._error_rules import category_of_error_status
+from moose_trace.asgi._incoming import choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
@@ -35,13 +35,13 @@ from moose_trace.asgi.naming import PathClassifier, PathRule
 from moose_trace.asgi.principal import scope_principal
 from moose_trace.context import current_fields, trace_context
 from moose_trace.errors import error_fields
-from moose_trace.ids import parse_trace_id, trace_id_from_int
 from moose_trace.log_config import direct_logger
-from moose_trace.otel import LAYER_ATTRIBUTE
+from moose_trace.otel import LAYER_ATTRIBUTE, otel_in_use
 from moose_trace.propagation import (
     HTTP_TRACE_HEADER,
-    escape_header_value,
-    extract_incoming,
+    IncomingTrace,
+    bind_incoming,
+    otel_context_of,
     traceparent_for,
 )
 
@@ -51,6 +51,7 @@ __all__ = [
     "CANCELLED_EVENT",
     "DEFAULT_CONTEXT_FIELDS",
     "LOGGER_NAME",
+    "OUTER_SPAN_EVENT",
     "REJECTED_EVENT",
     "REQUEST_FIELDS",
     "TraceMiddleware",
@@ -66,6 +67,8 @@ CANCELLED_EVENT = "request cancelled"
 """The ``event`` of the access line of a request cut short (client gone, server shutting down)."""
 REJECTED_EVENT = "rejected incoming trace id"
 """The ``event`` of the warning about an invalid incoming ``X-Trace-Id`` (value escaped, cut)."""
+OUTER_SPAN_EVENT = "outer span overrules incoming trace id"
+"""The ``event`` of the one warning when an outer OpenTelemetry span ignored ``X-Trace-Id``."""
 REQUEST_FIELDS = (
     "type",
     "name",
@@ -79,26 +82,12 @@ REQUEST_FIELDS = (
 DEFAULT_CONTEXT_FIELDS = ("type", "name", "layer")
 """Bound for the whole request by default: enough to find any of its lines by primitive."""
 
-_TRACE_ID = 0
-_TRACEPARENT = 1
-_FORWARDED = 2
-_REQUEST_ID = 3
-# ASGI servers lower-case header names (the spec requires it), so exact bytes are matched.
-_HEADER_SLOTS = {
-    b"x-trace-id": _TRACE_ID,
-    b"traceparent": _TRACEPARENT,
-    b"x-forwarded-for": _FORWARDED,
-    b"x-request-id": _REQUEST_ID,
-}
-_ID_HEADERS = (HTTP_TRACE_HEADER,)
-_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,64}").fullmatch
 _TRACE_ID_HEADER = HTTP_TRACE_HEADER.encode("ascii")
 _TRACEPARENT_HEADER = b"traceparent"
 _TRACED_SCOPES = frozenset({"http", "websocket"})
 _CLIENT_CLOSED = 499  # nginx's status for a request the client gave up on
 _DEFAULT_RULE = PathRule()
 _now_ns = time.perf_counter_ns
-_current_span = otel_trace.get_current_span
 
 
 class TraceMiddleware:
@@ -160,6 +149,7 @@ class TraceMiddleware:
         self._spans = (
             ServerSpans(tracer_provider) if tracing or tracer_provider is not None else None
         )
+        self._warned_outer = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection: trace http and websocket scopes, pass others through."""
@@ -168,9 +158,7 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         started_ns = _now_ns()
-        trace_id, parent_span_id, sampled, rejected, forwarded, request_id = _read_headers(
-            scope.get("headers") or ()
-        )
+        incoming, forwarded, request_id = read_headers(scope.get("headers") or ())
 
         path: str = scope["path"]
         method: str = scope.get("method") or "GET"
@@ -195,31 +183,29 @@ class TraceMiddleware:
         if request_id is not None:
             fields["request_id"] = request_id
 
+        choice = choose_trace(incoming)
+        trace_id = choice.trace_id
+        if choice.linked_trace_id is not None:
+            fields["linked_trace_id"] = choice.linked_trace_id
+            if choice.outer_disagrees:
+                self._warn_outer_span(trace_id, choice.linked_trace_id)
         span = span_token = None
-        span_id = traceparent = None
+        span_id = None
+        traceparent = choice.outer_traceparent
         spans = self._spans
         if spans is not None:
             span = spans.start(
                 method,
                 _span_attributes(scope, method, path, layer),
-                trace_id,
-                parent_span_id,
-                sampled,
+                choice.parent,
+                choice.linked_trace_id,
             )
             ids = span_ids(span)
             if ids is not None:
-                span_trace_id, span_id, span_sampled = ids
+                span_trace_id, span_id, span_flags = ids
                 trace_id = trace_id or span_trace_id
-                traceparent = traceparent_for(span_trace_id, span_id, span_sampled)
+                traceparent = traceparent_for(span_trace_id, span_id, flags=span_flags)
             span_token = spans.activate(span)
-        else:
-            outer = _current_span().get_span_context()
-            if outer.is_valid:  # an outer middleware's span: share its trace, name it in the reply
-                outer_trace_id = trace_id_from_int(outer.trace_id)
-                trace_id = trace_id or outer_trace_id
-                traceparent = traceparent_for(
-                    outer_trace_id, f"{outer.span_id:016x}", outer.trace_flags.sampled
-                )
 
         bound = self._context_fields
         if bound is None:
@@ -232,6 +218,12 @@ class TraceMiddleware:
             )
         context.__enter__()
         trace_id = context.trace_id
+        if incoming.carries_more:
+            bind_incoming(incoming)
+        if span_token is None and traceparent is None and otel_in_use():
+            # No span of ours or an outer one: OpenTelemetry instrumentation inside the app
+            # (an inner OpenTelemetryMiddleware, an HTTP client's) continues this trace.
+            span_token = ServerSpans.activate_context(_remote_parent(context, incoming))
         added = [(_TRACE_ID_HEADER, trace_id.encode("ascii"))]
         if traceparent is not None:
             added.append((_TRACEPARENT_HEADER, traceparent.encode("ascii")))
@@ -262,8 +254,8 @@ class TraceMiddleware:
         handled = False
         category: str | None = None  # of an error status sent without raising
         try:
-            if rejected is not None:
-                self._logger().warning(REJECTED_EVENT, rejected_trace_id=rejected)
+            if incoming.rejected is not None:
+                self._logger().warning(REJECTED_EVENT, rejected_trace_id=incoming.rejected)
             try:
                 await self.app(scope, receive, traced_send)
             except Exception as exc:
@@ -288,11 +280,29 @@ class TraceMiddleware:
             )
         finally:
             context.__exit__(None, None, None)
-            if spans is not None and span is not None and span_token is not None:
-                spans.deactivate(span_token)
+            if span_token is not None:
+                ServerSpans.deactivate(span_token)
+            if spans is not None and span is not None:
                 spans.finish(span, method, status or 500, _route(scope), error, category=category)
         if error is not None and not handled:
             raise error
+
+    def _warn_outer_span(self, trace_id: str | None, linked: str) -> None:
+        """Say once that an outer span overruled a client's id, and how to avoid it."""
+        if self._warned_outer:
+            return
+        self._warned_outer = True
+        self._logger().warning(
+            OUTER_SPAN_EVENT,
+            outer_trace_id=trace_id,
+            linked_trace_id=linked,
+            hint=(
+                "an OpenTelemetry middleware outside TraceMiddleware started its span without "
+                "reading X-Trace-Id; the request follows that span's trace and keeps the client's "
+                "id as linked_trace_id. Call moose_trace.otel.install_propagator() (configure() "
+                "does) so OpenTelemetry reads X-Trace-Id too, or add TraceMiddleware outside it."
+            ),
+        )
 
     def _logger(self) -> Any:
         """Return the logger of the middleware's lines.
@@ -361,56 +371,19 @@ def _status_category(status: int) -> str | None:
     return bound if bound is not None else category_of_error_status(status)
 
 
-_Headers = tuple[str | None, str | None, bool, str | None, list[bytes] | None, str | None]
-
-
-def _read_headers(headers: Iterable[Iterable[bytes]]) -> _Headers:
-    """Read what the middleware needs from the raw headers, in one pass.
-
-    Returns the incoming ``(trace_id, parent_span_id, sampled, rejected)`` (see
-    ``extract_incoming``), the ``X-Forwarded-For`` values and a valid ``X-Request-Id``.
-    """
-    trace_headers: list[tuple[bytes, bytes]] | None = None
-    sent_id: bytes | None = None
-    forwarded: list[bytes] | None = None
-    request_id: str | None = None
-    slots = _HEADER_SLOTS
-    for header, value in headers:
-        slot = slots.get(header)
-        if slot is None:
-            continue
-        if slot <= _TRACEPARENT:
-            if trace_headers is None:
-                trace_headers = []
-            trace_headers.append((header, value))
-            if slot == _TRACE_ID and sent_id is None:
-                sent_id = value
-        elif slot == _FORWARDED:
-            if forwarded is None:
-                forwarded = []
-            forwarded.append(value)
-        elif request_id is None and _VALID_REQUEST_ID(value) is not None:
-            request_id = value.decode("ascii")
-    if trace_headers is None:
-        return None, None, True, None, forwarded, request_id
-    if len(trace_headers) == 1 and sent_id is not None:
-        # The common case, a lone X-Trace-Id: extract_incoming's rule for it is parse_trace_id,
-        # applied here straight to the bytes (the general header reader is 5× slower).
-        trace_id = parse_trace_id(sent_id)
-        if trace_id is not None:
-            return trace_id, None, True, None, forwarded, request_id
-    return (*_incoming(trace_headers, sent_id), forwarded, request_id)
-
-
-def _incoming(
-    trace_headers: list[tuple[bytes, bytes]], sent_id: bytes | None
-) -> tuple[str | None, str | None, bool, str | None]:
-    """Return ``(trace_id, parent_span_id, sampled, rejected)`` from the trace headers."""
-    incoming = extract_incoming(trace_headers, id_headers=_ID_HEADERS)
-    rejected = incoming.rejected
-    if rejected is None and sent_id is not None and parse_trace_id(sent_id) is None:
-        rejected = escape_header_value(sent_id)  # not UTF-8: the header reader skips it
-    return incoming.trace_id, incoming.parent_span_id, incoming.sampled, rejected
+def _remote_parent(context: trace_context, incoming: IncomingTrace) -> Any:
+    """An OpenTelemetry context whose remote parent is this request's trace context span."""
+    same = incoming.trace_id == context.trace_id
+    return otel_context_of(
+        IncomingTrace(
+            context.trace_id,
+            context.span_id,
+            incoming.sampled if same else True,
+            trace_flags=incoming.trace_flags if same else 1,
+            tracestate=incoming.tracestate if same else None,
+            baggage=incoming.baggage,
+        )
+    )
 
 
 def _forwarded_text(values: list[bytes]) -> str:

@@ -17,11 +17,13 @@ from typing import Any
 
 import structlog
 
-from moose_trace.context import _var, trace_context
+from moose_trace.baggage import baggage_fields
+from moose_trace.context import _var, set_incoming, trace_context
 from moose_trace.ids import new_trace_id
 from moose_trace.kafka._errors import kafka_error_fields
-from moose_trace.kafka.headers import _batch_trace_ids, incoming_trace, message_fields
+from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
+from moose_trace.propagation import IncomingTrace, bind_incoming
 
 __all__ = [
     "CONSUME_ERROR_EVENT",
@@ -58,7 +60,7 @@ class message_context:
     returns the ``trace_context`` (``.trace_id``, ``.span_id``).
     """
 
-    __slots__ = ("_context", "_rejected")
+    __slots__ = ("_context", "_incoming", "_rejected")
 
     def __init__(self, message: Any, *, consumer_group: str | None = None) -> None:
         incoming = incoming_trace(message)
@@ -66,6 +68,7 @@ class message_context:
         if consumer_group is not None:
             fields["consumer_group"] = consumer_group
         self._rejected = incoming.rejected if incoming.trace_id is None else None
+        self._incoming = incoming
         self._context = trace_context(
             incoming.trace_id or new_trace_id(),
             parent_span_id=incoming.parent_span_id if incoming.trace_id else None,
@@ -74,6 +77,7 @@ class message_context:
 
     def __enter__(self) -> trace_context:
         context = self._context.__enter__()
+        bind_incoming(self._incoming)
         if self._rejected is not None:
             _log.warning(REJECTED_EVENT, rejected_trace_id=self._rejected)
         return context
@@ -152,11 +156,12 @@ def traced_messages(
     consume = consumer.consume
     set_trace_id, set_topic = _TRACE_ID.set, _TOPIC.set
     set_partition, set_offset = _PARTITION.set, _OFFSET.set
-    batch_trace_ids = _batch_trace_ids
+    read_batch = batch_incoming
     tokens: list[Any] | None = None
+    extra: list[Any] | None = None  # the current record's parent, flags, tracestate, baggage
     bound_topic: str | None = None
     bound_partition: int | None = None
-    pending: Iterator[tuple[Any, str | None]] = iter(())
+    pending: Iterator[tuple[Any, IncomingTrace]] = iter(())
     try:
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -166,9 +171,12 @@ def traced_messages(
                 continue
             take = drain if remaining is None else min(drain, remaining - 1)
             batch = [first, *consume(take, 0)] if take > 0 else [first]
-            # Each record's own trace id, read and checked for the whole batch at once.
-            pending = zip(batch, batch_trace_ids(batch), strict=True)
-            for message, header_id in pending:
+            # Each record's own trace, read for the whole batch at once.
+            pending = zip(batch, read_batch(batch), strict=True)
+            for message, incoming in pending:
+                if extra is not None:
+                    _restore(extra)
+                    extra = None
                 error = message.error()
                 if error is not None:
                     if tokens is not None:
@@ -188,13 +196,10 @@ def traced_messages(
                     _give_back(consumer, [message, *(unread for unread, _ in pending)])
                     return
                 rejected = None
-                trace_id = header_id
+                trace_id = incoming.trace_id
                 if trace_id is None:
-                    incoming = incoming_trace(message.headers())
-                    trace_id = incoming.trace_id
-                    if trace_id is None:
-                        trace_id = new_trace_id()
-                        rejected = incoming.rejected
+                    trace_id = new_trace_id()
+                    rejected = incoming.rejected
                 topic, partition = message.topic(), message.partition()
                 if tokens is None:
                     tokens = [
@@ -214,6 +219,8 @@ def traced_messages(
                         set_topic(topic)
                         set_partition(partition)
                         bound_topic, bound_partition = topic, partition
+                if incoming.carries_more:
+                    extra = _bind_extra(incoming)
                 if rejected is not None:
                     _log.warning(REJECTED_EVENT, rejected_trace_id=rejected)
                 yield message
@@ -221,6 +228,9 @@ def traced_messages(
                     remaining -= 1
                     if remaining <= 0:
                         return
+            if extra is not None:
+                _restore(extra)
+                extra = None
             if tokens is not None:
                 # Back to the caller's state before polling: callbacks that run inside poll()
                 # (errors, rebalances, commits) belong to no message.
@@ -230,6 +240,8 @@ def traced_messages(
             if metrics is not None:
                 _record_lag(metrics, consumer, batch, consumer_group)
     finally:
+        if extra is not None:
+            _restore(extra)
         if tokens is not None:
             _restore(tokens)
         unhandled = [message for message, _ in pending]
@@ -264,6 +276,15 @@ def _record_lag(
         if consumer_group is not None:
             attributes["consumer_group"] = consumer_group
         metrics.consumer_lag(max(high - offset - 1, 0), attributes)
+
+
+def _bind_extra(incoming: IncomingTrace) -> list[Any]:
+    """Bind what a record carries beyond its id; the tokens undo it (see ``bind_incoming``)."""
+    tokens: list[Any] = [set_incoming(incoming, remember=False)]
+    if incoming.baggage:
+        for field, value in baggage_fields(incoming.baggage).items():
+            tokens.append(_var(field).set(value))
+    return tokens
 
 
 def _restore(tokens: list[Any]) -> None:

@@ -53,15 +53,23 @@ def test_a_traceparent_is_accepted_when_there_is_no_x_trace_id(
     assert logs.access(CLIENT_ID)["event"] == "request handled"
 
 
-def test_x_trace_id_wins_over_a_traceparent_of_another_trace(
+def test_a_traceparent_of_another_trace_wins_and_x_trace_id_is_linked(
     starlette_url: str, logs: Logs
 ) -> None:
-    other = f"00-{'ab' * 16}-00f067aa0ba902b7-01"
-    response = httpx.get(
-        f"{starlette_url}/api/echo", headers={"X-Trace-Id": CLIENT_ID, "traceparent": other}
+    other_hex = "ab" * 16
+    other = (
+        f"{other_hex[:8]}-{other_hex[8:12]}-{other_hex[12:16]}-{other_hex[16:20]}-{other_hex[20:]}"
     )
-    assert response.headers["x-trace-id"] == CLIENT_ID
-    assert logs.access(CLIENT_ID)["http_status"] == 200
+    traceparent = f"00-{other_hex}-00f067aa0ba902b7-01"
+    response = httpx.get(
+        f"{starlette_url}/api/echo", headers={"X-Trace-Id": CLIENT_ID, "traceparent": traceparent}
+    )
+    # The W3C peer's trace is continued; the client's own id is on the access line, not lost.
+    assert response.headers["x-trace-id"] == other
+    line = logs.access(other)
+    assert line["http_status"] == 200
+    assert line["linked_trace_id"] == CLIENT_ID
+    assert line["parent_span_id"] == "00f067aa0ba902b7"
 
 
 def test_without_an_incoming_id_each_request_gets_a_fresh_uuid7(

@@ -144,11 +144,20 @@ def test_inside_an_opentelemetry_span_its_ids_are_used(tracer: TracerProvider) -
 def test_a_span_of_another_trace_does_not_override_the_context(tracer: TracerProvider) -> None:
     with (
         tracer.get_tracer("t").start_as_current_span("unrelated"),
-        trace_context() as ctx,
+        trace_context(new_trace_id()) as ctx,
     ):
         event = add_trace_fields(None, "info", merge_contextvars(None, "info", {}))
     assert event["trace_id"] == ctx.trace_id
     assert event["span_id"] == ctx.span_id
+
+
+def test_a_trace_context_opened_inside_a_span_joins_the_spans_trace(
+    tracer: TracerProvider,
+) -> None:
+    with tracer.get_tracer("t").start_as_current_span("root") as span, trace_context() as ctx:
+        event = add_trace_fields(None, "info", merge_contextvars(None, "info", {}))
+    assert ctx.trace_id == trace_id_from_int(span.get_span_context().trace_id)
+    assert event["trace_id"] == ctx.trace_id
 
 
 def test_a_remote_parent_is_not_this_process_span() -> None:

@@ -42,12 +42,20 @@ def test_extract_reads_every_carrier_shape(carrier: Any) -> None:
     assert extract_trace_id(carrier) == TID
 
 
-def test_id_header_wins_over_traceparent_and_parent_span_is_kept_only_when_ids_agree() -> None:
+def test_a_valid_traceparent_decides_and_a_different_id_header_is_linked() -> None:
     other = new_trace_id()
     agree = extract_incoming({"x-trace-id": TID, "traceparent": TRACEPARENT})
-    assert (agree.trace_id, agree.parent_span_id) == (TID, "00f067aa0ba902b7")
+    assert (agree.trace_id, agree.parent_span_id, agree.linked_trace_id) == (
+        TID,
+        "00f067aa0ba902b7",
+        None,
+    )
     differ = extract_incoming({"x-trace-id": other, "traceparent": TRACEPARENT})
-    assert (differ.trace_id, differ.parent_span_id) == (other, None)
+    assert (differ.trace_id, differ.parent_span_id, differ.linked_trace_id) == (
+        TID,
+        "00f067aa0ba902b7",
+        other,
+    )
 
 
 def test_invalid_id_is_reported_escaped_and_traceparent_is_used() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.propagators.textmap import Getter
 
 from moose_trace.context import trace_context
 from moose_trace.ids import new_trace_id, parse_trace_id
@@ -21,7 +22,8 @@ from moose_trace.kafka import (
     message_headers,
     traced_headers,
 )
-from moose_trace.kafka.headers import _batch_trace_ids
+from moose_trace.kafka.headers import batch_incoming
+from moose_trace.propagation import extract_incoming, header_getter
 
 TID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 HEX = TID.replace("-", "")
@@ -209,19 +211,32 @@ first_headers = st.one_of(
 
 
 @given(st.lists(first_headers, max_size=8))
-def test_batch_ids_match_each_records_own_reading(batch: list[Any]) -> None:
-    ids = _batch_trace_ids([ConfluentLike(headers) for headers in batch])
-    assert len(ids) == len(batch)
-    for headers, trace_id in zip(batch, ids, strict=True):
-        # None sends the record to incoming_trace; an id is the one incoming_trace would give.
-        assert trace_id is None or trace_id == extract_trace_id(headers)
+def test_a_batch_reads_each_record_as_incoming_trace_does(batch: list[Any]) -> None:
+    found = batch_incoming([ConfluentLike(headers) for headers in batch])
+    assert found == [incoming_trace(headers) for headers in batch]
 
 
 def test_a_line_break_inside_one_id_spoils_no_other() -> None:
     broken = (TID[:20] + "\n" + TID[21:]).encode()
     other = new_trace_id()
     batch = [[("trace_id", other.encode())], [("trace_id", broken)], [("trace_id", TID.encode())]]
-    assert _batch_trace_ids([ConfluentLike(headers) for headers in batch]) == [other, None, TID]
+    found = batch_incoming([ConfluentLike(headers) for headers in batch])
+    assert [incoming.trace_id for incoming in found] == [other, None, TID]
+
+
+def test_the_records_own_headers_keep_parent_span_and_flags_next_to_trace_id() -> None:
+    # What this library's producer writes: trace_id first, then traceparent (unsampled here).
+    headers = [
+        ("trace_id", TID.encode()),
+        ("traceparent", f"00-{HEX}-00f067aa0ba902b7-00".encode()),
+    ]
+    incoming = incoming_trace(headers)
+    assert (incoming.trace_id, incoming.parent_span_id, incoming.sampled) == (
+        TID,
+        "00f067aa0ba902b7",
+        False,
+    )
+    assert incoming == extract_incoming(headers)
 
 
 def test_header_helpers_work_without_confluent_kafka() -> None:
@@ -237,3 +252,59 @@ def test_header_helpers_work_without_confluent_kafka() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+class PlainGetter(Getter[Any]):
+    """Any OpenTelemetry getter: makes extract_incoming read through the Getter interface."""
+
+    def get(self, carrier: Any, key: str) -> list[str] | None:
+        return header_getter.get(carrier, key)
+
+    def keys(self, carrier: Any) -> list[str]:
+        return header_getter.keys(carrier)
+
+
+trace_names = st.sampled_from(
+    ["trace_id", "TRACE_ID", "traceparent", "Traceparent", "tracestate", "baggage", "other"]
+)
+trace_values = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            TID.encode(),
+            TID.upper().encode(),
+            HEX.encode(),
+            new_trace_id().encode(),
+            TRACEPARENT,
+            f"00-{HEX}-00f067aa0ba902b7-00".encode(),
+            f"00-{'ab' * 16}-00f067aa0ba902b7-03".encode(),
+            b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            b"foo=1,foo=2",
+            b"tenant_id=acme,user_id=42",
+            b"\xff\xfe",
+            b"",
+        ]
+    ),
+    st.binary(max_size=40),
+)
+kafka_header_lists = st.lists(st.tuples(trace_names, trace_values), max_size=6)
+
+
+@given(kafka_header_lists)
+def test_incoming_trace_is_extract_incoming_on_every_header_shape(headers: Any) -> None:
+    general = extract_incoming(headers, id_headers=("trace_id",))
+    assert incoming_trace(headers) == general
+    assert incoming_trace(ConfluentLike(headers)) == general
+    assert incoming_trace(Record("t", 0, 1, None, b"", headers)) == general
+    assert incoming_trace(dict(headers)) == extract_incoming(
+        dict(headers), id_headers=("trace_id",)
+    )
+    # Through any OpenTelemetry Getter the same trace is read (the getter drops undecodable
+    # values before the parser sees them, so only the rejection report may differ).
+    through = extract_incoming(headers, PlainGetter(), ("trace_id",))
+    assert (through.trace_id, through.parent_span_id, through.trace_flags) == (
+        general.trace_id,
+        general.parent_span_id,
+        general.trace_flags,
+    )
+    assert (through.tracestate, through.baggage) == (general.tracestate, general.baggage)

@@ -1,0 +1,137 @@
+"""Which trace a request continues: its headers read in one pass, and the outer span's say.
+
+``read_headers`` collects the trace headers (``X-Trace-Id``, ``traceparent``, ``tracestate``,
+``baggage``) and hands them to ``moose_trace.propagation.extract_incoming``, the one parser, plus
+``X-Forwarded-For`` and ``X-Request-Id``. ``choose_trace`` applies the stacking rule: when an
+outer middleware (OpenTelemetry's) already runs a span, that span's trace is the request's trace,
+and a different incoming id is kept as ``linked_trace_id``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.context import Context
+
+from moose_trace.baggage import BAGGAGE_HEADER
+from moose_trace.ids import parse_trace_id, trace_id_from_int
+from moose_trace.propagation import (
+    HTTP_TRACE_HEADER,
+    TRACEPARENT_HEADER,
+    IncomingTrace,
+    extract_incoming,
+    otel_context_of,
+    traceparent_for,
+)
+from moose_trace.tracestate import TRACESTATE_HEADER
+
+__all__ = ["TraceChoice", "choose_trace", "read_headers"]
+
+_TRACE_ID = 0
+_TRACEPARENT = 1
+_TRACESTATE = 2
+_BAGGAGE = 3
+_FORWARDED = 4
+_REQUEST_ID = 5
+# ASGI servers lower-case header names (the spec requires it), so exact bytes are matched.
+_HEADER_SLOTS = {
+    HTTP_TRACE_HEADER.encode(): _TRACE_ID,
+    TRACEPARENT_HEADER.encode(): _TRACEPARENT,
+    TRACESTATE_HEADER.encode(): _TRACESTATE,
+    BAGGAGE_HEADER.encode(): _BAGGAGE,
+    b"x-forwarded-for": _FORWARDED,
+    b"x-request-id": _REQUEST_ID,
+}
+_ID_HEADERS = (HTTP_TRACE_HEADER,)
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,64}").fullmatch
+_NO_TRACE = IncomingTrace(None)
+_last_lone_id: tuple[bytes, IncomingTrace] = (b"", _NO_TRACE)
+_current_span = otel_trace.get_current_span
+
+
+def read_headers(
+    headers: Iterable[Iterable[bytes]],
+) -> tuple[IncomingTrace, list[bytes] | None, str | None]:
+    """Read what the middleware needs from the raw headers, in one pass.
+
+    Returns the incoming trace (``extract_incoming``'s answer), the ``X-Forwarded-For`` values
+    and a valid ``X-Request-Id``.
+    """
+    global _last_lone_id  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    trace_headers: list[tuple[bytes, bytes]] | None = None
+    sent_id: bytes | None = None
+    forwarded: list[bytes] | None = None
+    request_id: str | None = None
+    slots = _HEADER_SLOTS
+    for header, value in headers:
+        slot = slots.get(header)
+        if slot is None:
+            continue
+        if slot <= _BAGGAGE:
+            if trace_headers is None:
+                trace_headers = []
+            trace_headers.append((header, value))
+            if slot == _TRACE_ID and sent_id is None:
+                sent_id = value
+        elif slot == _FORWARDED:
+            if forwarded is None:
+                forwarded = []
+            forwarded.append(value)
+        elif request_id is None and _VALID_REQUEST_ID(value) is not None:
+            request_id = value.decode("ascii")
+    if trace_headers is None:
+        return _NO_TRACE, forwarded, request_id
+    if len(trace_headers) == 1 and sent_id is not None:
+        # The common case, a lone X-Trace-Id: extract_incoming's answer for it is
+        # IncomingTrace(parse_trace_id(value)) when valid; taken straight from the bytes.
+        last = _last_lone_id
+        if last[0] == sent_id:
+            return last[1], forwarded, request_id
+        trace_id = parse_trace_id(sent_id)
+        if trace_id is not None:
+            incoming = IncomingTrace(trace_id)
+            _last_lone_id = (sent_id, incoming)
+            return incoming, forwarded, request_id
+    return extract_incoming(trace_headers, id_headers=_ID_HEADERS), forwarded, request_id
+
+
+@dataclass(frozen=True, slots=True)
+class TraceChoice:
+    """The request's trace as decided before the app runs."""
+
+    trace_id: str | None
+    """The trace to continue; ``None``: start a new one."""
+    parent: Context | None
+    """The OpenTelemetry context to start the server span in (``None``: the current one)."""
+    linked_trace_id: str | None
+    """An incoming id that names another trace than the one chosen."""
+    outer_traceparent: str | None
+    """The outer span's ``traceparent`` (for the response), when an outer span runs."""
+    outer_disagrees: bool
+    """Whether an outer span overruled a valid incoming id (worth one warning)."""
+
+
+def choose_trace(incoming: IncomingTrace) -> TraceChoice:
+    """Apply the rules: an outer span's trace, else the incoming trace, else a new one."""
+    outer = _current_span().get_span_context()
+    if not outer.is_valid:
+        needs_parent = incoming.trace_id is not None or bool(incoming.baggage)
+        return TraceChoice(
+            incoming.trace_id,
+            otel_context_of(incoming) if needs_parent else None,
+            incoming.linked_trace_id,
+            None,
+            False,
+        )
+    outer_trace_id = trace_id_from_int(outer.trace_id)
+    linked = incoming.linked_trace_id
+    disagrees = incoming.trace_id is not None and incoming.trace_id != outer_trace_id
+    if disagrees:
+        linked = incoming.trace_id
+    traceparent = traceparent_for(
+        outer_trace_id, f"{outer.span_id:016x}", flags=int(outer.trace_flags)
+    )
+    return TraceChoice(outer_trace_id, None, linked, traceparent, disagrees)
