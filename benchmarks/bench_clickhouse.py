@@ -8,8 +8,11 @@
 3. ``--trace ID`` on N events in chDB (generated inside ClickHouse with numbers(), not Python):
    the full lookup (side table → time buckets → bloom filter) against the same WHERE without the
    skip index and without the side table (a scan). Budget: < 0.5 s and ≥ 10× faster.
+4. Durable mode: the same logging call with a sink in memory (``write_json``) and in durable
+   mode (each event written to the spool's write-ahead segment before the call returns) with
+   ``fsync="batch"`` and ``fsync="always"``, side by side; and durable throughput into chDB.
 
-Prints a markdown table.
+``--only hot,throughput,trace,durable`` runs some sections. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -143,24 +146,103 @@ def bench_hot_path(
     ]
 
 
+def bench_durable(transport: Transport, folder: Path, repeats: int, calls: int) -> list[str]:
+    # Idle sinks (batch and interval beyond one loop) so the loop measures the logging call; the
+    # durable ones still write (and for "always" fsync) every event before the call returns.
+    idle = {"batch_size": 4 * calls, "flush_interval": 3600.0, "max_buffer": 8 * calls}
+    sinks = {
+        "memory": ClickHouseSink(transport, table="durable_memory", spool_dir=folder / "m", **idle),
+        "durable, fsync=batch": ClickHouseSink(
+            transport, table="durable_batch", spool_dir=folder / "b", durable=True, **idle
+        ),
+        "durable, fsync=always": ClickHouseSink(
+            transport,
+            table="durable_always",
+            spool_dir=folder / "a",
+            durable=True,
+            fsync="always",
+            **idle,
+        ),
+    }
+    loggers = {"plain": _logger(folder / "dplain.jsonl", None)}
+    for name, sink in sinks.items():
+        loggers[name] = _logger(folder / f"d-{name[:9]}.jsonl", sink, rendered=True)
+
+    def run(log: structlog.BoundLogger, count: int) -> Callable[[], None]:
+        def loop() -> None:
+            for i in range(count):
+                log.info("Inserting batch", type="olap_table", name="UserEvent", records=i)
+
+        return loop
+
+    times: dict[str, list[float]] = {name: [] for name in loggers}
+    for _ in range(repeats):
+        for name, log in loggers.items():
+            # fsync per event is ~1000× slower: fewer calls, the same per-call figure.
+            count = max(1, calls // 50) if name.endswith("always") else calls
+            times[name].append(_median_time(run(log, count), 1) / count)
+        for sink in sinks.values():
+            sink.flush()
+    base = statistics.median(times["plain"])
+    rows = [f"| logging call, JSON Lines to a file, no sink | {base * 1e6:.2f} µs | 1.00× | |"]
+    for name in sinks:
+        value = statistics.median(times[name])
+        rows.append(
+            f"| same + ClickHouseSink `write_json`, {name} | {value * 1e6:.2f} µs "
+            f"| {value / base:.2f}× | |"
+        )
+    for sink in sinks.values():
+        sink.close()
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    lines = [orjson.dumps(event) for event in _throughput_events(calls * 5)]
+    for attempt in range(repeats):
+        for durable in (False, True):  # side by side: the machine's load hits both alike
+            sink = ClickHouseSink(
+                transport,
+                table=f"durable_tp_{attempt}_{int(durable)}",
+                spool_dir=folder / f"dtp{attempt}{int(durable)}",
+                durable=durable,
+            )
+            sink.flush()
+            start = time.perf_counter()
+            for line in lines:
+                sink.write_json(line)
+            assert sink.flush(timeout=600)
+            rates[durable].append(len(lines) / (time.perf_counter() - start))
+            sink.close()
+    memory, durable_rate = (statistics.median(rates[mode]) for mode in (False, True))
+    rows.append(
+        f"| sink (`write_json`) → chDB, sustained, memory | {memory:,.0f} events/s | 1.00× | |"
+    )
+    rows.append(
+        f"| sink (`write_json`) → chDB, sustained, durable (fsync=batch) | {durable_rate:,.0f} "
+        f"events/s | {durable_rate / memory:.2f}× | |"
+    )
+    return rows
+
+
+def _throughput_events(events: int) -> list[dict[str, object]]:
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # recent: the TTL drops old events
+    return [
+        {
+            "timestamp": f"{day}T10:00:{i // 1_000_000 % 60:02d}.{i % 1_000_000:06d}Z",
+            "level": "info",
+            "event": "Inserting batch",
+            "service": "sync",
+            "trace_id": f"0193f0c2-7b1e-7c3a-9d2f-{i:012d}",
+            "type": "olap_table",
+            "name": "UserEvent",
+            "records": i,
+        }
+        for i in range(events)
+    ]
+
+
 def bench_throughput(transport: Transport, folder: Path, repeats: int, events: int) -> list[str]:
     rates = []
     for attempt in range(repeats):
         sink = ClickHouseSink(transport, table=f"throughput_{attempt}", spool_dir=folder / "tp")
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # recent: the TTL drops old events
-        batch = [
-            {
-                "timestamp": f"{day}T10:00:{i // 1_000_000 % 60:02d}.{i % 1_000_000:06d}Z",
-                "level": "info",
-                "event": "Inserting batch",
-                "service": "sync",
-                "trace_id": f"0193f0c2-7b1e-7c3a-9d2f-{i:012d}",
-                "type": "olap_table",
-                "name": "UserEvent",
-                "records": i,
-            }
-            for i in range(events)
-        ]
+        batch = _throughput_events(events)
         sink.flush()
         start = time.perf_counter()
         for event in batch:
@@ -253,15 +335,22 @@ def main() -> None:
     parser.add_argument("--throughput-events", type=int, default=200_000)
     parser.add_argument("--calls", type=int, default=20_000, help="logging calls per repeat")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", default="hot,throughput,trace,durable", help="sections to run")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-clickhouse-") as tmp:
         folder = Path(tmp)
         transport = connect(f"chdb://{folder / 'chdb'}")
         rows = ["| measurement | result | ratio | budget |", "| --- | --- | --- | --- |"]
-        rows += bench_hot_path(transport, folder, args.repeats, args.calls, concurrent=False)
-        rows += bench_hot_path(transport, folder, args.repeats, args.calls, concurrent=True)
-        rows += bench_throughput(transport, folder, args.repeats, args.throughput_events)
-        rows += bench_trace(transport, args.events, args.repeats)
+        if "hot" in only:
+            rows += bench_hot_path(transport, folder, args.repeats, args.calls, concurrent=False)
+            rows += bench_hot_path(transport, folder, args.repeats, args.calls, concurrent=True)
+        if "throughput" in only:
+            rows += bench_throughput(transport, folder, args.repeats, args.throughput_events)
+        if "trace" in only:
+            rows += bench_trace(transport, args.events, args.repeats)
+        if "durable" in only:
+            rows += bench_durable(transport, folder, args.repeats, args.calls)
         transport.close()
     print("\n".join(rows))
 

@@ -2,17 +2,25 @@
 
 Two kinds of rule, both on by default:
 
-- **Keys.** A value stored under a sensitive key (``password``, ``api_key``, ``Authorization``,
-  ``set-cookie`` …) is replaced by ``[REDACTED]``, at any depth of dicts and lists, and in
-  ``(name, value)`` pairs such as ASGI or Kafka header lists. Keys match case-insensitively and
-  by words: ``db_password``, ``X-Api-Key`` and ``accessToken`` are sensitive; ``max_tokens`` and
-  ``author`` are not.
-- **Values.** Inside any text: JSON Web Tokens, ``Bearer …`` credentials, the password in
-  ``scheme://user:password@host``, and ``key=value`` / ``key: value`` pairs with a sensitive key.
+- **Keys.** A value stored under a sensitive key is replaced by ``[REDACTED]``, at any depth of
+  dicts and lists, and in ``(name, value)`` pairs such as ASGI or Kafka header lists. Keys are
+  split into words (any case, any separator, camelCase) and judged by word rules: ``password``,
+  ``db_pass``, ``client_secret``, ``accessToken``, ``session_id``, ``X-Api-Key``,
+  ``Authorization``, ``set-cookie`` are sensitive; ``max_tokens``, ``token_type``, ``key_id``,
+  ``kafka_key``, ``keyspace``, ``author`` are not (``moose_trace._secret_keys`` has the rules).
+- **Values.** Inside any text: tokens of known shape (AWS, GitHub, GitLab, Slack, Stripe,
+  Google, OpenAI, … and JWTs), ``Bearer``/``Basic`` credentials, PEM private keys, card numbers
+  (Luhn-checked), the password in ``scheme://user:password@host`` (also one holding ``/`` or
+  ``@``), and ``key=value`` / ``key: value`` pairs with a sensitive key — the whole value, up to
+  the next ``key=`` or separator (``password=correct horse battery staple``).
 
 Objects that are not plain data (a dataclass, a settings object) are turned into redacted dicts
 or text here, so no renderer or sink ever prints them unredacted. The check is nearly free on
-events without secrets: verdicts on keys and short strings are remembered.
+events without secrets: verdicts on keys and short strings are remembered, and text is scanned
+only when a cheap screen (``Redactor.may_hold_secret``) finds something a secret could be.
+
+For a fast path of its own (one that does not call the processor), the pieces are public:
+``is_sensitive_key(key)`` (remembered per key) and ``redact_text(text)`` (screened first).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from collections import deque
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+from moose_trace._secret_keys import key_words, normalize_key, secret_key_by_words
+from moose_trace._secret_values import is_card_number, may_hold_secret, redact_secret_values
 from moose_trace._text import safe_str
 
 __all__ = [
@@ -67,10 +77,9 @@ DEFAULT_SENSITIVE_KEYS = frozenset(
         "dsn",
     }
 )
-"""Key names (matched as whole words, any case, any separator) whose values are secrets."""
+"""Examples of the key names the default word rules find sensitive (and, passed as ``keys``, the
+names matched as whole words when you replace the rules by your own list)."""
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
 _PLAIN_TYPES = frozenset(
     {int, float, bool, type(None), datetime.datetime, datetime.date, datetime.time, uuid.UUID}
 )
@@ -86,26 +95,48 @@ _MAX_DEPTH = 32
 _MAX_CACHED = 4096
 _MAX_CACHED_TEXT = 256
 
-_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]{0,15}://[^:/?#@\s]*):[^@/\s]+@")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)[A-Za-z0-9._~+/=-]{6,}")
+# Substrings one of which is in every key the default word rules find sensitive: a text without
+# any (and without ``=`` or ``:``) holds no ``key=value`` secret.
+_DEFAULT_KEY_STEMS = (
+    "pass",
+    "pw",
+    "secret",
+    "token",
+    "key",
+    "session",
+    "sessid",
+    "auth",
+    "cookie",
+    "cred",
+    "jwt",
+    "dsn",
+    "otp",
+    "cvv",
+    "cvc",
+    "sig",
+    "conn",
+)
 # ``key=value`` / ``key: value`` (not ``https://``): the key and separator are found first, and
 # the value is consumed only for a sensitive key, so "Error: password: x" still finds "password".
-_PAIR_KEY = re.compile(r"(?P<key>[A-Za-z_][\w.-]{0,63})[\"']?[ \t]*(?:=|:(?!//))[ \t]*")
-_PAIR_VALUE = re.compile(
-    r"\"[^\"]*\"|'[^']*'|(?i:bearer|basic|digest|token)[ \t]+[^\s,;&]+|[^\s,;&\"']+"
+# A URL's user (``postgres://secret:…@``) is not a key: the URL rule has its password.
+_PAIR_KEY = re.compile(
+    r"(?<![\w.-])(?<!//)(?P<key>[A-Za-z_][\w.-]{0,63})[\"']?[ \t]*(?:=|:(?!//))[ \t]*"
 )
-
-
-def _normalize_key(key: str) -> str:
-    return "_" + _NON_WORD.sub("_", _CAMEL.sub("_", key).lower()).strip("_") + "_"
+# An unquoted value runs over spaces until the next ``key=`` / ``key:`` or separator: the whole
+# of ``password=correct horse battery staple`` is the password.
+_PAIR_VALUE = re.compile(
+    r"\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?"
+    r"|(?i:bearer|basic|digest|token)[ \t]+[^\s,;&]+"
+    r"|[^\s,;&\"']+(?:[ \t]+(?![A-Za-z_][\w.-]{0,63}[ \t]*(?:=|:(?!//)))[^\s,;&\"']+)*"
+)
 
 
 class Redactor:
     """Replace secrets in log events: a structlog processor, also usable on any value.
 
-    ``Redactor()`` has the default rules. ``keys`` replaces the sensitive key names,
-    ``extra_keys`` adds to them, ``allowed_keys`` exempts keys that look sensitive but are not in
+    ``Redactor()`` has the default rules. ``keys`` replaces the default word rules by a list of
+    names (each matched as whole words: ``"pin"`` finds ``user_pin``), ``extra_keys`` adds names
+    to whichever rules apply, ``allowed_keys`` exempts keys that look sensitive but are not in
     your app (``"token_count"``), ``value_patterns=False`` turns off the scan of text, and
     ``extra_patterns`` are regular expressions whose matches are replaced too. Put it in a chain
     as a processor, or call ``redact`` / ``redact_text`` on anything you are about to log.
@@ -121,13 +152,18 @@ class Redactor:
         extra_patterns: Iterable[str | re.Pattern[str]] = (),
         replacement: str = REDACTED,
     ) -> None:
-        names = {_normalize_key(str(name)) for name in (*keys, *extra_keys)}
+        self._word_rules = keys is DEFAULT_SENSITIVE_KEYS
+        listed = (*extra_keys,) if self._word_rules else (*keys, *extra_keys)
+        names = {normalize_key(str(name)) for name in listed}
         names.discard("__")
         self._names = tuple(sorted(names))
-        # Any word of a name must be in the text for a ``key=value`` pair to be sensitive: a
-        # cheap test before the regular expression.
-        self._words = tuple(sorted({max(n.strip("_").split("_"), key=len) for n in names}))
-        self._allowed = frozenset(_normalize_key(str(name)) for name in allowed_keys)
+        # One of these must be in a text for a ``key=value`` pair in it to be sensitive: a cheap
+        # test before the regular expression.
+        stems = {max(n.strip("_").split("_"), key=len) for n in names}
+        if self._word_rules:
+            stems.update(_DEFAULT_KEY_STEMS)
+        self._stems = tuple(sorted(stems))
+        self._allowed = frozenset(normalize_key(str(name)) for name in allowed_keys)
         self._value_patterns = value_patterns
         self._extra = tuple(re.compile(p) if isinstance(p, str) else p for p in extra_patterns)
         self.replacement = replacement
@@ -185,8 +221,11 @@ class Redactor:
             text = key.decode("latin-1")
         else:
             text = str(key)
-        normalized = _normalize_key(text)
-        verdict = normalized not in self._allowed and any(n in normalized for n in self._names)
+        normalized = normalize_key(text)
+        verdict = normalized not in self._allowed and (
+            any(n in normalized for n in self._names)
+            or (self._word_rules and secret_key_by_words(key_words(text)))
+        )
         if len(self._safe_keys) + len(self._sensitive_keys) >= _MAX_CACHED:
             self._safe_keys.clear()
             self._sensitive_keys.clear()
@@ -209,14 +248,13 @@ class Redactor:
         return self._redact(value, 0)
 
     def redact_text(self, text: str) -> str:
-        """Return ``text`` with JWTs, ``Bearer`` credentials, URL passwords, secret pairs hidden."""
-        if not self._value_patterns or not self._suspicious(text):
-            redacted = text
-        else:
-            redacted = _URL_CREDENTIALS.sub(rf"\1:{self.replacement}@", text)
-            redacted = _JWT.sub(self.replacement, redacted)
-            redacted = _BEARER.sub(rf"\1{self.replacement}", redacted)
-            redacted = self._redact_pairs(redacted)
+        """Return ``text`` with secret-shaped values and ``key=value`` secrets replaced."""
+        redacted = text
+        if self._value_patterns:
+            if may_hold_secret(text):
+                redacted = redact_secret_values(text, self.replacement)
+            if self._may_hold_pair(redacted):
+                redacted = self._redact_pairs(redacted)
         for pattern in self._extra:
             redacted = pattern.sub(self.replacement, redacted)
         # Same text, same object: callers test ``is`` to know whether anything changed.
@@ -224,15 +262,21 @@ class Redactor:
 
     # -- machinery -----------------------------------------------------------------------------
 
-    def _suspicious(self, text: str) -> bool:
-        if "eyJ" in text or "://" in text:
+    def may_hold_secret(self, text: str) -> bool:
+        """Return whether ``redact_text`` could change ``text`` (a cheap screen, no regex).
+
+        False is certain: nothing in ``text`` looks like a secret. A fast path may skip
+        ``redact_text`` on false (and should remember verdicts on texts it sees often).
+        """
+        if self._extra:
             return True
-        lower = text.lower()
-        if "bearer" in lower:
-            return True
+        return self._value_patterns and (may_hold_secret(text) or self._may_hold_pair(text))
+
+    def _may_hold_pair(self, text: str) -> bool:
         if "=" not in text and ":" not in text:
             return False
-        return any(word in lower for word in self._words)
+        lower = text.lower()
+        return any(stem in lower for stem in self._stems)
 
     def _redact_pairs(self, text: str) -> str:
         parts: list[str] = []
@@ -251,7 +295,12 @@ class Redactor:
 
     def _remember(self, text: str) -> str:
         texts = self._texts
-        if not self._extra and _ID_SHAPED(text) is not None:
+        # Sixteen decimal digits may be a card number rather than a span id.
+        if (
+            not self._extra
+            and _ID_SHAPED(text) is not None
+            and not (text.isdigit() and is_card_number(text))
+        ):
             ids = self._ids
             if len(ids) >= _MAX_CACHED_IDS:
                 try:

@@ -20,6 +20,23 @@ the same spool directory sends it. Events are dropped only when the spool cannot
 (disk full); what was spilled, retried, dropped or rejected is counted (``stats()``) and logged
 through the stdlib logger ``moose_trace.clickhouse`` at warning level — never through a sink, so
 the sink's own trouble cannot feed back into it.
+
+Bad data never blocks the queue. ClickHouse's error code decides (``transport.PERMANENT_CODES``
+/ ``TRANSIENT_CODES``): a transient failure is retried with backoff; a permanent one (the rows
+or the statement are wrong) sets aside only the lines at fault — a line that is not one JSON
+object (empty, cut short, raw NUL or other control bytes, invalid UTF-8) is found locally, any
+other by splitting the batch until the refused lines are alone — in ``rejected/`` of the spool,
+counted and warned about; the rest of the batch is stored. An unknown code is retried a few
+times, then treated as permanent. A worker thread that fails unexpectedly is restarted (counted
+in ``stats().restarted``); ``flush()`` returns true only when everything written before it is
+stored and nothing was set aside or dropped since the last flush.
+
+``durable=True`` writes each event to a write-ahead segment in the spool before ``write``
+returns (see ``wal``): events survive ``kill -9`` of the process, at the cost of one ``write``
+system call per event on the caller's thread (plus an ``fsync`` per event with
+``fsync="always"``). Without it, events still in memory (up to ``flush_interval`` worth, more
+while ClickHouse is down and the buffer has room) are lost if the process is killed without
+running ``close()``.
 """
 
 from __future__ import annotations
@@ -43,9 +60,11 @@ from typing import Any
 
 import orjson
 
+from moose_trace._text import safe_str
 from moose_trace.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
 from moose_trace.clickhouse.spool import Spool, SpooledBatch
 from moose_trace.clickhouse.transport import ClickHouseError, Transport, connect
+from moose_trace.clickhouse.wal import FsyncPolicy, WriteAheadLog
 from moose_trace.ids import new_trace_id
 from moose_trace.paths import default_log_dir
 from moose_trace.retention import DEFAULT_RETENTION, RetentionPolicy
@@ -57,6 +76,9 @@ logger = logging.getLogger("moose_trace.clickhouse")
 _URGENT_LEVELS = frozenset({"error", "critical", "ERROR", "CRITICAL", "exception"})
 _URGENT_JSON = re.compile(rb'"level":\s*"(?:error|critical|ERROR|CRITICAL|exception)"')
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+# A server error code in neither list of the transport is retried this often, then the batch is
+# treated as refused: an unknown error must not block the queue forever.
+_UNKNOWN_CODE_ATTEMPTS = 5
 # Threads whose log records must not enter a sink: the sinks' own threads, and any thread while
 # it reports a sink's trouble. Records from there still reach every other handler.
 _quiet = threading.local()
@@ -80,6 +102,8 @@ class SinkStats:
     """Events in batches ClickHouse refused as bad data, moved to the spool's ``rejected/``."""
     waiting: int
     """Events not yet stored: in memory and in the spool (earlier runs' batches included)."""
+    restarted: int = 0
+    """Worker threads restarted after an unexpected error (each one is also logged)."""
 
 
 @dataclass
@@ -90,24 +114,48 @@ class _Batch:
 
 
 def _default(value: Any) -> str:
-    return str(value)
+    return _utf8(safe_str(value))
+
+
+def _utf8(text: str) -> str:
+    # A lone surrogate ("s\udcff", from a mis-decoded file name) is not UTF-8: keep it visible.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _encode(event: Mapping[str, Any] | bytes) -> bytes:
+    """Return one JSON line for ``event``; never raises (odd values become text)."""
     if isinstance(event, bytes):
-        return event.strip()
+        # One event, one line: a line break between JSON tokens is only whitespace.
+        return event.strip().replace(b"\n", b" ").replace(b"\r", b" ")
     try:
         return orjson.dumps(event, default=_default, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):
-        # e.g. an int beyond 64 bits somewhere: keep the event, with such fields as text.
-        return orjson.dumps({str(key): _encodable(value) for key, value in event.items()})
+        # e.g. an int beyond 64 bits, a lone surrogate: keep the event, such values as text.
+        return orjson.dumps(
+            {_utf8(safe_str(key)): _encodable(value) for key, value in event.items()}
+        )
 
 
 def _encodable(value: Any) -> Any:
     try:
         return orjson.Fragment(orjson.dumps(value, default=_default, option=_JSON_OPTIONS))
     except (TypeError, orjson.JSONEncodeError):
-        return str(value)
+        return _utf8(safe_str(value))
+
+
+def _is_event_line(line: bytes) -> bool:
+    """Return whether ``line`` is one JSON object ClickHouse stores intact (valid UTF-8, no raw
+    control bytes: both would be stored damaged)."""
+    if not line.startswith(b"{"):
+        return False
+    try:
+        return type(orjson.loads(line)) is dict
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _warn(message: str, *args: object) -> None:
@@ -133,6 +181,10 @@ class ClickHouseSink:
     missing, with TTLs from ``retention``. Defaults suit ClickHouse: 5,000-event batches, one
     insert a second, 100,000 events in memory before spilling to ``spool_dir`` (default: a
     directory per destination under the log directory's ``clickhouse-spool/``).
+
+    ``durable=True``: each event is written to a write-ahead segment in ``spool_dir`` before
+    ``write`` returns, so it survives ``kill -9``; ``fsync`` (``"batch"``, ``"always"``,
+    ``"never"``) says how often it is forced to the disk, for machine crashes (see ``wal``).
     """
 
     def __init__(
@@ -150,6 +202,8 @@ class ClickHouseSink:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         close_timeout: float = 10.0,
+        durable: bool = False,
+        fsync: FsyncPolicy = "batch",
     ) -> None:
         if batch_size < 1 or max_buffer < batch_size:
             raise ValueError("need 1 ≤ batch_size ≤ max_buffer")
@@ -170,6 +224,7 @@ class ClickHouseSink:
         self._spool = Spool(
             Path(spool_dir) if spool_dir is not None else _default_spool_dir(self._transport, table)
         )
+        self._wal = WriteAheadLog(self._spool.directory, fsync) if durable else None
 
         self._buffer: deque[Mapping[str, Any] | bytes] = deque()
         self._urgent = False
@@ -183,15 +238,18 @@ class ClickHouseSink:
         self._abandoned = False
         self._closed = False
         self._counts = dict.fromkeys(
-            ("inserted", "replayed", "spilled", "retried", "dropped", "rejected"), 0
+            ("inserted", "replayed", "spilled", "retried", "dropped", "rejected", "restarted"), 0
         )
+        self._losses_reported = 0  # dropped + rejected when flush() last answered
         self._overflowing = False
 
         self._batcher = threading.Thread(
-            target=self._quietly(self._run_batcher), name="moose-trace-clickhouse-batcher"
+            target=self._supervised(self._run_batcher, "batcher"),
+            name="moose-trace-clickhouse-batcher",
         )
         self._inserter = threading.Thread(
-            target=self._quietly(self._run_inserter), name="moose-trace-clickhouse-inserter"
+            target=self._supervised(self._run_inserter, "inserter"),
+            name="moose-trace-clickhouse-inserter",
         )
         self._batcher.daemon = self._inserter.daemon = True
         _register(self)
@@ -214,6 +272,11 @@ class ClickHouseSink:
         if self._closed:
             self._write_late(event)
             return
+        if self._wal is not None:
+            self._write_ahead(
+                _encode(event), type(level := event.get("level")) is str and level in _URGENT_LEVELS
+            )
+            return
         buffer = self._buffer
         buffer.append(event)
         if len(buffer) >= self._batch_size:
@@ -235,6 +298,9 @@ class ClickHouseSink:
         if self._closed:
             self._write_late(line)
             return
+        if self._wal is not None:
+            self._write_ahead(_encode(line), _URGENT_JSON.search(line) is not None)
+            return
         buffer = self._buffer
         buffer.append(line)
         if len(buffer) >= self._batch_size:
@@ -253,14 +319,28 @@ class ClickHouseSink:
         with self._cond:
             self._flush_requested = True
             self._wake.set()
-            while self._buffer or self._pending or self._batcher_busy or self._spool.events:
-                if not self._inserter.is_alive():
+            while self._unsent():
+                if not (self._inserter.is_alive() and self._batcher.is_alive()):
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
+                if self._wal is not None and self._wal.count:
+                    self._flush_requested = True
+                    self._wake.set()
                 self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
-        return True
+            # Stored means stored: events set aside as bad or dropped since the last answer
+            # make it false (their count and place are in stats() and the warnings).
+            losses = self._counts["dropped"] + self._counts["rejected"]
+            clean = losses == self._losses_reported
+            self._losses_reported = losses
+        return clean
+
+    def _unsent(self) -> bool:
+        wal_count = self._wal.count if self._wal is not None else 0
+        return bool(
+            self._buffer or self._pending or self._batcher_busy or self._spool.events or wal_count
+        )
 
     def close(self, timeout: float | None = None) -> None:
         """Flush and stop: insert what is buffered, spool what cannot be inserted in time.
@@ -291,6 +371,7 @@ class ClickHouseSink:
                     self._spill_events(list(self._buffer))
                     self._buffer.clear()
                 self._spill_pending()
+                self._seal_segment()
             waiting = self._spool.events
             if waiting:
                 _warn(
@@ -308,7 +389,8 @@ class ClickHouseSink:
     def stats(self) -> SinkStats:
         """Return the sink's counters: inserted, replayed, spilled, retried, dropped, rejected."""
         with self._cond:
-            waiting = len(self._buffer) + self._pending_events + self._spool.events
+            wal_count = self._wal.count if self._wal is not None else 0
+            waiting = len(self._buffer) + self._pending_events + self._spool.events + wal_count
             return SinkStats(**self._counts, waiting=waiting)
 
     @property
@@ -318,15 +400,33 @@ class ClickHouseSink:
 
     # -- the batcher ---------------------------------------------------------------------------
 
-    def _quietly(self, target: Callable[[], None]) -> Callable[[], None]:
+    def _supervised(self, target: Callable[[], None], role: str) -> Callable[[], None]:
+        """Run ``target`` in a worker thread; restart it if it fails unexpectedly, and say so."""
+
         def run() -> None:
             _quiet.on = True
-            target()
+            while True:
+                try:
+                    target()
+                    return
+                except Exception as failure:
+                    with self._cond:
+                        self._counts["restarted"] += 1
+                        self._batcher_busy = False
+                        self._cond.notify_all()
+                    _warn(
+                        "ClickHouse sink %s failed (%s: %s); restarted",
+                        role,
+                        type(failure).__name__,
+                        safe_str(failure),
+                    )
+                    if self._closing.wait(0.1) and role == "batcher" and not self._buffer:
+                        return
 
         return run
 
     def _run_batcher(self) -> None:
-        last_cut = time.monotonic()
+        last_cut = last_sync = time.monotonic()
         last_early = 0.0
         while True:
             wait = self._flush_interval - (time.monotonic() - last_cut)
@@ -340,13 +440,19 @@ class ClickHouseSink:
             due = closing or self._flush_requested or now - last_cut >= self._flush_interval
             if not due and self._urgent and now - last_early >= self._error_flush_interval:
                 due, last_early = True, now
+            if self._wal is not None:
+                count = self._wal.count
             if count >= self._batch_size or (due and count):
                 self._urgent = False
                 self._flush_requested = False
                 with self._cond:
                     self._batcher_busy = True
                 try:
-                    self._cut(everything=due)
+                    if self._wal is not None:
+                        with self._cond:
+                            self._seal_segment()
+                    else:
+                        self._cut(everything=due)
                 finally:
                     with self._cond:
                         self._batcher_busy = False
@@ -357,6 +463,9 @@ class ClickHouseSink:
                 last_cut = now
                 with self._cond:
                     self._cond.notify_all()
+            if self._wal is not None and now - last_sync >= self._flush_interval:
+                last_sync = now
+                self._sync_segment()
             if closing and not self._buffer:
                 return
 
@@ -365,7 +474,22 @@ class ClickHouseSink:
         while len(buffer) >= self._batch_size or (everything and buffer):
             size = min(len(buffer), self._batch_size)
             events = [buffer.popleft() for _ in range(size)]
-            batch = _Batch(new_trace_id(), b"\n".join(map(_encode, events)), size)
+            token = new_trace_id()
+            lines = [_encode(event) for event in events]
+            # Lines handed over as JSON are checked here, off the caller's thread; a bad one is
+            # set aside alone instead of failing its whole batch at the server.
+            bad = [
+                line
+                for line, event in zip(lines, events, strict=True)
+                if type(event) is bytes and not _is_event_line(line)
+            ]
+            if bad:
+                lines = [line for line in lines if line not in bad]
+                self._set_aside(token, bad, "not one JSON object each")
+                size = len(lines)
+                if not size:
+                    continue
+            batch = _Batch(token, b"\n".join(lines), size)
             with self._cond:
                 if self._abandoned:
                     self._spill_batch(batch)
@@ -388,6 +512,7 @@ class ClickHouseSink:
     def _run_inserter(self) -> None:
         backoff = self._retry_initial
         outage = False
+        attempts: dict[str, int] = {}  # failures with an unknown error code, by batch token
         table_ready = self._create_table()
         while True:
             with self._cond:
@@ -400,20 +525,16 @@ class ClickHouseSink:
                 batch = self._next_batch()
             if batch is None:
                 continue
+            if not batch.count:
+                self._discard_empty(batch)
+                continue
             try:
                 if not table_ready:
                     table_ready = self._create_table(raise_errors=True)
-                self._transport.insert(
-                    self._names.logs,
-                    batch.data,
-                    fmt="JSONAsString",
-                    columns=("raw",),
-                    dedup_token=batch.token,
-                )
+                stored = self._store(batch, attempts)
             except ClickHouseError as failure:
-                if failure.permanent:
-                    self._reject(batch, failure)
-                    continue
+                if not failure.transient and not failure.permanent:
+                    attempts[batch.token] = attempts.get(batch.token, 0) + 1
                 with self._cond:
                     if self._abandoned:
                         return
@@ -429,7 +550,8 @@ class ClickHouseSink:
             with self._cond:
                 if self._abandoned:
                     return
-                self._done(batch)
+                attempts.pop(batch.token, None)
+                self._done(batch, stored)
                 recovered = outage and not len(self._spool)
             backoff = self._retry_initial
             if recovered:
@@ -459,36 +581,150 @@ class ClickHouseSink:
             return self._pending[0]
         return spooled
 
-    def _done(self, batch: _Batch | SpooledBatch) -> None:
-        count = batch.count
-        self._counts["inserted"] += count
+    def _store(self, batch: _Batch | SpooledBatch, attempts: dict[str, int]) -> int:
+        """Insert a batch; on a refusal, store what can be stored and set the rest aside.
+
+        Returns how many events were stored. A transient failure propagates (the whole batch is
+        retried later; the deterministic tokens of its parts make the retry store them once).
+        A spooled batch (a write-ahead segment, a file of an earlier run) is checked line by
+        line first: lines that are not one JSON object each never reach the server.
+        """
+        data, token = batch.data, batch.token
+        if isinstance(batch, SpooledBatch):
+            lines = data.split(b"\n")
+            good = [line for line in lines if _is_event_line(line)]
+            if len(good) < len(lines):
+                bad = [line for line in lines if not _is_event_line(line)]
+                self._set_aside(token, bad, "not one JSON object each")
+                return self._store_parts(good, f"{token}.v", "refused")
+        try:
+            self._insert(data, token)
+            return _count_lines(data)
+        except ClickHouseError as failure:
+            refused = failure.permanent or (
+                not failure.transient and attempts.get(token, 0) + 1 >= _UNKNOWN_CODE_ATTEMPTS
+            )
+            if not refused:
+                raise
+            reason = safe_str(failure)
+        lines = data.split(b"\n")
+        good = [line for line in lines if _is_event_line(line)]
+        if len(good) < len(lines):
+            self._set_aside(token, [line for line in lines if not _is_event_line(line)], reason)
+        return self._store_parts(good, f"{token}.v", reason)
+
+    def _store_parts(self, lines: list[bytes], token: str, reason: str) -> int:
+        """Insert ``lines``; on a refusal split them in halves until the refused lines are alone."""
+        if not lines:
+            return 0
+        try:
+            self._insert(b"\n".join(lines), token)
+            return len(lines)
+        except ClickHouseError as failure:
+            if failure.transient:
+                raise
+            if len(lines) == 1:
+                self._set_aside(token, lines, safe_str(failure))
+                return 0
+        half = len(lines) // 2
+        return self._store_parts(lines[:half], f"{token}0", reason) + self._store_parts(
+            lines[half:], f"{token}1", reason
+        )
+
+    def _insert(self, data: bytes, token: str) -> None:
+        try:
+            self._transport.insert(
+                self._names.logs, data, fmt="JSONAsString", columns=("raw",), dedup_token=token
+            )
+        except ClickHouseError:
+            raise
+        except Exception as failure:  # a transport's own bug or an odd library error: retried
+            raise ClickHouseError(
+                f"ClickHouse insert failed at {self._transport.url}: "
+                f"{type(failure).__name__}: {safe_str(failure)}"
+            ) from failure
+
+    def _set_aside(self, token: str, lines: list[bytes], reason: str) -> None:
+        """Keep refused lines in ``rejected/`` (or count them dropped if that fails), and warn."""
+        count = len(lines)
+        with self._cond:
+            try:
+                target = self._spool.keep_rejected(token, b"\n".join(lines))
+            except OSError as error:
+                self._counts["dropped"] += count
+                self._cond.notify_all()
+                _warn("ClickHouse sink dropped %d bad lines (%s) and %s", count, reason, error)
+                return
+            self._counts["rejected"] += count
+            self._cond.notify_all()
+        _warn("ClickHouse sink set aside %d bad lines (%s) in %s", count, reason, target)
+
+    def _discard_empty(self, batch: _Batch | SpooledBatch) -> None:
+        with self._cond:
+            if isinstance(batch, SpooledBatch):
+                self._spool.remove(batch)
+                path: object = batch.path
+            else:
+                self._pending.popleft()
+                path = "memory"
+            self._cond.notify_all()
+        _warn("ClickHouse sink removed an empty batch (%s): nothing to insert", path)
+
+    def _done(self, batch: _Batch | SpooledBatch, stored: int) -> None:
+        self._counts["inserted"] += stored
         if isinstance(batch, SpooledBatch):
             self._spool.remove(batch)
-            self._counts["replayed"] += count
+            self._counts["replayed"] += stored
         else:
             self._pending.popleft()
-            self._pending_events -= count
+            self._pending_events -= batch.count
         if not len(self._spool):
             self._overflowing = False
         self._cond.notify_all()
 
-    def _reject(self, batch: _Batch | SpooledBatch, failure: ClickHouseError) -> None:
-        with self._cond:
-            try:
-                if isinstance(batch, SpooledBatch):
-                    target = self._spool.reject(batch)
-                else:
-                    self._pending.popleft()
-                    self._pending_events -= batch.count
-                    target = self._spool.keep_rejected(batch.token, batch.data)
-            except OSError as error:
-                self._counts["dropped"] += batch.count
-                _warn("ClickHouse refused %d events (%s) and %s", batch.count, failure, error)
-                return
-            finally:
-                self._cond.notify_all()
-            self._counts["rejected"] += batch.count
-        _warn("ClickHouse refused %d events (%s); kept in %s", batch.count, failure, target)
+    # -- durable mode --------------------------------------------------------------------------
+
+    def _write_ahead(self, line: bytes, urgent: bool) -> None:
+        assert self._wal is not None
+        if not line:
+            self._set_aside(new_trace_id(), [line], "an empty line is not an event")
+            return
+        try:
+            self._wal.append(line)
+        except OSError as failure:
+            with self._cond:
+                self._counts["dropped"] += 1
+            _warn("ClickHouse sink dropped an event: cannot write %s: %s", self.spool_dir, failure)
+            return
+        if self._wal.count >= self._batch_size:
+            self._wake.set()
+        elif urgent:
+            self._urgent = True
+            self._wake.set()
+
+    def _seal_segment(self) -> None:
+        """Turn the open write-ahead segment into a spooled batch (caller holds self._cond)."""
+        if self._wal is None:
+            return
+        try:
+            sealed = self._wal.seal()
+        except OSError as failure:
+            _warn(
+                "ClickHouse sink cannot seal %s (%s): the next sink adopts it",
+                self.spool_dir,
+                failure,
+            )
+            return
+        if sealed is not None:
+            self._spool.add(*sealed)
+            self._cond.notify_all()
+
+    def _sync_segment(self) -> None:
+        assert self._wal is not None
+        try:
+            self._wal.sync()
+        except OSError as failure:
+            _warn("ClickHouse sink cannot fsync %s: %s", self.spool_dir, failure)
 
     # -- spilling (callers hold self._cond) ----------------------------------------------------
 
@@ -526,6 +762,10 @@ class ClickHouseSink:
                 self._spill_events([event])
         finally:
             _quiet.on = previous
+
+
+def _count_lines(data: bytes) -> int:
+    return data.count(b"\n") + 1 if data else 0
 
 
 # -- process-wide shutdown ---------------------------------------------------------------------

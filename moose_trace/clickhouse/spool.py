@@ -1,6 +1,7 @@
 """The sink's spool: batches waiting on disk while ClickHouse is down, slow, or the buffer is full.
 
-One file per batch, named ``<token>.jsonl`` after the batch's deduplication token. Tokens are
+One file per batch, named ``<token>.jsonl`` after the batch's deduplication token (in durable
+mode, the open write-ahead segment ``<token>.wal`` becomes one when sealed: see ``wal``). Tokens are
 UUIDv7 (time-ordered), so the directory listed by name is the order the batches were cut in,
 also across restarts, and a replay re-sends each batch with the very token of its first attempt:
 ClickHouse stores it once even if that attempt had in fact landed. Files are written to a
@@ -13,6 +14,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from moose_trace.clickhouse.wal import adopt_orphans
 
 __all__ = ["Spool", "SpooledBatch"]
 
@@ -39,6 +42,13 @@ def _lines(data: bytes) -> int:
     return data.count(b"\n") + 1 if data else 0
 
 
+def _event_lines(data: bytes) -> bytes:
+    """Return ``data`` without blank lines or a trailing newline (a write-ahead segment has one)."""
+    if b"\n\n" not in data and not data.endswith(b"\n") and not data.startswith(b"\n"):
+        return data
+    return b"\n".join(line for line in data.split(b"\n") if line.strip())
+
+
 class Spool:
     """A directory of spooled batches, oldest first. Not thread-safe: the sink serializes use."""
 
@@ -54,6 +64,7 @@ class Spool:
         self._loaded = True
         if not self.directory.is_dir():
             return
+        adopt_orphans(self.directory)  # write-ahead segments of processes that died
         for entry in self.directory.iterdir():
             if entry.name.endswith(_PARTIAL):
                 # A write that a crash interrupted: its batch was never acknowledged as spooled.
@@ -62,7 +73,7 @@ class Spool:
             elif entry.name.endswith(_SUFFIX) and entry.is_file():
                 token = entry.name[: -len(_SUFFIX)]
                 with contextlib.suppress(OSError):
-                    self._counts[token] = _lines(entry.read_bytes())
+                    self._counts[token] = _lines(_event_lines(entry.read_bytes()))
                     self._tokens.append(token)
         self._tokens.sort()
 
@@ -102,14 +113,26 @@ class Spool:
         self._tokens.sort()
         self._counts[token] = _lines(data)
 
+    def add(self, token: str, count: int) -> None:
+        """Count a batch file put in place by other means (a sealed write-ahead segment)."""
+        self._load()
+        if token not in self._counts:
+            self._tokens.append(token)
+            self._tokens.sort()
+        self._counts[token] = count
+
     def read_oldest(self) -> SpooledBatch | None:
-        """Return the oldest waiting batch, skipping files another process already replayed."""
+        """Return the oldest waiting batch, skipping files another process already replayed.
+
+        Blank lines are dropped; a batch with no line left has ``count`` 0 (an empty file: the
+        caller removes it, there is nothing to send).
+        """
         self._load()
         while self._tokens:
             token = self._tokens[0]
             path = self.directory / f"{token}{_SUFFIX}"
             try:
-                return SpooledBatch(token, path.read_bytes(), path)
+                return SpooledBatch(token, _event_lines(path.read_bytes()), path)
             except FileNotFoundError:
                 self._forget(token)
         return None
@@ -125,18 +148,13 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             batch.path.unlink()
 
-    def reject(self, batch: SpooledBatch) -> Path:
-        """Move a batch ClickHouse refused as bad data aside (kept for a person to look at)."""
-        self._forget(batch.token)
-        target = self._rejected_path(batch.token)
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(batch.path, target)
-        return target
-
     def keep_rejected(self, token: str, data: bytes) -> Path:
-        """Write a refused in-memory batch straight to ``rejected/``. Raises ``OSError``."""
+        """Write refused lines to ``rejected/<token>.jsonl`` (added to). Raises ``OSError``."""
         target = self._rejected_path(token)
-        target.write_bytes(data)
+        with open(target, "ab") as file:
+            file.write(data + b"\n")
+            file.flush()
+            os.fsync(file.fileno())
         return target
 
     def _rejected_path(self, token: str) -> Path:

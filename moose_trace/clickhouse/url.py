@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from moose_trace._secret_values import redact_url_userinfo
+
 __all__ = [
     "PASSWORD_ENV",
     "USER_ENV",
@@ -31,22 +33,20 @@ PASSWORD_ENV = "MOOSE_TRACE_CLICKHOUSE_PASSWORD"
 """Environment variable with the ClickHouse password, used when the URL carries none."""
 
 _HTTP_SCHEMES = {"clickhouse": False, "http": False, "clickhouses": True, "https": True}
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@")
+# The userinfo runs to the last ``@`` before the query: a password may hold ``/`` or ``@``
+# (RFC 3986 wants them percent-encoded; people do not always do it).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s][^?#\s]*)@")
 _CHDB_MEMORY = ":memory:"
 
 
 def redact_url(text: str) -> str:
     """Return ``text`` with the credentials of every ``scheme://user:pass@`` in it masked.
 
-    Keeps the user name (useful when debugging access) and replaces the password with ``***``.
-    Safe on any text, including a URL too broken to parse.
+    Keeps the user name (useful when debugging access) and replaces the password with ``***``
+    (a password holding ``/`` or ``@`` included). Safe on any text, including a URL too broken
+    to parse.
     """
-
-    def mask(match: re.Match[str]) -> str:
-        user = match.group("userinfo").split(":", 1)[0]
-        return f"{match.group('scheme')}{user}:***@"
-
-    return _USERINFO.sub(mask, text)
+    return redact_url_userinfo(text, "***")
 
 
 @dataclass(frozen=True)
@@ -111,14 +111,22 @@ def parse_clickhouse_url(
     Raises ``ValueError`` saying what is wrong; the message never contains the password.
     """
     env = os.environ if environ is None else environ
+    shown = redact_url(url.strip())
+    url, user, password = _split_userinfo(url.strip())
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         scheme = parts.scheme.lower()
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         port = parts.port
     except ValueError as bad:
-        raise ValueError(f"not a ClickHouse URL: {redact_url(url)!r} ({bad})") from None
+        raise ValueError(f"not a ClickHouse URL: {shown!r} ({bad})") from None
     if scheme == "chdb":
+        if user is not None:
+            # A chDB directory has no users: a "user:password@" would become part of the path.
+            raise ValueError(
+                f"a chDB URL takes no user or password: {redact_url(url)!r}; "
+                "use chdb:///path/to/dir"
+            )
         return ClickHouseURL(
             kind="chdb",
             path=_chdb_path(parts.netloc, parts.path),
@@ -126,24 +134,33 @@ def parse_clickhouse_url(
         )
     if scheme not in _HTTP_SCHEMES:
         raise ValueError(
-            f"not a ClickHouse URL: {redact_url(url)!r}; expected "
+            f"not a ClickHouse URL: {shown!r}; expected "
             "clickhouse://user:pass@host:8123/db, clickhouses://… (HTTPS) or chdb:///path/to/dir"
         )
     if not parts.hostname:
-        raise ValueError(f"ClickHouse URL without a host: {redact_url(url)!r}")
+        raise ValueError(f"ClickHouse URL without a host: {shown!r}")
     secure = _HTTP_SCHEMES[scheme] or query.get("secure", "").lower() in {"1", "true", "yes"}
     database = query.get("database") or unquote(parts.path.strip("/"))
     if "/" in database:
-        raise ValueError(f"ClickHouse URL path must be one database name: {redact_url(url)!r}")
+        raise ValueError(f"ClickHouse URL path must be one database name: {shown!r}")
     return ClickHouseURL(
         kind="http",
         host=parts.hostname,
         port=port or (8443 if secure else 8123),
         secure=secure,
         database=database or "default",
-        user=unquote(parts.username) if parts.username else env.get(USER_ENV, "default"),
-        password=unquote(parts.password) if parts.password else env.get(PASSWORD_ENV, ""),
+        user=unquote(user) if user else env.get(USER_ENV, "default"),
+        password=unquote(password) if password else env.get(PASSWORD_ENV, ""),
     )
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """Return ``url`` without its userinfo, and the user and password it held (or None)."""
+    match = _USERINFO.match(url)
+    if match is None:
+        return url, None, None
+    user, _, password = match.group("userinfo").partition(":")
+    return match.group("scheme") + url[match.end() :], user, password or None
 
 
 def _chdb_path(netloc: str, path: str) -> str:

@@ -10,7 +10,8 @@ import httpx
 import pytest
 from asgi_apps import starlette_app
 from asgi_logs import Logs
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -20,30 +21,57 @@ from moose_trace.otel import configure_tracing
 CLIENT_ID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 
 
+class CountingExporter(InMemorySpanExporter):
+    """The in-memory exporter, also counting the spans *started*: an open span shows there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0
+
+    def clear(self) -> None:
+        super().clear()
+        self.started = 0
+
+
+class _CountStarts(SpanProcessor):
+    def __init__(self, exporter: CountingExporter) -> None:
+        self.exporter = exporter
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.exporter.started += 1
+
+
 @pytest.fixture
 def traced(
     serve: Callable[[Any], str],
-) -> Iterator[tuple[str, InMemorySpanExporter]]:
-    exporter = InMemorySpanExporter()
+) -> Iterator[tuple[str, CountingExporter]]:
+    exporter = CountingExporter()
     provider = configure_tracing("asgi-test", exporter=exporter, batch=False, set_global=False)
     assert isinstance(provider, TracerProvider)
+    provider.add_span_processor(_CountStarts(exporter))
     yield serve(starlette_app(tracer_provider=provider)), exporter
     provider.shutdown()
 
 
-def only_span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    """The one finished span (it ends just after the access line is written: wait for it)."""
+def only_span(exporter: CountingExporter) -> ReadableSpan:
+    """The one finished span (it ends just after the access line is written: wait for it).
+
+    Every span of a request starts before its server span ends, so once a span has finished and
+    as many have finished as started, no second span can still come: no fixed wait needed.
+    """
     deadline = time.monotonic() + 10
-    while not exporter.get_finished_spans() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        finished = len(exporter.get_finished_spans())
+        if finished and finished >= exporter.started:
+            break
         time.sleep(0.01)
-    time.sleep(0.05)  # a second span, if one were made, would end right after the first
     spans = exporter.get_finished_spans()
-    assert len(spans) == 1, [span.name for span in spans]  # one span a request, not three
+    assert exporter.started == len(spans) == 1, [span.name for span in spans]  # not three
     return spans[0]
 
 
 def test_a_request_makes_one_server_span_whose_trace_id_is_the_header(
-    traced: tuple[str, InMemorySpanExporter], logs: Logs
+    traced: tuple[str, CountingExporter], logs: Logs
 ) -> None:
     url, exporter = traced
     response = httpx.get(f"{url}/api/echo")
@@ -68,7 +96,7 @@ def test_a_request_makes_one_server_span_whose_trace_id_is_the_header(
 
 
 def test_an_incoming_traceparent_becomes_the_parent(
-    traced: tuple[str, InMemorySpanExporter], logs: Logs
+    traced: tuple[str, CountingExporter], logs: Logs
 ) -> None:
     url, exporter = traced
     traceparent = f"00-{CLIENT_ID.replace('-', '')}-00f067aa0ba902b7-01"
@@ -84,7 +112,7 @@ def test_an_incoming_traceparent_becomes_the_parent(
 
 
 def test_an_incoming_x_trace_id_alone_sets_the_spans_trace(
-    traced: tuple[str, InMemorySpanExporter], logs: Logs
+    traced: tuple[str, CountingExporter], logs: Logs
 ) -> None:
     url, exporter = traced
     response = httpx.get(f"{url}/api/echo", headers={"X-Trace-Id": CLIENT_ID})
@@ -96,7 +124,7 @@ def test_an_incoming_x_trace_id_alone_sets_the_spans_trace(
 
 
 def test_a_failing_request_marks_the_span_as_an_error(
-    traced: tuple[str, InMemorySpanExporter], logs: Logs
+    traced: tuple[str, CountingExporter], logs: Logs
 ) -> None:
     url, exporter = traced
     response = httpx.get(f"{url}/consumption/leaderboard")
@@ -115,7 +143,7 @@ def test_a_failing_request_marks_the_span_as_an_error(
 
 
 def test_an_error_status_sent_without_raising_marks_the_span_too(
-    traced: tuple[str, InMemorySpanExporter], logs: Logs
+    traced: tuple[str, CountingExporter], logs: Logs
 ) -> None:
     url, exporter = traced
     response = httpx.get(f"{url}/api/unavailable")

@@ -17,6 +17,9 @@ class FlakyTransport:
     fail. ``commit_then_fail``: the next N inserts are stored and then reported as failed (a
     timeout after the server committed). ``reject_inserts``: the next N inserts fail as bad data.
     ``succeed_only``: after that many successful inserts, every insert fails.
+    ``refuse_marker``: an insert holding a line with these bytes is refused with error code
+    ``refuse_code`` (53, TYPE_MISMATCH: what a server says of a value its column cannot take).
+    ``execute_fails_with``: the next statement raises this (once): a bug, not a ClickHouse error.
     """
 
     def __init__(self, inner: Transport) -> None:
@@ -26,6 +29,9 @@ class FlakyTransport:
         self.commit_then_fail = 0
         self.reject_inserts = 0
         self.succeed_only: int | None = None
+        self.refuse_marker: bytes | None = None
+        self.refuse_code = 53
+        self.execute_fails_with: BaseException | None = None
         self.insert_calls = 0
         self.inserted_batches: list[int] = []
         self._lock = threading.Lock()
@@ -40,6 +46,9 @@ class FlakyTransport:
 
     def execute(self, sql: str) -> None:
         self._check_up()
+        failure, self.execute_fails_with = self.execute_fails_with, None
+        if failure is not None:
+            raise failure
         self.inner.execute(sql)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -70,6 +79,11 @@ class FlakyTransport:
             if self.reject_inserts:
                 self.reject_inserts -= 1
                 raise ClickHouseError("Code: 117. injected bad data", permanent=True)
+            if self.refuse_marker is not None and self.refuse_marker in data:
+                raise ClickHouseError(
+                    f"Code: {self.refuse_code}. DB::Exception: injected refusal",
+                    code=self.refuse_code,
+                )
             self.inner.insert(table, data, fmt=fmt, columns=columns, dedup_token=dedup_token)
             self.inserted_batches.append(data.count(b"\n") + 1)
             if self.commit_then_fail:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import orjson
 import pytest
@@ -119,6 +121,8 @@ def test_follow_polls_the_table_and_shows_each_new_event_once(
 ) -> None:
     """Rows stored while following appear; Ctrl-C ends it with status 0."""
 
+    shown = sys.stdout  # capsys's buffer: the follower prints here
+
     def store_then_interrupt() -> None:
         transport = connect(loaded)
         try:
@@ -133,7 +137,10 @@ def test_follow_polls_the_table_and_shows_each_new_event_once(
                 transport.insert(
                     "moose_logs", orjson.dumps(event), fmt="JSONAsString", columns=("raw",)
                 )
-            time.sleep(1.5)
+            # Interrupt once the follower has shown the last row, not after a fixed wait.
+            deadline = time.monotonic() + 60
+            while '"late 2"' not in shown.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             transport.close()
             os.kill(os.getpid(), signal.SIGINT)
@@ -158,3 +165,29 @@ def test_the_poll_boundary_shows_an_event_at_the_newest_timestamp_once() -> None
     assert not boundary.admit(first)  # returned again by the next poll (timestamp >= newest)
     assert boundary.admit({"timestamp": "2026-11-29T10:00:01Z", "event": "c"})
     assert boundary.newest is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["logs", "clickhouse://u:Sup/erSecret@127.0.0.1:1/db", "--no-progress"],
+        ["logs", "clickhouse://u:Sup/erSecret@host:1/db/x"],
+        ["ingest", "--to", "chdb://u:Sup/erSecret@/var/lib/logs", "--no-progress", "x.jsonl"],
+    ],
+)
+def test_a_url_password_never_appears_in_any_output(
+    argv: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moose_trace.cli import main as moose_trace_main  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.jsonl").write_text('{"event": "x"}\n')
+    assert moose_trace_main(argv) != 0
+    captured = capsys.readouterr()
+    assert "Sup/erSecret" not in captured.out + captured.err
+    assert "erSecret" not in captured.out + captured.err
+    assert captured.err.strip()
+    assert not any("erSecret" in str(path) for path in tmp_path.rglob("*"))

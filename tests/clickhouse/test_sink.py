@@ -172,18 +172,24 @@ def test_unwritable_spool_drops_are_counted_and_logged(
     )
 
 
-def test_a_batch_refused_as_bad_data_is_kept_aside_not_retried_forever(
-    flaky: FlakyTransport, transport: ChdbTransport, make_sink: Callable[..., ClickHouseSink]
+def test_rows_the_server_refuses_are_set_aside_alone_and_the_rest_is_stored(
+    flaky: FlakyTransport,
+    transport: ChdbTransport,
+    make_sink: Callable[..., ClickHouseSink],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    flaky.reject_inserts = 1
+    flaky.refuse_marker = b'"poison"'  # the server refuses any block holding such a row
     sink = make_sink(flaky, batch_size=10, flush_interval=0.05)
     for i in range(30):
-        sink.write(_event(i))
-    assert sink.flush(timeout=30)
-    assert sink.stats().rejected == 10
-    (kept,) = (sink.spool_dir / "rejected").glob("*.jsonl")
-    assert [orjson.loads(line)["i"] for line in kept.read_bytes().splitlines()] == list(range(10))
-    assert _stored(transport) == list(range(10, 30))
+        sink.write({**_event(i), "kind": "poison"} if i in {3, 17} else _event(i))
+    assert not sink.flush(timeout=30)  # not everything written was stored: flush says so
+    assert sink.stats().rejected == 2
+    kept = b"".join(path.read_bytes() for path in (sink.spool_dir / "rejected").glob("*.jsonl"))
+    assert sorted(orjson.loads(line)["i"] for line in kept.splitlines()) == [3, 17]
+    assert _stored(transport) == [i for i in range(30) if i not in {3, 17}]
+    assert any("set aside 1 bad lines" in r.getMessage() for r in caplog.records)
+    sink.write(_event(30))
+    assert sink.flush(timeout=30)  # nothing new was lost since the last answer
 
 
 def test_closing_while_down_spools_and_the_next_sink_replays_it(

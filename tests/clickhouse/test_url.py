@@ -86,3 +86,41 @@ def test_file_key_names_one_destination_and_never_its_password() -> None:
     assert parse_clickhouse_url("clickhouse://bob:hunter2@h:8123/db2").file_key("moose_logs") != key
     assert parse_clickhouse_url("clickhouse://bob:hunter2@g:8123/db").file_key("moose_logs") != key
     assert here.file_key("other_logs") != here.file_key("moose_logs")
+
+
+@pytest.mark.parametrize(
+    ("text", "password"),
+    [
+        ("clickhouse://u:Sup/erSecret@host:1/db", "Sup/erSecret"),
+        ("clickhouse://app:Sup3r@Secret@db:8123/logs", "Sup3r@Secret"),
+        ("clickhouses://u:pass/b@cret@host/db", "pass/b@cret"),
+        ("clickhouse://u:p%40ss%2Fw@host/db", "p@ss/w"),
+    ],
+)
+def test_a_password_holding_slash_or_at_is_read_whole_and_never_shown(
+    text: str, password: str
+) -> None:
+    url = parse_clickhouse_url(text)
+    assert url.password == password
+    assert url.host in {"host", "db"}
+    for shown in (str(url), repr(url), url.file_key("t"), redact_url(f"at {text} down")):
+        assert password not in shown
+        assert password.split("/", maxsplit=1)[0].split("@", maxsplit=1)[0] not in shown
+
+
+@pytest.mark.parametrize(
+    "text", ["clickhouse://u:Sup/erSecret@host:notaport/db", "clickhouse://u:Sup/erSecret@/db"]
+)
+def test_errors_on_urls_with_odd_passwords_keep_them_secret(text: str) -> None:
+    with pytest.raises(ValueError, match="ClickHouse URL") as raised:
+        parse_clickhouse_url(text)
+    assert "Sup" not in str(raised.value)
+
+
+def test_a_chdb_url_with_credentials_is_refused_not_turned_into_a_directory(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValueError, match="chDB URL takes no user or password") as raised:
+        parse_clickhouse_url(f"chdb://u:pw-secret@{tmp_path}/logs")
+    assert "pw-secret" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []

@@ -237,3 +237,189 @@ def test_trace_and_span_ids_pass_unchanged_and_memory_stays_bounded() -> None:
     assert _process({"trace_id": "0190a3f2-1d2b-7c3e-9f00-0123456789ab"}, pattern) == {
         "trace_id": REDACTED
     }
+
+
+# -- the token families, card numbers, URL userinfo and look-alikes, property-tested -----------
+
+_alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_token_families = st.sampled_from(
+    [
+        ("AKIA", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 16),
+        ("ghp_", _alnum, 36),
+        ("gho_", _alnum, 36),
+        ("github_pat_", _alnum + "_", 82),
+        ("glpat-", _alnum + "-_", 20),
+        ("xoxb-", "0123456789-" + _alnum, 40),
+        ("sk_live_", _alnum, 24),
+        ("rk_live_", _alnum, 24),
+        ("AIza", _alnum + "-_", 35),
+        ("npm_", _alnum, 36),
+        ("hf_", _alnum, 34),
+        ("sk-proj-", _alnum + "-_", 48),
+        ("GOCSPX-", _alnum + "-_", 28),
+    ]
+)
+# Text around a secret that cannot glue onto it (a token needs a boundary before it).
+_surroundings = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40).map(
+    lambda text: f"{text} "
+)
+
+
+@given(_token_families, st.data(), _surroundings, _surroundings)
+def test_a_known_token_anywhere_in_text_never_survives(
+    family: tuple[str, str, int], data: st.DataObject, before: str, after: str
+) -> None:
+    prefix, alphabet, size = family
+    token = prefix + data.draw(st.text(alphabet=alphabet, min_size=size, max_size=size))
+    text = f"{before}{token} {after}"
+    assert token not in redact_text(text)
+    assert token not in repr(redact_value({"harmless": token, "list": [text]}))
+
+
+def _with_luhn_digit(body: str) -> str:
+    for check in "0123456789":
+        digits = body + check
+        total = 0
+        for index, char in enumerate(reversed(digits)):
+            value = int(char)
+            if index % 2:
+                value = value * 2 - 9 if value > 4 else value * 2
+            total += value
+        if total % 10 == 0:
+            return digits
+    raise AssertionError("unreachable")
+
+
+@given(
+    st.sampled_from([("4", 16), ("51", 16), ("55", 16), ("37", 15), ("6011", 16), ("62", 16)]),
+    st.data(),
+    st.sampled_from(["", " ", "-"]),
+)
+def test_card_numbers_that_pass_luhn_never_survive(
+    brand: tuple[str, int], data: st.DataObject, separator: str
+) -> None:
+    prefix, length = brand
+    body = prefix + data.draw(
+        st.text(
+            alphabet="0123456789",
+            min_size=length - len(prefix) - 1,
+            max_size=length - 1 - len(prefix),
+        )
+    )
+    number = _with_luhn_digit(body)
+    shown = separator.join(number[i : i + 4] for i in range(0, len(number), 4))
+    assert number not in redact_text(f"paid with {shown} today").replace(separator, "")
+    assert redact_value({"card": shown, "n": number}) == {"card": REDACTED, "n": REDACTED}
+
+
+@given(
+    st.text(alphabet=_alnum + "._-", min_size=0, max_size=8),
+    st.text(alphabet=_alnum + "/@:!$&*+,;=%-", min_size=1, max_size=20),
+    st.sampled_from(["db:5432/main", "cache", "[::1]:6379", "host.example.com/x?y=1"]),
+)
+def test_url_passwords_with_slashes_and_at_signs_never_survive(
+    user: str, password: str, rest: str
+) -> None:
+    assume(len(password) >= 4 and any(ch.isalnum() for ch in password))
+    url = f"postgres://{user}:{password}@{rest}"
+    redacted = redact_text(f"cannot connect to {url}")
+    assert f":{password}@" not in redacted
+    assert redacted.startswith(f"cannot connect to postgres://{user}:")
+    assert redacted.endswith(f"@{rest}")
+
+
+@given(
+    st.uuids().map(str)
+    | st.uuids().map(lambda value: value.hex)
+    | st.text(alphabet="0123456789abcdef", min_size=16, max_size=64)
+    | st.text(alphabet="0123456789abcdef", min_size=16, max_size=16).map(lambda h: f"v1_{h}")
+)
+def test_ids_hashes_and_error_signatures_survive(value: str) -> None:
+    assume(not value.isdigit())  # sixteen decimal digits may be a card number
+    event = {"trace_id": value, "error_signature": value, "event": f"batch {value} done"}
+    assert Redactor()(None, "info", dict(event)) == event
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "db_pass",
+        "session_id",
+        "sessionId",
+        "SESSIONID",
+        "adminPass",
+        "client_secret",
+        "secretKey",
+        "x-api-key",
+        "AccountKey",
+        "aws_secret_access_key",
+        "csrftoken",
+        "refresh_token",
+        "Proxy-Authorization",
+        "connection_string",
+        "private_key",
+        "ssh_private_key",
+    ],
+)
+def test_word_rules_find_sensitive_keys(key: str) -> None:
+    assert Redactor().is_sensitive_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "key_id",
+        "api_key_id",
+        "keyspace",
+        "kafka_key",
+        "partition_key",
+        "primary_key",
+        "cache_key",
+        "idempotency_key",
+        "token_type",
+        "max_tokens",
+        "prompt_tokens",
+        "token_count",
+        "password_length",
+        "secret_name",
+        "session_count",
+        "session_duration_ms",
+        "passenger",
+        "bypass_cache",
+        "error_signature",
+    ],
+)
+def test_word_rules_leave_keys_that_only_describe_a_secret(key: str) -> None:
+    assert not Redactor().is_sensitive_key(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("login failed password=correct horse battery staple", f"login failed password={REDACTED}"),
+        ("password=correct horse battery staple user=bob", f"password={REDACTED} user=bob"),
+        ("redis://:pa/ss@cache:6379", f"redis://:{REDACTED}@cache:6379"),
+        ("postgres://app:Sup3r@Secret@db/main", f"postgres://app:{REDACTED}@db/main"),
+        ("see https://mastodon.example:8443/@alice", "see https://mastodon.example:8443/@alice"),
+        ("key AKIAIOSFODNN7EXAMPLE leaked", f"key {REDACTED} leaked"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", REDACTED),
+        ("cut -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC", f"cut {REDACTED}"),
+        ("Basic usage of the CLI", "Basic usage of the CLI"),
+    ],
+)
+def test_values_by_shape(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_the_screen_is_certain_when_it_says_no() -> None:
+    redactor = Redactor()
+    assert not redactor.may_hold_secret("processed 5 records from topic Foo")
+    assert redactor.may_hold_secret("token ghp_" + "a" * 36)
+    assert redactor.may_hold_secret("password=x")
+
+
+@given(st.text(max_size=200))
+def test_the_screen_never_hides_a_change(text: str) -> None:
+    redactor = Redactor()
+    if not redactor.may_hold_secret(text):
+        assert redactor.redact_text(text) is text

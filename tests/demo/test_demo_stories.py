@@ -48,9 +48,14 @@ def test_us2_the_slow_transform_waited_for_the_external_api(demo: DemoRun, logs:
     slow = logs(
         "--filter", "type=transform", "--filter", "latency_ms:>1000", "--format", "json"
     ).events()  # fmt: skip
-    assert {(e["name"], e["trace_id"]) for e in slow} == {
-        ("user_event_to_session", demo.facts["slow_purchase_trace"])
-    }
+    # The external call makes the slow purchase's transform the slowest, however loaded the
+    # machine (a load spike may push another record past 1 s too: not a failure of the story).
+    slowest = max(slow, key=lambda e: e["latency_ms"])
+    assert (slowest["name"], slowest["trace_id"]) == (
+        "user_event_to_session",
+        demo.facts["slow_purchase_trace"],
+    )
+    slow = [e for e in slow if e["trace_id"] == demo.facts["slow_purchase_trace"]]
     [call] = [e for e in slow if e.get("operation") == "external_api_call"]
     assert "analytics.example.com" in call["event"]
     [transformed] = [e for e in slow if e["event"] == "record transformed"]
@@ -106,11 +111,25 @@ def test_us5_sync_batches_slow_down_while_merges_pile_up(logs: Logs) -> None:
         "--filter", "operation=batch_insert,name=UserEvent,status=success",
         "--format", "json",
     ).events()  # fmt: skip
-    delayed = [e["latency_ms"] for e in batches if e["latency_ms"] >= 100]
-    assert len(delayed) == 4
-    assert delayed == sorted(delayed)
+    # The batches merges slowed down are the ones with a diagnostics line in their span; judged
+    # by that link and by lower bounds, since a loaded machine makes any batch slower.
+    diagnostics = [
+        e
+        for e in logs(
+            "--filter", "type=olap_table,name=UserEvent,layer=storage", "--format", "json"
+        ).events()
+        if "insert_delay_ms" in e
+    ]
+    diagnostics.sort(key=lambda e: e["timestamp"])
+    delays = [e["insert_delay_ms"] for e in diagnostics]
+    assert len(delays) == 4
+    assert delays == sorted(delays)
+    by_span = {e["span_id"]: e for e in batches}
+    slowed = [by_span[e["span_id"]] for e in diagnostics]
+    assert all(b["latency_ms"] >= d for b, d in zip(slowed, delays, strict=True))
     slow = logs("--filter", "layer=sync", "--filter", "latency_ms:>1000", "--format", "json")
-    [slowest] = slow.events()
+    slowest = slowed[-1]
+    assert slowest["span_id"] in {e["span_id"] for e in slow.events()}
     assert slowest["level"] == "warning"
     assert slowest["batch_size"] >= 1
     metrics = logs("--filter", "layer=sync,consumer_group=clickhouse_sync", "--include-metrics")

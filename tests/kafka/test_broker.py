@@ -93,7 +93,7 @@ def test_a_killed_owner_takes_its_broker_along(tmp_path: Path) -> None:
     assert _live_members(group)
     owner.kill()  # SIGKILL: no atexit, no cleanup of its own
     owner.wait()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # a deadline, not a limit: a loaded machine is slow
     while _live_members(group) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _live_members(group) == []
