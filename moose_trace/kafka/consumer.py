@@ -171,6 +171,9 @@ def traced_messages(
                 continue
             take = drain if remaining is None else min(drain, remaining - 1)
             batch = [first, *consume(take, 0)] if take > 0 else [first]
+            metrics = operation_metrics()
+            if metrics is not None:  # what is left once this batch is handled
+                _record_lag(metrics, consumer, batch, consumer_group)
             # Each record's own trace, read for the whole batch at once.
             pending = zip(batch, read_batch(batch), strict=True)
             for message, incoming in pending:
@@ -236,9 +239,6 @@ def traced_messages(
                 # (errors, rebalances, commits) belong to no message.
                 _restore(tokens)
                 tokens = None
-            metrics = operation_metrics()
-            if metrics is not None:
-                _record_lag(metrics, consumer, batch, consumer_group)
     finally:
         if extra is not None:
             _restore(extra)
@@ -252,7 +252,7 @@ def traced_messages(
 def _record_lag(
     metrics: OperationMetrics, consumer: Any, batch: list[Any], consumer_group: str | None
 ) -> None:
-    """Record each partition's lag after a batch: its end offset minus the next to read.
+    """Record each partition's lag behind a batch: its end offset minus the offset after it.
 
     The end offsets are the client's cached ones (from its fetch responses: no request to the
     broker); a partition whose end offset the client does not know yet is skipped.
