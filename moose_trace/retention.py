@@ -85,8 +85,14 @@ class RetentionPolicy:
         return self.days.get(normalize_level(level), self.default_days)
 
     def is_expired(self, level: object, timestamp: datetime, now: datetime) -> bool:
-        """Return whether an event of ``level`` written at ``timestamp`` is past its retention."""
-        return timestamp + timedelta(days=self.days_for(level)) < now
+        """Return whether an event of ``level`` written at ``timestamp`` has reached its end.
+
+        The same moment ClickHouse's TTL deletes it: ``days`` after the timestamp's whole second
+        (``toDateTime(timestamp) + INTERVAL days DAY``), and at that moment itself (a TTL is
+        expired when it is ``<= now()``). An event exactly ``days`` old is gone in both stores.
+        """
+        whole_second = timestamp.replace(microsecond=0)
+        return whole_second + timedelta(days=self.days_for(level)) <= now
 
     def levels_by_days(self) -> dict[int, tuple[str, ...]]:
         """Return the named levels grouped by their retention (for one TTL clause per group)."""

@@ -22,6 +22,7 @@ Layout choices (see docs/clickhouse.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from moose_trace.retention import DEFAULT_RETENTION, LEVEL_ALIASES, RetentionPolicy
@@ -172,19 +173,35 @@ def table_names(table: str = DEFAULT_TABLE, database: str | None = None) -> Tabl
 def ttl_clause(retention: RetentionPolicy = DEFAULT_RETENTION) -> str:
     """Return the table's ``TTL`` expression list for ``retention`` (one clause per day count).
 
-    Levels are stored normalized (``WARN`` → ``warning``), so each clause is a plain ``IN``.
+    Every level matches exactly one clause, as ``RetentionPolicy.days_for`` decides: the named
+    levels by ``IN``, every other level by the catch-all's ``NOT IN``. (A catch-all without a
+    condition would apply to every row: with ``error=90d,*=10d`` errors would go after 10 days.)
+    Levels are stored normalized (``WARN`` → ``warning``), so plain comparisons suffice.
     """
-    expires = "toDateTime(timestamp) + INTERVAL {days} DAY"
-    clauses = [
-        expires.format(days=days)
-        + " DELETE WHERE level IN ("
-        + ", ".join(f"'{level}'" for level in levels)
-        + ")"
+    expires = "toDateTime(timestamp) + INTERVAL {days} DAY DELETE WHERE level {test} ({levels})"
+    groups = {
+        days: levels
         for days, levels in retention.levels_by_days().items()
         if days != retention.default_days
+    }
+    clauses = [
+        expires.format(days=days, test="IN", levels=_quoted(levels))
+        for days, levels in groups.items()
     ]
-    clauses.append(expires.format(days=retention.default_days))
+    others = [
+        level for level in sorted(retention.days) if retention.days[level] != retention.default_days
+    ]
+    clauses.append(
+        expires.format(days=retention.default_days, test="NOT IN", levels=_quoted(others))
+        if others
+        else f"toDateTime(timestamp) + INTERVAL {retention.default_days} DAY"
+    )
     return ",\n    ".join(clauses)
+
+
+def _quoted(levels: Iterable[str]) -> str:
+    escaped = (level.replace("\\", "\\\\").replace("'", "\\'") for level in levels)
+    return ", ".join(f"'{level}'" for level in escaped)
 
 
 def _logs_body(engine: str, retention: RetentionPolicy) -> str:

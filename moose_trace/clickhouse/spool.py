@@ -96,7 +96,7 @@ class Spool:
     def put(self, token: str, data: bytes) -> None:
         """Write a batch durably under its token. Raises ``OSError`` (e.g. disk full)."""
         self._load()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # events: private
         final = self.directory / f"{token}{_SUFFIX}"
         partial = final.with_name(final.name + _PARTIAL)
         try:
@@ -159,5 +159,5 @@ class Spool:
 
     def _rejected_path(self, token: str) -> Path:
         rejected = self.directory / REJECTED_DIR
-        rejected.mkdir(parents=True, exist_ok=True)
+        rejected.mkdir(mode=0o700, parents=True, exist_ok=True)
         return rejected / f"{token}{_SUFFIX}"

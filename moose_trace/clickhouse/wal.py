@@ -104,7 +104,7 @@ class WriteAheadLog:
             return token, count
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # events: private
         while True:
             token = new_trace_id()
             path = self.directory / f"{token}{SEGMENT_SUFFIX}"

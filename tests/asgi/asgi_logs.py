@@ -36,7 +36,7 @@ class Logs:
         return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 10.0
+        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 60.0
     ) -> list[dict[str, Any]]:
         """Return the lines matching ``predicate`` once there are ``count`` of them.
 
@@ -51,7 +51,7 @@ class Logs:
                 return found
             time.sleep(0.01)
 
-    def access(self, trace_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    def access(self, trace_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Return the one access line of the request with ``trace_id``."""
         (line,) = self.wait_for(
             lambda e: e.get("event") in ACCESS_EVENTS and e.get("trace_id") == trace_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -19,7 +20,9 @@ Serve = Callable[[Any], str]
 def test_an_ingest_request_leaves_one_info_line_with_the_us1_fields(
     starlette_url: str, logs: Logs
 ) -> None:
+    started = time.perf_counter()
     response = httpx.post(f"{starlette_url}/ingest/UserEvent", json=[{"user_id": 1}, {"id": 2}])
+    round_trip_ms = (time.perf_counter() - started) * 1000
     assert response.status_code == 200
     trace_id = response.headers["x-trace-id"]
     line = logs.access(trace_id)
@@ -34,7 +37,8 @@ def test_an_ingest_request_leaves_one_info_line_with_the_us1_fields(
     assert line["client_ip"] == "127.0.0.1"
     assert line["http_route"] == "/ingest/UserEvent"
     assert isinstance(line["latency_ms"], float)
-    assert 0 < line["latency_ms"] < 5000
+    # Within the client's own round trip, however slow the machine (no fixed limit).
+    assert 0 < line["latency_ms"] <= round_trip_ms
     assert line["service"] == "asgi-test"
     assert "principal" not in line
     # The handler's own line carries the request's primitive too: `--filter name=UserEvent`.

@@ -16,6 +16,8 @@ import orjson
 import pytest
 from faults import FlakyTransport
 from http_server import ClickHouseHttpServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from moose_trace.clickhouse.sink import ClickHouseSink
 from moose_trace.clickhouse.transport import ChdbTransport, ClickHouseError
@@ -301,3 +303,66 @@ def test_kill_9_in_durable_mode_loses_nothing_and_doubles_nothing(
     assert stored == list(range(len(stored)))  # no hole: every accepted event, in order
     assert len(stored) > acknowledged  # 0 lost: everything write() accepted is there
     assert list(spool.glob("*.wal")) == list(spool.glob("*.jsonl")) == []
+
+
+# -- the sink API, property-tested ----------------------------------------------------------------
+
+
+def _events_with(numbers: st.SearchStrategy[int]) -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries(
+        {"event": st.text(max_size=30) | st.just("s\udcff"), "level": st.sampled_from(LEVELS)},
+        optional={"n": numbers, "x": st.floats(allow_nan=False) | st.none() | st.booleans()},
+    )
+
+
+LEVELS = ["info", "error", "WARN"]
+_valid_lines = _events_with(st.integers(-(2**63), 2**63 - 1)).map(
+    lambda event: orjson.dumps({**event, "event": event["event"].replace("\udcff", "?")})  # type: ignore[union-attr]
+)
+_any_line = st.one_of(_valid_lines, st.binary(max_size=40), st.sampled_from(BAD_LINES))
+_any_event = _events_with(st.integers())  # ints beyond 64 bits, lone surrogates: stored as text
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(written=st.lists(_any_line | _any_event, min_size=1, max_size=40))
+def test_every_write_is_stored_or_set_aside_and_counted(
+    written: list[bytes | dict[str, object]],
+    transport: ChdbTransport,
+    make_sink: Callable[..., ClickHouseSink],
+) -> None:
+    sink = _one_sink(make_sink, transport)
+    before = sink.stats()
+    rows_before = transport.query("SELECT count() AS n FROM moose_logs")[0]["n"]
+    marker = new_trace_id()
+    for item in written:
+        if isinstance(item, dict):
+            sink.write({**item, "marker": marker})
+        else:
+            sink.write_json(item)
+    clean = sink.flush(timeout=60)
+    after = sink.stats()
+    stored = after.inserted - before.inserted
+    set_aside = after.rejected - before.rejected
+    assert stored + set_aside == len(written)  # nothing vanished, nothing counted twice
+    assert after.waiting == after.dropped == after.restarted == 0
+    assert clean == (set_aside == 0)
+    assert transport.query("SELECT count() AS n FROM moose_logs")[0]["n"] == rows_before + stored
+    dicts = sum(isinstance(item, dict) for item in written)
+    mine = transport.query(f"SELECT count() AS n FROM moose_logs WHERE raw LIKE '%{marker}%'")
+    assert mine[0]["n"] == dicts  # every dict event is stored
+
+
+_sinks: dict[int, ClickHouseSink] = {}
+
+
+def _one_sink(make: Callable[..., ClickHouseSink], transport: ChdbTransport) -> ClickHouseSink:
+    """One sink for all the examples of a test run (a sink per example would take minutes)."""
+    key = id(transport)
+    if key not in _sinks:
+        _sinks.clear()
+        _sinks[key] = make(transport, batch_size=16)
+        _sinks[key].write(_event(-1))
+        assert _sinks[key].flush(timeout=60)  # the table exists from here on
+    return _sinks[key]

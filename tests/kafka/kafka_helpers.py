@@ -26,7 +26,7 @@ def make_consumer(broker: EmbeddedBroker, topic: str, offset: int = 0, **conf: A
     return consumer
 
 
-def read_topic(broker: EmbeddedBroker, topic: str, count: int, timeout: float = 10.0) -> list[Any]:
+def read_topic(broker: EmbeddedBroker, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
     """Read ``count`` messages from partition 0 of ``topic``, failing after ``timeout`` s."""
     consumer = make_consumer(broker, topic)
     messages: list[Any] = []
