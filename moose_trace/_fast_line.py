@@ -3,7 +3,7 @@
 ``configure_logging`` hands structlog a chain of processors::
 
     merge_context → add_log_level → add_error_fields → (your extra processors) → drop_payload
-    → redact → TraceFields(service) → add_timestamp → Emitter
+    → redact → (add_caller_location) → TraceFields(service, resource) → add_timestamp → Emitter
 
 ``compile_line`` returns one function that does the same work in the same order on an event
 dict, without structlog's per-processor dispatch: the processors whose work is a cheap test
@@ -19,13 +19,14 @@ the context, the timestamp, redaction's cached verdicts, ``orjson.dumps``, one `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
 from structlog.typing import Processor
 
 from moose_trace._log_outputs import Emitter
+from moose_trace.caller import add_caller_location
 from moose_trace.processors import (
     ERROR_KEYS,
     PAYLOAD_KEYS,
@@ -49,6 +50,8 @@ def shared_processors(
     redactor: Redactor | None,
     include_payload: bool,
     extra_processors: Sequence[Processor],
+    caller: bool = False,
+    resource: Mapping[str, Any] | None = None,
 ) -> list[Processor]:
     """Return the processors between the level and the timestamp, in chain order.
 
@@ -61,7 +64,9 @@ def shared_processors(
         chain.append(drop_payload)
     if redactor is not None:
         chain.append(redactor)
-    chain.append(TraceFields(service))
+    if caller:
+        chain.append(add_caller_location)
+    chain.append(TraceFields(service, resource))
     return chain
 
 
@@ -72,10 +77,13 @@ def compile_line(
     include_payload: bool,
     extra_processors: Sequence[Processor],
     emitter: Emitter,
+    caller: bool = False,
+    resource: Mapping[str, Any] | None = None,
 ) -> LineFunction:
     """Return ``configure_logging``'s chain for these settings as one function."""
     extras = tuple(extra_processors)
-    trace_fields = TraceFields(service)
+    trace_fields = TraceFields(service, resource)
+    locate = add_caller_location if caller else None
     no_error_keys = ERROR_KEYS.isdisjoint
     payload_keys = PAYLOAD_KEYS
     merge = merge_context
@@ -104,6 +112,8 @@ def compile_line(
                     del event_dict[key]
         if redact is not None:
             redact(None, method_name, event_dict)
+        if locate is not None:
+            locate(None, method_name, event_dict)
         trace_fields(None, method_name, event_dict)
         stamp(None, method_name, event_dict)
         emit(None, method_name, event_dict)

@@ -43,6 +43,7 @@ from moose_trace.processors import (
     merge_context,
 )
 from moose_trace.redaction import Redactor, default_redactor
+from moose_trace.resource import resource_fields, resource_service_name
 
 __all__ = ["LoggingSetup", "Sink", "configure_logging", "shutdown_logging"]
 
@@ -160,7 +161,7 @@ _root_level_before = logging.WARNING
 
 
 def _default_service() -> str:
-    named = os.environ.get(SERVICE_ENV)
+    named = os.environ.get(SERVICE_ENV) or resource_service_name()
     if named:
         return named
     script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else ""
@@ -188,11 +189,13 @@ def configure_logging(
     extra_processors: Sequence[Processor] = (),
     sinks: Sequence[Sink] = (),
     bridge_stdlib: bool = True,
+    resource: bool = True,
+    caller: bool = False,
 ) -> LoggingSetup:
     """Set up structlog and stdlib logging to write JSON Lines events with trace ids.
 
     - ``service``: the ``service`` field and the file name; default ``$OTEL_SERVICE_NAME``, else
-      the script's name.
+      ``service.name`` in ``$OTEL_RESOURCE_ATTRIBUTES``, else the script's name.
     - ``level``: default ``$LOG_LEVEL``, else info. ``levels`` (``{"moose_trace.kafka":
       "debug"}``) and ``LOG_LEVEL_<MODULE>`` variables (``LOG_LEVEL_MOOSE_TRACE_KAFKA=debug``)
       set one logger and its children; name your loggers: ``structlog.get_logger(__name__)``.
@@ -205,6 +208,11 @@ def configure_logging(
     - ``extra_processors``: your processors, run before redaction (what they add is redacted).
     - ``sinks``: objects with ``write(event)`` (see ``Sink``) given every finished event.
     - ``bridge_stdlib``: route the root logger's records through the same chain.
+    - ``resource``: put the OpenTelemetry resource attributes of ``OTEL_RESOURCE_ATTRIBUTES``
+      on every line (``service_version``, ``deployment_environment``, ``cloud_region``…; see
+      ``moose_trace.resource``).
+    - ``caller``: add ``file``, ``line``, ``function`` of the logging code to every line
+      (``moose_trace.caller``; costs a stack walk per line, off by default).
 
     Idempotent: a second call replaces the first setup (no duplicate handlers or files).
     """
@@ -227,6 +235,8 @@ def configure_logging(
             "redactor": redactor,
             "include_payload": include_payload,
             "extra_processors": tuple(extra_processors),
+            "caller": caller,
+            "resource": resource_fields() if resource else None,
         }
         shared = shared_processors(**plan)
         setup = LoggingSetup(

@@ -17,7 +17,7 @@ import contextvars
 import logging
 import sys
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import structlog.contextvars as _structlog_cv
@@ -195,6 +195,10 @@ def _trace_text(trace_id: int) -> str:
 class TraceFields:
     """Add ``trace_id``, ``span_id``, ``parent_span_id`` (and ``service``) to every event.
 
+    ``resource``: more fields that describe the process (``service_version``,
+    ``deployment_environment``, ``cloud_region``… see ``moose_trace.resource``), added to every
+    event that does not have them.
+
     Ids come from the active OpenTelemetry span when there is a valid local one (so a log line
     inside a span carries that span's id), else from the moose-trace context
     (``trace_context``). ``trace_id`` is normally already there from ``merge_context``; it is
@@ -202,19 +206,25 @@ class TraceFields:
     the event's trace. Fields already in the event are kept.
     """
 
-    __slots__ = ("service",)
+    __slots__ = ("resource", "service")
 
-    def __init__(self, service: str | None = None) -> None:
+    def __init__(
+        self, service: str | None = None, resource: Mapping[str, Any] | None = None
+    ) -> None:
         self.service = service
+        self.resource: tuple[tuple[str, Any], ...] = tuple((resource or {}).items())
 
     def __repr__(self) -> str:
-        return f"TraceFields(service={self.service!r})"
+        return f"TraceFields(service={self.service!r}, resource={dict(self.resource)!r})"
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         """Add the fields to ``event_dict``."""
         service = self.service
         if service is not None and "service" not in event_dict:
             event_dict["service"] = service
+        for key, value in self.resource:
+            if key not in event_dict:
+                event_dict[key] = value
         span = _otel_current().get(_SPAN_KEY) if _SPAN_KEY else _get_current_span_api()
         if (
             span is not None

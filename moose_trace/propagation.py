@@ -207,6 +207,12 @@ class IncomingTrace:
     """A valid id header that named another trace than ``traceparent`` (which won)."""
 
     @property
+    def carries_state(self) -> bool:
+        """Whether there is more to send on than the ids: flags other than sampled-only,
+        ``tracestate`` or baggage."""
+        return self.trace_flags != SAMPLED_FLAG or self.tracestate is not None or bool(self.baggage)
+
+    @property
     def carries_more(self) -> bool:
         """Whether there is more to keep than the trace id (parent, flags, tracestate, baggage)."""
         return (
@@ -351,15 +357,20 @@ _last: tuple[object, IncomingTrace] = ((), _NO_TRACE)
 
 
 def _resolve_cached(found: _Found) -> IncomingTrace:
-    """``_resolve`` behind a one-entry cache: records of one request carry the same headers."""
+    """``_resolve`` behind a one-entry cache: records of one request carry the same headers.
+
+    Keyed by each header's value and its type (7 == 7.0 and b"x" != "x" must not share or
+    split an entry); carriers with a header twice are resolved without it.
+    """
     global _last  # noqa: PLW0603 - a one-entry cache, replaced atomically
     ids, parents, states, bags = found
-    if len(ids) > 1 or len(parents) > 1 or states or bags:
+    if len(ids) > 1 or len(parents) > 1 or len(states) > 1 or len(bags) > 1:
         return _resolve(found)
-    first_id = ids[0] if ids else None
-    first_parent = parents[0] if parents else None
-    # Types too: 7 == 7.0 and b"x" != "x" would otherwise share or split entries wrongly.
-    key = (type(first_id), first_id, type(first_parent), first_parent)
+    an_id = ids[0] if ids else None
+    parent = parents[0] if parents else None
+    state = states[0] if states else None
+    bag = bags[0] if bags else None
+    key = (type(an_id), an_id, type(parent), parent, type(state), state, type(bag), bag)
     last = _last
     if last[0] == key:
         return last[1]
@@ -394,33 +405,42 @@ def collect_kafka(headers: list[Any]) -> _Found | None:
 
     The same values ``extract_incoming`` collects with ``id_headers=("trace_id",)``, gathered
     without its general carrier handling; ``None`` for any other shape (the caller then uses
-    ``extract_incoming``). Only names of the lengths of the trace headers are lowercased.
+    ``extract_incoming``). Names are matched exactly first; only names as long as a trace
+    header's are lowercased.
     """
-    ids: list[Any] = []
-    parents: list[Any] = []
-    states: list[Any] = []
-    bags: list[Any] = []
+    found: _Found = ([], [], [], [])
+    slots = _KAFKA_SLOTS
+    lengths = _NAME_LENGTHS
     for pair in headers:
         if type(pair) is not tuple or len(pair) != 2:
             return None
-        name, value = pair
-        if type(name) is not str or isinstance(value, (list, tuple)):
+        name = pair[0]
+        try:
+            slot = slots.get(name)
+        except TypeError:  # an unhashable name: not a header list the fast reader knows
             return None
-        if len(name) not in _NAME_LENGTHS:
-            continue
-        lowered = name if name.islower() else name.lower()
-        if lowered == KAFKA_TRACE_HEADER:
-            ids.append(value)
-        elif lowered == TRACEPARENT_HEADER:
-            parents.append(value)
-        elif lowered == TRACESTATE_HEADER:
-            states.append(value)
-        elif lowered == BAGGAGE_HEADER:
-            bags.append(value)
-    return ids, parents, states, bags
+        if slot is None:
+            if type(name) is not str:
+                return None
+            if len(name) not in lengths:
+                continue
+            slot = slots.get(name.lower())
+            if slot is None:
+                continue
+        value = pair[1]
+        if type(value) is list or type(value) is tuple:
+            return None
+        found[slot].append(value)
+    return found
 
 
-_NAME_LENGTHS = frozenset(map(len, (KAFKA_TRACE_HEADER, *_FIELDS)))
+_KAFKA_SLOTS = {
+    KAFKA_TRACE_HEADER: 0,
+    TRACEPARENT_HEADER: 1,
+    TRACESTATE_HEADER: 2,
+    BAGGAGE_HEADER: 3,
+}
+_NAME_LENGTHS = frozenset(map(len, _KAFKA_SLOTS))
 
 
 def resolve_found(found: _Found) -> IncomingTrace:
@@ -473,7 +493,21 @@ class OutgoingTrace:
     @property
     def baggage_header(self) -> str | None:
         """The W3C ``baggage`` value, or ``None`` without baggage."""
-        return format_baggage(self.baggage) or None if self.baggage else None
+        return _baggage_text(self.baggage) or None if self.baggage else None
+
+
+_last_baggage: tuple[Baggage, str] = ((), "")
+
+
+def _baggage_text(baggage: Baggage) -> str:
+    """``format_baggage`` behind a one-entry cache: a trace's records share one baggage tuple."""
+    global _last_baggage  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    last = _last_baggage
+    if last[0] is baggage:
+        return last[1]
+    text = format_baggage(baggage)
+    _last_baggage = (baggage, text)
+    return text
 
 
 def _otel_baggage(context: Context | None) -> Baggage:

@@ -80,14 +80,16 @@ def parse_tracestate(values: str | Iterable[str] | None) -> Members | None:
 def format_tracestate(members: Iterable[tuple[str, str]], limit: int = SEND_LIMIT) -> str:
     """Return the header value for ``members``, cut to ``limit`` characters as the spec advises.
 
-    Entries longer than 128 characters are removed first, then entries from the end, until the
-    list fits; the first 32 members at most are sent.
+    Entries longer than 128 characters are removed first (the last one first), then entries
+    from the end, until the list fits; the first 32 members at most are sent.
     """
     entries = [f"{key}={value}" for key, value in members][:MAX_MEMBERS]
-    text = ",".join(entries)
-    if len(text) <= limit:
-        return text
-    entries = [entry for entry in entries if len(entry) <= _LARGE_MEMBER]
-    while entries and len(",".join(entries)) > limit:
-        entries.pop()
+    size = sum(map(len, entries)) + len(entries) - 1
+    for index in range(len(entries) - 1, -1, -1):  # large entries first, the last one first
+        if size <= limit:
+            break
+        if len(entries[index]) > _LARGE_MEMBER:
+            size -= len(entries.pop(index)) + 1
+    while entries and size > limit:
+        size -= len(entries.pop()) + 1
     return ",".join(entries)

@@ -50,9 +50,13 @@ class ServerSpans:
         return self._tracer.start_span(method, parent, _SERVER, attributes)
 
     @staticmethod
-    def activate(span: otel_trace.Span) -> Token[Context]:
-        """Make ``span`` the current span; return the token for ``deactivate``."""
-        return otel_context.attach(otel_trace.set_span_in_context(span))
+    def activate(span: otel_trace.Span, parent: Context | None = None) -> Token[Context]:
+        """Make ``span`` the current span; return the token for ``deactivate``.
+
+        ``parent``: the context it was started in, whose other entries (the incoming baggage)
+        stay current with it; default the current context.
+        """
+        return otel_context.attach(otel_trace.set_span_in_context(span, parent))
 
     @staticmethod
     def activate_context(context: Context) -> Token[Context]:

@@ -3,8 +3,11 @@
 Pure ASGI (no framework import): ``app.add_middleware(TraceMiddleware)`` in Starlette or FastAPI,
 or ``TraceMiddleware(app)`` around any ASGI app. Per request it
 
-1. takes the trace id from ``X-Trace-Id``, else ``traceparent``, else makes a UUIDv7 (an invalid
-   value is replaced, logged once at warning — escaped and cut — and never sent back);
+1. takes the trace from an outer OpenTelemetry span already running, else a valid
+   ``traceparent`` (with its flags, ``tracestate`` and the ``baggage``), else ``X-Trace-Id``,
+   else makes a UUIDv7 (an invalid value is replaced, logged once at warning — escaped and cut —
+   and never sent back; a valid id of another trace is ``linked_trace_id``); see
+   docs/standards.md;
 2. runs the app inside ``trace_context(trace_id, type=…, name=…, layer=…)``, so every log line
    of the request carries them (``context_fields`` binds more of the request's fields);
 3. adds ``X-Trace-Id`` (and ``traceparent`` when a span is active) to the response start, for
@@ -205,7 +208,7 @@ class TraceMiddleware:
                 span_trace_id, span_id, span_flags = ids
                 trace_id = trace_id or span_trace_id
                 traceparent = traceparent_for(span_trace_id, span_id, flags=span_flags)
-            span_token = spans.activate(span)
+            span_token = spans.activate(span, choice.parent)
 
         bound = self._context_fields
         if bound is None:

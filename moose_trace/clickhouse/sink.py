@@ -405,6 +405,7 @@ class ClickHouseSink:
 
         def run() -> None:
             _quiet.on = True
+            pause = 0.1  # doubled after each failure (up to 5 s): a persistent fault does not spin
             while True:
                 try:
                     target()
@@ -420,7 +421,9 @@ class ClickHouseSink:
                         type(failure).__name__,
                         safe_str(failure),
                     )
-                    if self._closing.wait(0.1) and role == "batcher" and not self._buffer:
+                    stopping = self._closing.wait(pause)
+                    pause = min(pause * 2, 5.0)
+                    if stopping and (self._abandoned or (role == "batcher" and not self._buffer)):
                         return
 
         return run

@@ -91,17 +91,19 @@ class WriteAheadLog:
         with self._lock:
             if self._fd is None:
                 return None
+            # The next append opens a new segment; this one is synced and renamed without the
+            # lock, so writers never wait for the disk.
             fd, token, count = self._fd, self._token, self.count
             self._fd, self._token, self.count = None, "", 0
-            try:
-                if self.fsync != "never":
-                    os.fsync(fd)
-                segment = self.directory / f"{token}{SEGMENT_SUFFIX}"
-                os.replace(segment, self.directory / f"{token}{BATCH_SUFFIX}")
-            finally:
-                os.close(fd)  # releases the flock
             self._unsynced = False
-            return token, count
+        try:
+            if self.fsync != "never":
+                os.fsync(fd)
+            segment = self.directory / f"{token}{SEGMENT_SUFFIX}"
+            os.replace(segment, self.directory / f"{token}{BATCH_SUFFIX}")
+        finally:
+            os.close(fd)  # releases the flock
+        return token, count
 
     def _open(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # events: private

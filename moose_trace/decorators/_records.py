@@ -13,12 +13,13 @@ from typing import Any
 
 import orjson
 
-from moose_trace.ids import parse_trace_id
 from moose_trace.kafka.headers import incoming_trace, message_fields
-from moose_trace.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, parse_traceparent
+from moose_trace.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, extract_incoming
 from moose_trace.redaction import Redactor
 
 __all__ = ["RecordTrace", "is_kafka_record", "kafka_fields", "payload_of", "record_trace"]
+
+_TRACE_KEYS = (KAFKA_TRACE_HEADER, TRACEPARENT_HEADER)
 
 RecordTrace = tuple[str, str | None]
 """A record's ``(trace_id, parent_span_id)``; the parent comes from its ``traceparent``."""
@@ -27,21 +28,21 @@ RecordTrace = tuple[str, str | None]
 def record_trace(record: object) -> RecordTrace | None:
     """Return the trace a record carries, or ``None``; never raises.
 
-    Kafka messages: the ``trace_id`` header, else ``traceparent``. Dict records: the
-    ``trace_id`` key, else a ``traceparent`` key.
+    Kafka messages: their headers; dict records: their ``trace_id`` and ``traceparent`` keys;
+    both by ``moose_trace.propagation.extract_incoming``'s rules (a valid ``traceparent``
+    decides, else ``trace_id``).
     """
     try:
         if type(record) is dict or isinstance(record, Mapping):
-            trace_id = parse_trace_id(record.get(KAFKA_TRACE_HEADER))
-            traceparent = record.get(TRACEPARENT_HEADER)
-            parent = None if traceparent is None else parse_traceparent(traceparent)
-            if trace_id is None:
-                return None if parent is None else (parent.trace_id, parent.span_id)
-            same = parent is not None and parent.trace_id == trace_id
-            return trace_id, parent.span_id if same and parent is not None else None
-        if not hasattr(record, "headers"):
+            # The one parser, on the record's trace keys only (a record may be large).
+            carrier = {key: record[key] for key in _TRACE_KEYS if key in record}
+            if not carrier:
+                return None
+            incoming = extract_incoming(carrier, id_headers=(KAFKA_TRACE_HEADER,))
+        elif not hasattr(record, "headers"):
             return None
-        incoming = incoming_trace(record)
+        else:
+            incoming = incoming_trace(record)
     except Exception:
         return None
     if incoming.trace_id is None:

@@ -161,7 +161,7 @@ def traced_messages(
     extra: list[Any] | None = None  # the current record's parent, flags, tracestate, baggage
     bound_topic: str | None = None
     bound_partition: int | None = None
-    pending: Iterator[tuple[Any, IncomingTrace]] = iter(())
+    pending: Iterator[tuple[Any, str | IncomingTrace]] = iter(())
     try:
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -176,7 +176,7 @@ def traced_messages(
                 _record_lag(metrics, consumer, batch, consumer_group)
             # Each record's own trace, read for the whole batch at once.
             pending = zip(batch, read_batch(batch), strict=True)
-            for message, incoming in pending:
+            for message, read in pending:
                 if extra is not None:
                     _restore(extra)
                     extra = None
@@ -199,10 +199,14 @@ def traced_messages(
                     _give_back(consumer, [message, *(unread for unread, _ in pending)])
                     return
                 rejected = None
-                trace_id = incoming.trace_id
-                if trace_id is None:
-                    trace_id = new_trace_id()
-                    rejected = incoming.rejected
+                incoming: IncomingTrace | None = None
+                if isinstance(read, str):  # the producer's shape: the id, nothing more to carry
+                    trace_id = read
+                else:
+                    incoming = read
+                    trace_id = read.trace_id or new_trace_id()
+                    if read.trace_id is None:
+                        rejected = read.rejected
                 topic, partition = message.topic(), message.partition()
                 if tokens is None:
                     tokens = [
@@ -222,7 +226,7 @@ def traced_messages(
                         set_topic(topic)
                         set_partition(partition)
                         bound_topic, bound_partition = topic, partition
-                if incoming.carries_more:
+                if incoming is not None and incoming.carries_state:
                     extra = _bind_extra(incoming)
                 if rejected is not None:
                     _log.warning(REJECTED_EVENT, rejected_trace_id=rejected)

@@ -223,3 +223,10 @@ def test_a_long_list_is_cut_large_entries_first_then_from_the_end() -> None:
     kept = parse_tracestate(text)
     assert kept is not None
     assert [key for key, _ in kept] == [key for key, _ in small[: len(kept)]]
+
+
+def test_only_as_many_large_entries_go_as_needed() -> None:
+    large = [(f"big{i}", "x" * 200) for i in range(3)]
+    text = format_tracestate([("a", "1"), *large])  # 3 x 205 + 3: one large must go
+    assert text == f"a=1,big0={'x' * 200},big1={'x' * 200}"
+    assert format_tracestate([]) == ""
