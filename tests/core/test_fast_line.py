@@ -259,3 +259,16 @@ def test_each_line_reaches_the_file_descriptor_before_the_call_returns(tmp_path:
         written = os.read(os.open(path, os.O_RDONLY), 1000)
     assert written.splitlines()[0] == b"before"
     assert orjson.loads(written.splitlines()[1])["event"] == "line"
+
+
+def test_the_caller_location_names_the_code_that_logged() -> None:
+    stream = io.BytesIO()
+    _configure(stream, caller=True)
+
+    def handle_order() -> None:
+        structlog.get_logger("orders").info("handled")
+
+    handle_order()
+    line = orjson.loads(stream.getvalue())
+    assert line["function"].endswith("handle_order")
+    assert line["file"] == __file__
