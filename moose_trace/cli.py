@@ -8,10 +8,11 @@ costs only its own subcommand.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from moose_trace import __version__
 from moose_trace._text import terminal_safe
@@ -33,12 +34,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     With ``only``, just that subcommand is loaded (the others' modules are not imported), so
     ``moose-trace logs …`` starts as fast as the query tool alone.
     """
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="moose-trace",
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
     )
     parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND"
+    )
     for command, module_name, extra in _SUBCOMMANDS:
         if only is not None and command != only:
             continue
@@ -51,6 +54,31 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         module.register(subparsers)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose error for an unknown option names the closest known one."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with status 2 and ``message``, plus ``did you mean --filter?`` when one fits."""
+        super().error(message + _suggestion(self, message))
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    if "unrecognized arguments:" not in message:
+        return ""
+    known = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                known.update(sub._option_string_actions)
+    words = message.split("unrecognized arguments:", 1)[1].split()
+    for word in words:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], sorted(known), n=1)
+            if close:
+                return f" (did you mean {close[0]}?)"
+    return ""
 
 
 def _register_missing_extra(

@@ -57,11 +57,11 @@ class PruneReport:
     def summary(self) -> str:
         """Return one line for a person: counts of deleted, rewritten and skipped files."""
         text = (
-            f"deleted {len(self.deleted)} files, rewrote {len(self.rewritten)} files "
-            f"({self.lines_dropped} expired lines dropped)"
+            f"deleted {_files(len(self.deleted))}, rewrote {_files(len(self.rewritten))} "
+            f"({self.lines_dropped} expired line{'' if self.lines_dropped == 1 else 's'} dropped)"
         )
         if self.skipped:
-            text += f", left {len(self.skipped)} files still being written"
+            text += f", left {_files(len(self.skipped))} still being written"
         return text
 
 
@@ -232,3 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     prefix = "would have " if args.dry_run else ""
     say("prune", f"{prefix}{report.summary()} (retention {retention.describe()})", sys.stdout)
     return 0
+
+
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"

@@ -106,7 +106,8 @@ def _run(args: argparse.Namespace) -> int:
     bar.clear()
     note = f"; {report.malformed:,} malformed lines skipped" if report.malformed else ""
     print(
-        f"moose-trace ingest: {report.events:,} events from {report.files} files into "
+        f"moose-trace ingest: {report.events:,} event{'' if report.events == 1 else 's'} "
+        f"from {report.files} file{'' if report.files == 1 else 's'} into "
         f"{args.table} at {transport.url}{note}",
         file=sys.stderr,
     )

@@ -153,6 +153,15 @@ class ClickHouseDialect(SqlDialect):
             f"(SELECT {', '.join(columns)} FROM {self.names.logs} AS {_LOG} WHERE {self.prefilter})"
         )
 
+    def contains_lowered(self, expr: str, needle: str) -> str:
+        """Return whether lowercased ``expr`` contains ``needle`` (``--search``).
+
+        Spelled ``lowerUTF8(raw) LIKE '%…%'`` so the table's ``raw_search`` n-gram skip index
+        (``ngrambf_v1`` on ``lowerUTF8(raw)``) skips the granules that cannot hold the needle.
+        """
+        pattern = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"lowerUTF8({expr}) LIKE {literal('%' + pattern + '%')}"
+
     def int_div(self, expr: str, divisor: int) -> str:
         """Return the integer quotient of ``expr`` by ``divisor`` (``//`` is no operator here)."""
         return f"{expr} DIV {divisor}"

@@ -211,7 +211,8 @@ def _logs_body(engine: str, retention: RetentionPolicy) -> str:
     return f"""(
     {columns},
     INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX trace_ids_bloom trace_ids TYPE bloom_filter(0.01) GRANULARITY 1
+    INDEX trace_ids_bloom trace_ids TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX raw_search lowerUTF8(raw) TYPE ngrambf_v1(4, 65536, 2, 0) GRANULARITY 1
 )
 ENGINE = {engine}
 PARTITION BY toDate(timestamp)

@@ -17,6 +17,7 @@ the HTTP request to the table. The workload turns the knobs the stories need: sl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -101,7 +102,11 @@ def _consumer(bootstrap_servers: str, group: str, topics: tuple[str, ...]) -> An
     ``assign`` instead of a group subscription: no rebalance wait, and the demo's topics have
     one partition. Starting at the end makes a rerun against an existing broker skip old records.
     """
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415 (optional dependency)
+    from confluent_kafka import (  # noqa: PLC0415 (optional dependency)
+        Consumer,
+        KafkaException,
+        TopicPartition,
+    )
 
     consumer = Consumer(
         {
@@ -118,6 +123,8 @@ def _consumer(bootstrap_servers: str, group: str, topics: tuple[str, ...]) -> An
         _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         partitions.append(TopicPartition(topic, 0, high))
     consumer.assign(partitions)
+    with contextlib.suppress(KafkaException):  # the start counts as committed: lag from 0
+        consumer.commit(offsets=partitions, asynchronous=False)
     return consumer
 
 
@@ -327,14 +334,18 @@ class Pipeline:
         bind_fields(service="demo-sync")
         consumer = _consumer(self.bootstrap_servers, CONSUMER_GROUP, ("UserEvent", "Session"))
 
+        lags: dict[str, int] = {}
+
         @traced_sync("UserEvent", CONSUMER_GROUP, pipeline=PIPELINE)
         def insert_user_events(batch: list[Any]) -> int:
+            _bind_lag(lags.get("UserEvent"))
             self._pending_merges()
             self.store.insert("UserEvent", [orjson.loads(message.value()) for message in batch])
             return len(batch)
 
         @traced_sync("Session", CONSUMER_GROUP)
         def insert_sessions(batch: list[Any]) -> int:
+            _bind_lag(lags.get("Session"))
             self.store.insert("Session", [orjson.loads(message.value()) for message in batch])
             return len(batch)
 
@@ -358,7 +369,11 @@ class Pipeline:
                         )
                     batches[message.topic()].append(message)
                 for topic, batch in batches.items():
+                    lag = consumer_lag(consumer, topic)
+                    if lag is not None:
+                        lags[topic] = lag
                     self._sync(inserts[topic], batch)
+                    _commit(consumer, batch[-1])
         finally:
             consumer.close()
 
@@ -378,17 +393,21 @@ class Pipeline:
                 self.stats.add("rejected")
 
     def _pending_merges(self) -> None:
-        """Wait as ClickHouse does when parts pile up (``parts_to_delay_insert``): US-5."""
+        """Wait as ClickHouse does when parts pile up (``parts_to_delay_insert``): US-5.
+
+        The diagnostics line is written inside the batch's call, so it carries the sync's
+        fields (``layer=sync``, ``consumer_group``, ``operation=batch_insert``): the US-5
+        commands that list the slow batches show why they are slow.
+        """
         with self._lock:
             delay_ms = self._insert_delays.popleft() if self._insert_delays else 0.0
         if delay_ms:
-            with trace_context(type="olap_table", name="UserEvent", layer="storage"):
-                _log.debug(
-                    "ClickHouse diagnostics",
-                    pending_merges=int(delay_ms // 20),
-                    insert_delay_ms=delay_ms,
-                    hint="High merge activity may be causing slowdown",
-                )
+            _log.warning(
+                "ClickHouse diagnostics",
+                pending_merges=int(delay_ms // 20),
+                insert_delay_ms=delay_ms,
+                hint="High merge activity may be causing slowdown",
+            )
             time.sleep(delay_ms / 1000)
 
     # -- data_refresh ---------------------------------------------------------------------------
@@ -453,6 +472,42 @@ class Pipeline:
                 self.stats.add("workflow_runs")
                 self.workflow_runs.extend(run_ids)
         return run_ids[0] if run_ids else ""
+
+
+def consumer_lag(consumer: Any, topic: str) -> int | None:
+    """Messages of ``topic`` (partition 0) not yet committed: high watermark − committed offset.
+
+    Both read from the broker (``cached=False``); ``None`` when it cannot say.
+    """
+    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 (optional)
+
+    partition = TopicPartition(topic, 0)
+    try:
+        _low, high = consumer.get_watermark_offsets(partition, timeout=2, cached=False)
+        [committed] = consumer.committed([partition], timeout=2)
+    except (KafkaException, ValueError):
+        return None
+    if committed.offset < 0:
+        return None
+    return max(0, int(high) - int(committed.offset))
+
+
+def _commit(consumer: Any, last: Any) -> None:
+    """Commit past ``last`` (synchronously: the next batch's lag reads it from the broker)."""
+    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 (optional)
+
+    try:
+        consumer.commit(
+            offsets=[TopicPartition(last.topic(), last.partition(), last.offset() + 1)],
+            asynchronous=False,
+        )
+    except KafkaException as failure:
+        _log.warning("sync commit failed", error=failure, layer="sync")
+
+
+def _bind_lag(lag: int | None) -> None:
+    if lag is not None:
+        bind_fields(consumer_lag=lag)
 
 
 def _flush(producer: Any, topic: str) -> None:

@@ -7,16 +7,27 @@ run's trace ids, Kafka offset, workflow run and deployment time filled in, ready
 from __future__ import annotations
 
 import io
+import os
 import shlex
+import shutil
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.workload import StoryFacts
 
-__all__ = ["Story", "command_line", "print_results", "story_commands", "trace_output"]
+__all__ = [
+    "Story",
+    "command_line",
+    "print_results",
+    "program_words",
+    "story_commands",
+    "trace_output",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class Story:
 def story_commands(facts: StoryFacts) -> list[Story]:
     """Return the ten stories with this run's ids and times in their commands."""
     split, start, end = facts.deployed_v2_at, facts.started_at, facts.finished_at
+    # The run's own time range: a command pasted an hour later still finds the run's events.
+    since = f"--since={start}" if start else "--since=1h"
+    until = f"--until={_after(end)}" if end else "--until=now"
     enrichment = "type=transform,name=user_enrichment"
     kafka = (
         f"topic={facts.dead_letter_topic},partition={facts.dead_letter_partition},"
@@ -42,7 +56,7 @@ def story_commands(facts: StoryFacts) -> list[Story]:
             1,
             "Why is an accepted event missing from the UserEvent table?",
             (
-                ("--filter", "name=UserEventPipeline", "--since=10m", "--level=warning+"),
+                ("--filter", "name=UserEventPipeline", since, until, "--level=warning+"),
                 ("--trace", facts.failed_ingest_trace),
                 (
                     "--filter",
@@ -71,8 +85,8 @@ def story_commands(facts: StoryFacts) -> list[Story]:
             3,
             "Why does /consumption/leaderboard answer 500?",
             (
-                ("--filter", "type=api,name=leaderboard", "--level=error", "--since=10m"),
-                ("--filter", "type=api,name=leaderboard", "--since=10m"),
+                ("--filter", "type=api,name=leaderboard", "--level=error", since, until),
+                ("--filter", "type=api,name=leaderboard", since, until),
                 ("--filter", "name=leaderboard", "--filter", "layer=storage"),
             ),
         ),
@@ -80,8 +94,8 @@ def story_commands(facts: StoryFacts) -> list[Story]:
             4,
             "Who read /consumption/user-pii, and who failed to?",
             (
-                ("--filter", "type=api,name=user-pii", "--filter", "security=true", "--since=24h"),
-                ("--filter", "security=auth_failure", "--level=warn,error", "--since=7d"),
+                ("--filter", "type=api,name=user-pii", "--filter", "security=true", since, until),
+                ("--filter", "security=auth_failure", "--level=warn,error", since, until),
                 ("--filter", "type=api,name=user-pii", "--format=csv", "--output=audit.csv"),
             ),
         ),
@@ -96,8 +110,8 @@ def story_commands(facts: StoryFacts) -> list[Story]:
                     "latency_ms:>=100",
                     "--include-metrics",
                 ),
-                ("--filter", "layer=sync", "--filter", "latency_ms:>1000"),
-                ("--filter", "layer=sync", "--filter", "operation=batch_insert", "--since=1h"),
+                ("--filter", "layer=sync", "--filter", "consumer_lag:>0", "--include-metrics"),
+                ("--filter", "layer=sync", "--filter", "operation=batch_insert", since, until),
             ),
         ),
         Story(
@@ -131,7 +145,7 @@ def story_commands(facts: StoryFacts) -> list[Story]:
                     "--filter",
                     "layer=storage,streaming",
                 ),
-                ("--filter", "operation=ddl_*", "--since=5m"),
+                ("--filter", "operation=ddl_*", since, until),
                 ("--filter", "phase=execution", "--follow"),
             ),
         ),
@@ -139,9 +153,9 @@ def story_commands(facts: StoryFacts) -> list[Story]:
             8,
             "What is failing across the system?",
             (
-                ("--level=error", "--since=1h"),
-                ("--level=error", "--since=1h", "--group-by=error_category,layer"),
-                ("--level=error", "--since=10m", "--histogram=1m"),
+                ("--level=error", since, until),
+                ("--level=error", since, until, "--group-by=error_category,layer"),
+                ("--level=error", since, until, "--histogram=2s"),
             ),
         ),
         Story(
@@ -171,10 +185,50 @@ def story_commands(facts: StoryFacts) -> list[Story]:
     ]
 
 
+_SETTLE = timedelta(seconds=5)
+"""Lines still written after the workload ends (last deliveries, the last sync batch)."""
+
+
+def _after(moment: str) -> str:
+    """Return ISO time ``moment`` plus ``_SETTLE``, in the same form."""
+    try:
+        parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return moment
+    later = (parsed + _SETTLE).astimezone(timezone.utc)
+    return later.strftime("%Y-%m-%dT%H:%M:%S.") + f"{later.microsecond // 1000:03d}Z"
+
+
 def command_line(arguments: tuple[str, ...], source: Path | None = None) -> str:
-    """Return ``moose-trace logs …`` as a shell line (``source`` appended when given)."""
-    words = ["moose-trace", "logs", *arguments, *([str(source)] if source else [])]
+    """Return ``moose-trace logs …`` as a shell line (``source`` appended when given).
+
+    The command is spelled as it runs from here: ``moose-trace`` when that is the one on
+    ``PATH``, else the console script beside this Python (``.venv/bin/moose-trace`` after the
+    README's install), else ``python -m moose_trace.cli``.
+    """
+    words = [*program_words(), "logs", *arguments, *([str(source)] if source else [])]
     return " ".join(shlex.quote(word) for word in words)
+
+
+def program_words() -> list[str]:
+    """Return the words that run ``moose-trace`` from the current directory."""
+    script = Path(sys.executable).parent / "moose-trace"
+    on_path = shutil.which("moose-trace")
+    if on_path is not None and (not script.exists() or _same(Path(on_path), script)):
+        return ["moose-trace"]
+    if script.exists():
+        relative = os.path.relpath(script)
+        if relative.startswith(".."):
+            return [str(script)]
+        return [relative if os.sep in relative else os.path.join(".", relative)]
+    return [sys.executable, "-m", "moose_trace.cli"]
+
+
+def _same(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
 
 
 def trace_output(trace_id: str, *, color: bool, source: Path | None = None) -> tuple[int, str]:

@@ -11,12 +11,14 @@ control characters escaped, secrets redacted). One error line with ``dlq=<topic>
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import orjson
 import structlog
 
 from moose_trace._text import safe_str
+from moose_trace.context import new_span_id
 from moose_trace.errors import categorize_error, error_message, error_type_name
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import (
@@ -27,13 +29,17 @@ from moose_trace.kafka.headers import (
     message_headers,
     traced_headers,
 )
-from moose_trace.kafka.producer import TracedProducer
+from moose_trace.kafka.producer import ProduceSpan, TracedProducer
+from moose_trace.propagation import outgoing_trace
 from moose_trace.redaction import redact_text
 
-__all__ = ["DLQ_DELIVERY_FAILED_EVENT", "DLQ_EVENT", "DeadLetterQueue"]
+__all__ = ["DLQ_DELIVERED_EVENT", "DLQ_DELIVERY_FAILED_EVENT", "DLQ_EVENT", "DeadLetterQueue"]
 
 DLQ_EVENT = "sent to dead-letter queue"
 """The ``event`` of the error line logged for each record sent to the dead-letter topic."""
+DLQ_DELIVERED_EVENT = "dead-letter record delivered"
+"""The ``event`` of the debug line for each dead-letter record the broker took: the DLQ
+produce's span (its ``span_id``, the failed call's span as ``parent_span_id``, ``latency_ms``)."""
 DLQ_DELIVERY_FAILED_EVENT = "dead-letter delivery failed"
 """The ``event`` logged when the broker did not take a dead-letter record."""
 
@@ -145,6 +151,12 @@ class DeadLetterQueue:
 
     def _produce(self, value: Any, key: Any, headers: KafkaHeaders, trace_id: str) -> None:
         topic = self.topic
+        sender = outgoing_trace()
+        span = ProduceSpan(
+            new_span_id(),
+            sender[1] if sender is not None and sender[0] == trace_id else None,
+            time.perf_counter_ns(),
+        )
 
         def report(error: Any, message: Any) -> None:
             if error is not None:
@@ -152,7 +164,18 @@ class DeadLetterQueue:
                     DLQ_DELIVERY_FAILED_EVENT,
                     dlq=topic,
                     trace_id=trace_id,
+                    **span.fields(),
                     **kafka_error_fields(error),
+                )
+            else:
+                _log.debug(
+                    DLQ_DELIVERED_EVENT,
+                    dlq=topic,
+                    trace_id=trace_id,
+                    kafka_topic=message.topic(),
+                    kafka_partition=message.partition(),
+                    kafka_offset=message.offset(),
+                    **span.fields(),
                 )
 
         try:

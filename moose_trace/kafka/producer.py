@@ -71,7 +71,7 @@ class TracedProducer:
         """
         sent, trace_id = traced_headers(headers)
         user_callback = on_delivery if on_delivery is not None else callback
-        span = _ProduceSpan(new_span_id(), _sender_span(sent), _perf_ns())
+        span = ProduceSpan(new_span_id(), _sender_span(sent), _perf_ns())
         kwargs["on_delivery"] = _delivery_report(
             topic, trace_id, span, user_callback, self._log_deliveries
         )
@@ -90,8 +90,12 @@ class TracedProducer:
 _perf_ns = time.perf_counter_ns
 
 
-class _ProduceSpan:
-    """The produce of one record: its span id, the producing code's span, when it began."""
+class ProduceSpan:
+    """The produce of one record: its span id, the producing code's span, when it began.
+
+    Internal: what a delivery report logs as the produce's span (here and the dead-letter
+    queue's).
+    """
 
     __slots__ = ("parent", "span_id", "started_ns")
 
@@ -121,7 +125,7 @@ def _sender_span(headers: list[tuple[str, bytes | None]]) -> str | None:
 def _delivery_report(
     topic: str,
     trace_id: str,
-    span: _ProduceSpan,
+    span: ProduceSpan,
     user_callback: DeliveryCallback | None,
     log_deliveries: bool,
 ) -> DeliveryCallback:

@@ -28,6 +28,7 @@ __all__ = [
     "Not",
     "NumberCompare",
     "Query",
+    "Search",
     "TimeRange",
     "TraceIs",
     "Value",
@@ -101,6 +102,17 @@ class TraceIs:
 
 
 @record
+class Search:
+    """``--search TEXT``: the event's JSON line contains ``needle``, ignoring case.
+
+    ``needle`` is the searched text as it appears inside a JSON string (quotes and backslashes
+    escaped, as the writer wrote them), lowercased: every engine looks for it in the line.
+    """
+
+    needle: str
+
+
+@record
 class AllOf:
     """Every condition holds (an empty ``AllOf`` always holds)."""
 
@@ -121,7 +133,7 @@ class Not:
     item: Condition
 
 
-Condition: TypeAlias = "Match | NumberCompare | TimeRange | TraceIs | AllOf | AnyOf | Not"
+Condition: TypeAlias = "Match | NumberCompare | TimeRange | TraceIs | Search | AllOf | AnyOf | Not"
 
 
 @record

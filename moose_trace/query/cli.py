@@ -31,9 +31,11 @@ from moose_trace.query.ast import (
     Match,
     Mode,
     Query,
+    Search,
     TraceIs,
     Value,
 )
+from moose_trace.query.compact import CompactLines
 from moose_trace.query.durations import parse_duration
 from moose_trace.query.errors import EngineError, QueryError
 from moose_trace.query.follow import Tail, file_ends, follow_lines
@@ -53,10 +55,16 @@ from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.render import Format, RenderOptions, render, write_event
 from moose_trace.query.results import Engine, EventsResult, Result
-from moose_trace.query.screen import terminal_width
+from moose_trace.query.screen import paged, pager_command, terminal_width
+from moose_trace.query.search import (
+    search_lines,
+    search_needle,
+    searches_of,
+    without_searches,
+)
 from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
 from moose_trace.query.text import Style, TextOptions
-from moose_trace.query.trace_index import candidate_lines
+from moose_trace.query.trace_index import INLINE_INDEX_BYTES, candidate_lines
 from moose_trace.query.tree_text import TreeOptions, render_trees
 
 if TYPE_CHECKING:
@@ -72,16 +80,18 @@ examples:
   moose-trace logs --filter name=UserEventPipeline
   moose-trace logs --trace 0193f0c2-7b1e-7c3a-9d2f-0123456789ab
   moose-trace logs --filter type=olap_table,name=UserEvent --filter layer=sync
-  moose-trace logs --filter type=transform --filter latency_ms:>1000 --include-metrics
+  moose-trace logs --filter type=transform --filter 'latency_ms:>1000' --include-metrics
   moose-trace logs --filter type=api,name=leaderboard --level=error --since=10m
   moose-trace logs --filter security=auth_failure --level=warn,error --since=7d
   moose-trace logs --filter type=api,name=user-pii --format=csv --output=audit.csv
   moose-trace logs --trace-kafka topic=Foo,partition=2,offset=12345
-  moose-trace logs --filter operation=ddl_* --since=5m
+  moose-trace logs --filter 'operation=ddl_*' --since=5m
   moose-trace logs --filter phase=execution --follow
   moose-trace logs --level=error --since=1h --group-by=error_category,layer
   moose-trace logs --level=error --since=24h --histogram=1h
   moose-trace logs --errors --since=1d
+  moose-trace logs --search timeout --since=1h
+  moose-trace logs connection_error
   moose-trace logs --filter type=transform,name=user_enrichment --compare before=2d-1d after=1d-now
 
 The filter language, with every user story's command: docs/query.md
@@ -93,7 +103,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "sources",
         nargs="*",
         metavar="SOURCE",
-        help="JSON Lines files, globs or directories, plain or .gz "
+        help="JSON Lines files, globs or directories, plain or .gz; a bare word that names no "
+        "file is searched for (like --search) "
         "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs); or one ClickHouse URL: "
         "clickhouse://user@host:8123/db, clickhouses://…, chdb:///path",
     )
@@ -126,6 +137,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--since", metavar="TIME", help="30s, 10m, 24h, 7d, 2w back from now, or ISO 8601"
     )
     which.add_argument("--until", metavar="TIME", help="same forms as --since")
+    which.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="events holding TEXT in any field, ignoring case (a bare word does the same); "
+        "repeatable: all must appear",
+    )
     trace = which.add_mutually_exclusive_group()
     trace.add_argument(
         "--trace", metavar="ID", help="every event of one trace (any case, hex or UUID)"
@@ -163,6 +182,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="show every field (with --trace: each span's log events under it)",
     )
     show.add_argument(
+        "--wide",
+        action="store_true",
+        help="every field of each event, lines as long as they get "
+        "(on a terminal, lines are cut to its width by default)",
+    )
+    show.add_argument(
         "--flat",
         action="store_true",
         help="with --trace: the trace's events as a list, not a tree",
@@ -170,6 +195,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--follow", action="store_true", help="keep showing new matching events")
     show.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     show.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    show.add_argument(
+        "--no-pager",
+        action="store_true",
+        help="never page (text on a terminal goes through $PAGER, else less -FRX, by default)",
+    )
 
 
 def _limit(text: str) -> int:
@@ -183,7 +213,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "logs",
         help="query the logs: filter, trace, group, histogram, compare, follow, export",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -208,6 +238,10 @@ def _plan(args: argparse.Namespace, now: datetime) -> _Plan:
         conditions.append(time_range)
     if args.trace:
         conditions.append(parse_trace(args.trace))
+    for text in args.search:
+        if not text:
+            raise QueryError("--search needs some text")
+        conditions.append(Search(search_needle(text)))
     kafka = parse_trace_kafka(args.trace_kafka) if args.trace_kafka else None
     mode: Mode = ListEvents(args.limit)
     compare_items = list(args.compare or [])
@@ -247,6 +281,7 @@ def _describe(args: argparse.Namespace) -> str:
         parts.append(f"trace {args.trace}")
     if args.trace_kafka:
         parts.append(f"kafka {args.trace_kafka}")
+    parts += [f"search {text!r}" for text in args.search]
     return ", ".join(parts) or "all events"
 
 
@@ -260,6 +295,24 @@ def _trace_of(condition: Condition) -> TraceIs | None:
 
 
 _STORE_SCHEMES = ("clickhouse://", "clickhouses://", "http://", "https://", "chdb://")
+_PATH_HINTS = frozenset("/*?[\\.~")
+
+
+def _split_words(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split positional arguments into sources and bare search words.
+
+    A word is a positional argument that names nothing on disk and does not look like a path,
+    a glob or a URL (``moose-trace logs timeout`` searches for "timeout").
+    """
+    kept: list[str] = []
+    words: list[str] = []
+    for item in sources:
+        looks_like_path = bool(_PATH_HINTS & set(item)) or item.lower().startswith(_STORE_SCHEMES)
+        if looks_like_path or not item or os.path.exists(item):
+            kept.append(item)
+        else:
+            words.append(item)
+    return kept, words
 
 
 def _store_url(sources: Sequence[str]) -> str | None:
@@ -313,7 +366,9 @@ class _Runner:
         files = self.sources.files
         trace = _trace_of(query.where)
         if trace is not None:
-            return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
+            return PythonEngine(
+                lambda: candidate_lines(files, trace.trace_ids, defer_bytes=INLINE_INDEX_BYTES)
+            )
         if not files:
             return PythonEngine(lambda: ())
         from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: PLC0415 (optional dependency)
@@ -322,6 +377,13 @@ class _Runner:
         return DuckDBEngine(files, on_progress=self.progress if self.progress.enabled else None)
 
     def run(self, query: Query) -> Result:
+        needles = [found.needle for found in searches_of(query.where)]
+        if needles and self.store is None and _trace_of(query.where) is None:
+            # The byte scan keeps exactly the lines holding every needle: the rest of the
+            # query is the Python engine's.
+            files = self.sources.files
+            rest = Query(without_searches(query.where), query.mode)
+            return PythonEngine(lambda: search_lines(files, needles)).run(rest)
         return self.engine(query).run(query)
 
     def kafka_traces(self, record: KafkaRecord) -> TraceIs | None:
@@ -351,9 +413,14 @@ class _Runner:
 
 
 @contextlib.contextmanager
-def _output(path: str | None) -> Iterator[TextIO]:
+def _output(path: str | None, *, pager: bool = False) -> Iterator[TextIO]:
     if path is None:
-        yield sys.stdout
+        command = pager_command(sys.stdout, os.environ) if pager else None
+        if command is None:
+            yield sys.stdout
+            return
+        with paged(command) as stream:
+            yield stream
         return
     with open(path, "w", encoding="utf-8", newline="") as file:
         yield file
@@ -375,6 +442,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
     now = datetime.now(timezone.utc)
     try:
+        args.sources, words = _split_words(args.sources)
+        args.search = [*args.search, *words]
         plan = _plan(args, now)
         url = _store_url([*args.sources, *([args.store] if args.store else [])])
         if args.store and url is None:
@@ -396,7 +465,8 @@ def run(args: argparse.Namespace) -> int:
     progress = ProgressBar(err, enabled=not args.no_progress)
     runner = _Runner(sources, progress, store)
     try:
-        with _output(args.output) as out:
+        pager = not (args.no_pager or args.follow) and args.format == "text"
+        with _output(args.output, pager=pager) as out:
             return _answer(args, plan, runner, out, err)
     except QueryError as bad:
         progress.clear()
@@ -439,7 +509,11 @@ def _answer(
         show_trace_id=_trace_of(query.where) is None,
         style=style,
     )
-    options = RenderOptions(args.format, text, plan.title, plan.span)
+    compact = None
+    whole = args.wide or args.verbose or args.include_payload
+    if args.format == "text" and not whole and _is_terminal(out):
+        compact = CompactLines(terminal_width(out), style, show_trace_id=text.show_trace_id)
+    options = RenderOptions(args.format, text, plan.title, plan.span, compact)
     trace = _trace_of(query.where)
     if trace is not None and _draws_tree(args, query):
         result = runner.run(query)
@@ -459,6 +533,13 @@ def _answer(
     out.flush()
     _notes(runner, result, count, err)
     return 0
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _draws_tree(args: argparse.Namespace, query: Query) -> bool:

@@ -18,10 +18,12 @@ from moose_trace.query.ast import (
     Match,
     Not,
     NumberCompare,
+    Search,
     TimeRange,
     TraceIs,
     Value,
 )
+from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import (
     datetime_us,
     is_truthy,
@@ -116,6 +118,15 @@ def _trace(condition: TraceIs) -> Predicate:
     return check
 
 
+def _search(condition: Search) -> Predicate:
+    needle = condition.needle
+
+    def check(event: Mapping[str, Any]) -> bool:
+        return needle in dumps_text(event).lower()
+
+    return check
+
+
 def compile_predicate(condition: Condition) -> Predicate:
     """Return a function that tells whether a normalized event meets ``condition``."""
     if isinstance(condition, Match):
@@ -126,6 +137,8 @@ def compile_predicate(condition: Condition) -> Predicate:
         return _time_range(condition)
     if isinstance(condition, TraceIs):
         return _trace(condition)
+    if isinstance(condition, Search):
+        return _search(condition)
     if isinstance(condition, Not):
         inner = compile_predicate(condition.item)
         return lambda event: not inner(event)

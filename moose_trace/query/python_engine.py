@@ -188,7 +188,7 @@ def _window_stats(events: list[dict[str, Any]], window: Any) -> WindowStats:
         finish_throughput(
             sum(throughputs) / len(throughputs) if throughputs else None,
             units if latencies else None,
-            sum(latencies) if latencies else None,
+            window,
         ),
     )
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, TextIO
 from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
+from moose_trace.query.compact import CompactLines
 from moose_trace.query.normalize import us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
@@ -71,6 +72,8 @@ class RenderOptions:
     """What the query asked, for the headings of summaries (e.g. ``level=error, since 1h``)."""
     span: tuple[int | None, int | None] = (None, None)
     """The query's time range in epoch microseconds, so a histogram shows empty ends."""
+    compact: CompactLines | None = None
+    """Events as screen-wide lines (a terminal, no ``--wide``); ``None``: every line whole."""
 
 
 def render(result: Result, out: TextIO, options: RenderOptions) -> int:
@@ -115,6 +118,8 @@ def write_event(event: dict[str, Any], out: TextIO, options: RenderOptions) -> N
     """Write one event as a JSON line or as text (``--follow`` writes events one at a time)."""
     if options.format == "json":
         out.write(dumps_text(event) + "\n")
+    elif options.compact is not None:
+        out.write("\n".join(options.compact.lines(event)) + "\n")
     else:
         out.write("\n".join(event_lines(event, options.text)) + "\n")
 

@@ -129,7 +129,8 @@ class WindowStats:
     latency_p95: float | None
     latency_p99: float | None
     throughput: float | None
-    """Messages per second: the mean ``throughput`` field, else records / processing time."""
+    """Messages per second: the mean ``throughput`` field, else messages / the window's length
+    (``None``: not enough data, see ``finish_throughput``)."""
 
     @property
     def error_rate(self) -> float | None:
@@ -205,19 +206,26 @@ def quantile(sorted_values: Sequence[float], fraction: float) -> float | None:
     return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
 
 
-def finish_throughput(
-    throughput_avg: float | None, units: float | None, latency_total_ms: float | None
-) -> float | None:
-    """Return a window's throughput from the engines' partial sums.
+MIN_RATE_SECONDS = 1.0
+"""A window shorter than this has no messages-per-second rate of its own ("not enough data")."""
 
-    The mean of the events' own ``throughput`` field when any has one; else the records
-    processed (``batch_size``, else ``records``, else 1 per event) per second of ``latency_ms``.
+
+def finish_throughput(
+    throughput_avg: float | None, units: float | None, window: Window
+) -> float | None:
+    """Return a window's throughput in messages per second from the engines' partial sums.
+
+    The mean of the events' own ``throughput`` field when any has one (a batch's rate, as the
+    SDK writes it); else the messages processed (``batch_size``, else ``records``, else 1 per
+    event with a ``latency_ms``) counted over the window's length. ``None`` ("not enough
+    data") when the window is shorter than ``MIN_RATE_SECONDS`` or holds fewer than 2.
     """
     if throughput_avg is not None:
         return throughput_avg
-    if units is None or not latency_total_ms:
+    seconds = (window.end - window.start).total_seconds()
+    if units is None or units < 2 or seconds < MIN_RATE_SECONDS:
         return None
-    return units / (latency_total_ms / 1000)
+    return units / seconds
 
 
 def error_signature(

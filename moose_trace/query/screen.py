@@ -6,13 +6,22 @@ before they reach a terminal (the one escaping function of every human-facing re
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shlex
 import shutil
+import subprocess
+from collections.abc import Iterator, Mapping
 from typing import TextIO
 
 from moose_trace._text import terminal_safe
 
-__all__ = ["DEFAULT_WIDTH", "shown", "terminal_width"]
+__all__ = ["DEFAULT_PAGER", "DEFAULT_WIDTH", "paged", "pager_command", "shown", "terminal_width"]
+
+DEFAULT_PAGER = "less -FRX"
+"""The pager when ``$MOOSE_TRACE_PAGER`` and ``$PAGER`` say nothing: as ``git log`` runs
+``less`` — quit when the output fits one screen, keep colours, leave the screen as it was."""
 
 DEFAULT_WIDTH = 120
 """The width drawn for when the output is not a terminal and ``COLUMNS`` is not set."""
@@ -32,3 +41,58 @@ def terminal_width(out: TextIO) -> int:
     except (AttributeError, ValueError, OSError):
         pass
     return DEFAULT_WIDTH
+
+
+def pager_command(out: TextIO, env: Mapping[str, str]) -> list[str] | None:
+    """Return the pager to send ``out``'s text through, or ``None``: not a terminal, or off.
+
+    ``$MOOSE_TRACE_PAGER``, else ``$PAGER``, else ``DEFAULT_PAGER``; an empty value or ``cat``
+    means no pager, as does a pager that is not installed.
+    """
+    try:
+        if not out.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    spelled = env.get("MOOSE_TRACE_PAGER", env.get("PAGER", DEFAULT_PAGER))
+    try:
+        words = shlex.split(spelled)
+    except ValueError:
+        return None
+    if not words or words[0] == "cat" or shutil.which(words[0]) is None:
+        return None
+    return words
+
+
+class _PagerInput(io.TextIOWrapper):
+    """The pager's input, standing in for the terminal it pages onto (colours, width)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def paged(command: list[str]) -> Iterator[TextIO]:
+    """Run ``command`` (a pager) and yield a text stream into it; wait for it to end.
+
+    The reader quitting early (``q`` in ``less``) is not an error: what was left unwritten is
+    dropped, as ``git log`` does.
+    """
+    env = dict(os.environ)
+    env.setdefault("LESS", "FRX")
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
+    assert process.stdin is not None
+    stream = _PagerInput(process.stdin, encoding="utf-8", errors="replace", line_buffering=False)
+    try:
+        yield stream
+    except BrokenPipeError:
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            stream.close()
+        while True:
+            try:
+                process.wait()
+                break
+            except KeyboardInterrupt:
+                continue  # the pager handles Ctrl-C itself; wait for it to end

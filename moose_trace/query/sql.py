@@ -23,6 +23,7 @@ import orjson
 from moose_trace._record import record
 from moose_trace.query.ast import (
     AllOf,
+    AnyOf,
     Comparison,
     Condition,
     ErrorGroups,
@@ -33,6 +34,7 @@ from moose_trace.query.ast import (
     Not,
     NumberCompare,
     Query,
+    Search,
     TimeRange,
     TraceIs,
     Value,
@@ -145,6 +147,10 @@ class SqlDialect(ABC):
         """Return the integer quotient of ``expr`` by ``divisor``."""
         return f"{expr} // {divisor}"
 
+    def contains_lowered(self, expr: str, needle: str) -> str:
+        """Return whether lowercased ``expr`` contains ``needle`` (already lowercase)."""
+        return f"coalesce(strpos(lower({expr}), {self.literal(needle)}) > 0, false)"
+
     def trace_hex(self, expr: str) -> str:
         """Return a trace id's text lowercased without hyphens (``normalize.trace_hex``)."""
         return f"lower(replace({expr}, '-', ''))"
@@ -172,9 +178,22 @@ def condition_fields(condition: Condition) -> set[str]:
         return {"timestamp"}
     if isinstance(condition, TraceIs):
         return {"trace_id", "trace_ids"}
+    if isinstance(condition, Search):
+        return set()
     if isinstance(condition, Not):
         return condition_fields(condition.item)
     return set().union(*(condition_fields(item) for item in condition.items))
+
+
+def _searches(condition: Condition) -> bool:
+    """Whether ``condition`` has a ``Search`` anywhere (it reads the raw line)."""
+    if isinstance(condition, Search):
+        return True
+    if isinstance(condition, Not):
+        return _searches(condition.item)
+    if isinstance(condition, (AllOf, AnyOf)):
+        return any(_searches(item) for item in condition.items)
+    return False
 
 
 def events_from_json(texts: Iterable[str | bytes]) -> Iterator[dict[str, Any]]:
@@ -245,6 +264,8 @@ class SqlCompiler:
             own = f"coalesce({d.trace_hex(self.column('trace_id'))} IN ({hexes}), false)"
             listed = d.trace_list_has(self.column("trace_ids"), condition.trace_ids)
             return f"({own} OR coalesce({listed}, false))"
+        if isinstance(condition, Search):
+            return d.contains_lowered("_raw", condition.needle)
         if isinstance(condition, Not):
             return f"NOT {self.where(condition.item)}"
         if not condition.items:
@@ -268,7 +289,7 @@ class SqlCompiler:
 
     def _relation(self, query: Query, fields: Iterable[str], *, raw: bool = False) -> str:
         wanted = sorted(condition_fields(query.where) | set(fields))
-        return self.dialect.relation(wanted, raw=raw)
+        return self.dialect.relation(wanted, raw=raw or _searches(query.where))
 
     def _list(self, query: Query, mode: ListEvents) -> Plan:
         relation = self._relation(query, ["timestamp"], raw=True)
@@ -378,7 +399,7 @@ class SqlCompiler:
             stats = []
             for index, window in enumerate(mode.windows):
                 part = row[1 + index * 10 : 11 + index * 10]
-                count, errs, lat_n, avg, p50, p95, p99, tp, units, lat_sum = part
+                count, errs, lat_n, avg, p50, p95, p99, tp, units, _lat_sum = part
                 stats.append(
                     WindowStats(
                         window,
@@ -389,7 +410,7 @@ class SqlCompiler:
                         _float(p50),
                         _float(p95),
                         _float(p99),
-                        finish_throughput(_float(tp), _float(units), _float(lat_sum)),
+                        finish_throughput(_float(tp), _float(units), window),
                     )
                 )
             return ComparisonResult(stats, int(row[0]))

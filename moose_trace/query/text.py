@@ -195,7 +195,7 @@ def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> li
         if derived is not None:
             pairs.append(f"throughput={derived:.0f}msg/sec")
     if not options.verbose and isinstance(event.get("trace_ids"), list):
-        pairs.append(f"trace_ids={len(event['trace_ids'])} traces")
+        pairs.append(f"trace_ids={_count(len(event['trace_ids']), 'trace')}")
     if options.show_trace_id and not options.verbose and event.get("trace_id") is not None:
         pairs.append(_show("trace_id", event["trace_id"]))
     return pairs
@@ -336,7 +336,14 @@ def _change(value: float | None, base: float | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}ms"
+    """A latency as precise as it is small: ``0.31ms``, ``2.4ms``, ``1,203ms``."""
+    if value is None:
+        return "not enough data"
+    if value < 1:
+        return f"{value:.2f}ms"
+    if value < 10:
+        return f"{value:.1f}ms"
+    return f"{value:,.0f}ms"
 
 
 _PRECISE_WINDOW_US = 10 * 60 * 1_000_000
@@ -362,7 +369,14 @@ def text_comparison(result: ComparisonResult, title: str, style: Style) -> list[
         ]
         for label, value, shown, before in rows:
             lines.append(f"  {label}: {shown(value)}{_change(value, before)}")
-        throughput = "-" if stats.throughput is None else f"{stats.throughput:,.0f} msg/sec"
+        rate = stats.throughput
+        throughput = (
+            "not enough data"
+            if rate is None
+            else f"{rate:,.0f} msg/sec"
+            if rate >= 10
+            else f"{rate:.1f} msg/sec"
+        )
         lines.append(
             f"  Throughput: {throughput}"
             f"{_change(stats.throughput, base.throughput if base else None)}"

@@ -20,6 +20,9 @@ import mmap
 import os
 import re
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -29,13 +32,22 @@ from moose_trace._record import record
 from moose_trace.query.codec import dumps, loads
 from moose_trace.query.sources import open_log
 
-__all__ = ["INDEX_DIR_NAME", "TraceIndexStats", "candidate_lines"]
+__all__ = [
+    "INDEX_DIR_NAME",
+    "INLINE_INDEX_BYTES",
+    "TraceIndexStats",
+    "build_indexes",
+    "candidate_lines",
+]
 
 INDEX_DIR_NAME = ".moose-trace-index"
 """Where a directory's trace indexes live (hidden, beside the log files)."""
 
 REINDEX_BYTES = 8 * 1024 * 1024
 """An unindexed tail larger than this is indexed before the lookup; smaller ones are searched."""
+INLINE_INDEX_BYTES = 16 * 1024 * 1024
+"""What ``moose-trace logs --trace`` indexes before answering (``defer_bytes``): more is
+searched byte-wise now and indexed in the background, so a first lookup costs one search."""
 
 _MAGIC = b"MTIX1\n"
 _ENTRY = struct.Struct("<QQ")
@@ -274,24 +286,48 @@ def _search(
             return
 
 
+_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_MIN_DIGITS = 5
+
+
 def _needles(hexes: Collection[str]) -> list[bytes]:
-    """Return what every spelling of the ids contains: their last 12 hex digits, either case."""
-    return sorted(
-        {spelling.encode() for value in hexes for spelling in (value[20:], value[20:].upper())}
-    )
+    """Return what every spelling of the ids contains, as few needles as possible.
+
+    An id's longest run of digits inside one of its hyphen-separated groups reads the same in
+    every spelling (canonical or 32 hex digits, any case): one needle, one pass over the bytes.
+    Ids without a run of ``_MIN_DIGITS`` digits use their last 12 hex digits, in either case.
+    """
+    found: set[bytes] = set()
+    for value in hexes:
+        runs = [run for start, end in _GROUPS for run in _DIGIT_RUN.findall(value[start:end])]
+        longest = max(runs, key=len, default="")
+        if len(longest) >= _MIN_DIGITS:
+            found.add(longest.encode())
+        else:
+            found.update((value[20:].encode(), value[20:].upper().encode()))
+    return sorted(found)
 
 
 def candidate_lines(
-    files: Sequence[Path], hexes: Collection[str], stats: TraceIndexStats | None = None
+    files: Sequence[Path],
+    hexes: Collection[str],
+    stats: TraceIndexStats | None = None,
+    *,
+    defer_bytes: int | None = None,
 ) -> Iterator[bytes]:
     """Yield every line of ``files`` that may belong to one of the traces ``hexes`` (a superset).
 
     ``hexes`` are trace ids as 32 lowercase hex digits. Indexes are built or extended as
-    needed. The caller filters the lines exactly (the Python engine with the query's predicate).
+    needed: right away, or — with ``defer_bytes`` — only when there are at most that many
+    bytes to index; a larger file is searched byte-wise now (about as fast as ``rg -F``) and
+    indexed by a background process for the next lookups. The caller filters the lines exactly
+    (the Python engine with the query's predicate).
     """
     stats = stats if stats is not None else TraceIndexStats()
     keys = _keys_of_ids(hexes)
     needles = _needles(hexes)
+    later: list[Path] = []
     for path in files:
         try:
             status = path.stat()
@@ -300,17 +336,115 @@ def candidate_lines(
         index = _load(path, status.st_ino)
         if index is not None and not _usable(path, index, status.st_size):
             index = None
-        grown = index is not None and status.st_size - index.header.size > REINDEX_BYTES
+        unindexed = status.st_size - (index.header.size if index is not None else 0)
+        grown = index is not None and unindexed > REINDEX_BYTES
         if index is None or (grown and not path.name.endswith(".gz")):
-            index = _build(path, status, index, stats) or index
+            if defer_bytes is not None and unindexed > defer_bytes:
+                later.append(path)
+            else:
+                index = _build(path, status, index, stats) or index
         if index is None:
-            with open_log(path) as file:
-                yield from _search(file, 0, needles, stats)
+            yield from _search_file(path, 0, needles, stats)
             continue
         stats.indexed_files += 1
         offsets = sorted({offset for key in keys for offset in index.offsets(key)})
         with open_log(path) as file:
             for offset in offsets:
                 yield _line_at(file, offset)
-            if not path.name.endswith(".gz") and status.st_size > index.header.size:
-                yield from _search(file, index.header.size, needles, stats)
+        if not path.name.endswith(".gz") and status.st_size > index.header.size:
+            yield from _search_file(path, index.header.size, needles, stats)
+    if later:
+        _index_in_background(later)
+
+
+def _search_file(
+    path: Path, start: int, needles: Sequence[bytes], stats: TraceIndexStats
+) -> Iterator[bytes]:
+    """Search ``path`` from ``start``: memory-mapped when plain (no copy), else streamed."""
+    if path.name.endswith(".gz"):
+        with open_log(path) as stream:
+            yield from _search(stream, start, needles, stats)
+        return
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size <= start:
+                return
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                stats.searched_bytes += size - start
+                yield from _mapped_lines(data, start, needles)
+    except (OSError, ValueError):
+        return
+
+
+def _mapped_lines(data: mmap.mmap, start: int, needles: Sequence[bytes]) -> Iterator[bytes]:
+    starts: set[int] = set()
+    for needle in needles:
+        position = data.find(needle, start)
+        while position >= 0:
+            found = data.rfind(b"\n", start, position)
+            starts.add(found + 1 if found >= 0 else start)
+            position = data.find(needle, position + 1)
+    for line_start in sorted(starts):
+        end = data.find(b"\n", line_start)
+        yield data[line_start : len(data) if end < 0 else end]
+
+
+BUILDING_STALE_SECONDS = 600.0
+"""A background build that left its marker this long ago is taken for dead."""
+
+
+def _index_in_background(paths: Sequence[Path]) -> None:
+    """Start a detached process that indexes ``paths`` (once per directory at a time)."""
+    chosen: list[str] = []
+    for directory in sorted({path.parent for path in paths}):
+        marker = directory / INDEX_DIR_NAME / "building"
+        try:
+            marker.parent.mkdir(exist_ok=True)
+            try:
+                descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if time.time() - marker.stat().st_mtime < BUILDING_STALE_SECONDS:
+                    continue
+                marker.unlink(missing_ok=True)
+                descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(descriptor)
+        except OSError:
+            continue  # not writable: searched every time, never wrong
+        chosen += [str(path) for path in paths if path.parent == directory]
+    if not chosen:
+        return
+    with contextlib.suppress(OSError):
+        subprocess.Popen(
+            [sys.executable, "-m", "moose_trace.query.trace_index", *chosen],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def build_indexes(paths: Sequence[Path]) -> TraceIndexStats:
+    """Build or extend the index of each of ``paths`` now (what the background process runs)."""
+    stats = TraceIndexStats()
+    try:
+        for path in paths:
+            try:
+                status = path.stat()
+            except OSError:
+                continue
+            index = _load(path, status.st_ino)
+            if index is not None and not _usable(path, index, status.st_size):
+                index = None
+            if index is None or status.st_size > index.header.size:
+                _build(path, status, index, stats)
+    finally:
+        for directory in {path.parent for path in paths}:
+            with contextlib.suppress(OSError):
+                (directory / INDEX_DIR_NAME / "building").unlink()
+    return stats
+
+
+if __name__ == "__main__":
+    build_indexes([Path(argument) for argument in sys.argv[1:]])

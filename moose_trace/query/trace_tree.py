@@ -40,7 +40,14 @@ from moose_trace.query.normalize import (
 
 __all__ = ["JourneyOutcome", "TraceSpan", "TraceTree", "build_trace_tree"]
 
-_PRODUCE_EVENTS = frozenset({"kafka message delivered", "kafka delivery failed"})
+_PRODUCE_EVENTS = frozenset(
+    {
+        "kafka message delivered",
+        "kafka delivery failed",
+        "dead-letter record delivered",
+        "dead-letter delivery failed",
+    }
+)
 _ERROR_LEVELS = frozenset({"error", "critical"})
 _FAILED_STATUSES = frozenset({"failed", "error", "timeout"})
 _DURATION_FIELDS = ("latency_ms", "duration_ms")
@@ -469,6 +476,9 @@ def _span_name(event: Mapping[str, Any]) -> str:
         return f"{text['http_method']} {text['http_path']}"
     topic = value_text(event.get("kafka_topic"))
     if text["event"] in _PRODUCE_EVENTS:
+        dlq = value_text(event.get("dlq"))
+        if dlq:
+            return f"dead-letter produce {dlq}"
         return f"kafka produce {topic or '?'}"
     kind = value_text(event.get("operation")) or value_text(event.get("type"))
     name = value_text(event.get("name"))

@@ -24,7 +24,7 @@ from moose_trace._record import record
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import timestamp_us, value_text
 from moose_trace.query.screen import shown
-from moose_trace.query.text import Style, TextOptions, event_lines
+from moose_trace.query.text import Style, TextOptions, event_lines, format_time
 from moose_trace.query.trace_tree import TraceSpan, TraceTree, build_trace_tree
 
 __all__ = ["TreeOptions", "format_duration", "render_trees", "tree_lines"]
@@ -246,21 +246,20 @@ class _Drawing:
 
     def _events(self, span: TraceSpan, label: str) -> list[str]:
         indent = " " * (self.service_width + 1 + len(label) - len(shown(span.name)) + 2)
-        options = TextOptions(show_trace_id=span.batch, style=self.style)
+        room = max(20, self.options.width - len(indent))
+        options = TextOptions(show_trace_id=span.batch)
         found: list[str] = []
         for event in span.events:
-            for line in _event_lines(event, options):
-                found.append(indent + line)
+            lines = event_lines(event, options)
+            micros = timestamp_us(value_text(event.get("timestamp")))
+            first = lines[0]
+            if micros is not None:  # the tree gives the date: the time of day is enough
+                first = first.replace(format_time(micros)[:11], "", 1)
+            level = value_text(event.get("level"))
+            code = "31" if level in ("error", "critical") else ("33" if level == "warning" else "2")
+            found.append(indent + self.style.paint(_cut(first, room), code))
+            found += [indent + self.style.paint(_cut(line, room), "2") for line in lines[1:]]
         return found
-
-
-def _event_lines(event: dict[str, Any], options: TextOptions) -> list[str]:
-    """An event under its span: time of day only (the tree gives the date), then the line."""
-    lines = event_lines(event, options)
-    micros = timestamp_us(value_text(event.get("timestamp")))
-    if micros is not None and lines and len(lines[0]) > 11:
-        lines[0] = lines[0][11:]
-    return lines
 
 
 def _cut(text: str, width: int) -> str:

@@ -132,7 +132,7 @@ def test_ingest_command_reports_and_draws_progress_on_a_terminal(
     output = terminal.getvalue()
     assert "ingest █" in output
     assert "100%" in output
-    assert "20 events from 1 files" in output
+    assert "20 events from 1 file into" in output
     assert "1 malformed lines skipped" in output
     transport = ChdbTransport(chdb_url)
     try:

@@ -167,6 +167,16 @@ def test_the_poll_boundary_shows_an_event_at_the_newest_timestamp_once() -> None
     assert boundary.newest is not None
 
 
+def test_search_is_answered_from_the_table(loaded: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([loaded, "--search", "TIMED", "--format", "json", "--no-progress"]) == 0
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["event"] for line in lines] == ["timed out"]
+    assert main([loaded, "insert", "--group-by", "layer", "--format", "json"]) == 0
+    assert [orjson.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"layer": "sync", "count": 1}
+    ]
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -41,6 +41,7 @@ def test_ddl_creates_table_side_table_and_view_idempotently(transport: ChdbTrans
         "WHERE table = 'moose_logs' ORDER BY name"
     )
     assert [(row["expr"], row["type_full"]) for row in indexes] == [
+        ("lowerUTF8(raw)", "ngrambf_v1(4, 65536, 2, 0)"),  # raw_search: --search
         ("trace_id", "bloom_filter(0.01)"),
         ("trace_ids", "bloom_filter(0.01)"),
     ]

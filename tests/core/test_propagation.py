@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry import propagate
 from opentelemetry import trace as otel_trace
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +15,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from moose_trace.context import trace_context
 from moose_trace.ids import new_trace_id, parse_trace_id
+from moose_trace.otel import install_propagator
 from moose_trace.propagation import (
     TraceIdPropagator,
     escape_header_value,
@@ -172,3 +174,23 @@ def test_an_id_header_that_is_not_utf8_is_reported_as_rejected(carrier: object) 
     incoming = extract_incoming(carrier)
     assert incoming.trace_id is None
     assert incoming.rejected == "\\xff\\xfeabc"  # escaped once, ready for one warning line
+
+
+def test_install_propagator_is_idempotent_and_keeps_the_existing_ones() -> None:
+    before = propagate.get_global_textmap()
+    try:
+        first = install_propagator()
+        assert install_propagator() is first
+        assert first.fields >= {"traceparent", "tracestate", "baggage", "x-trace-id"}
+    finally:
+        propagate.set_global_textmap(before)
+
+
+def test_two_traceparents_restart_the_trace_even_after_the_w3c_propagator_took_one() -> None:
+    other = f"00-{'12' * 16}-00f067aa0ba902b7-01"
+    carrier = [("traceparent", TRACEPARENT), ("traceparent", other)]
+    alone = TraceContextTextMapPropagator().extract(carrier, getter=header_getter)
+    assert otel_trace.get_current_span(alone).get_span_context().is_valid  # it takes the first
+    composite = CompositePropagator([TraceContextTextMapPropagator(), TraceIdPropagator()])
+    context = composite.extract(carrier, getter=header_getter)
+    assert not otel_trace.get_current_span(context).get_span_context().is_valid

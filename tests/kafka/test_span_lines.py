@@ -16,7 +16,8 @@ from moose_trace.broker import EmbeddedBroker
 from moose_trace.context import trace_context
 from moose_trace.decorators import traced_transform
 from moose_trace.ids import new_trace_id
-from moose_trace.kafka import TracedProducer, message_context, traced_messages
+from moose_trace.kafka import DeadLetterQueue, TracedProducer, message_context, traced_messages
+from moose_trace.kafka.dlq import DLQ_DELIVERED_EVENT
 from moose_trace.kafka.producer import DELIVERED_EVENT
 from moose_trace.query.trace_tree import build_trace_tree
 
@@ -63,3 +64,29 @@ def test_produce_and_consume_lines_nest_into_one_tree(
     assert names[:2] == [(0, "ingest UserEvent"), (1, f"kafka produce {kafka_topic}")]
     assert {name for depth, name in names[2:]} == {"transform to_session"}
     assert all(depth == 2 for depth, _ in names[2:])
+
+
+def test_a_dead_letter_send_is_a_span_of_the_failed_call(
+    kafka_topic: str, producer: Producer, json_logs: JsonLogs
+) -> None:
+    dlq = DeadLetterQueue(producer, kafka_topic)
+
+    @traced_transform("to_session", dlq=dlq)
+    def to_session(record: dict[str, Any]) -> int:
+        raise ValueError("bad record")
+
+    tid = new_trace_id()
+    assert to_session({"trace_id": tid, "user_id": 1}) is None
+    assert dlq.flush(10) == 0
+    [failed] = json_logs.lines("transform failed")
+    [delivered] = json_logs.lines(DLQ_DELIVERED_EVENT)
+    assert delivered["trace_id"] == tid
+    assert delivered["parent_span_id"] == failed["span_id"]
+    assert delivered["dlq"] == kafka_topic
+    assert isinstance(delivered["latency_ms"], float)
+    tree = build_trace_tree(tid, json_logs.lines())
+    assert [(span.depth, span.name) for span in tree.spans()] == [
+        (0, "transform to_session"),
+        (1, f"dead-letter produce {kafka_topic}"),
+    ]
+    assert tree.outcome.dlq == kafka_topic

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
+import time
 from pathlib import Path
 
 import orjson
@@ -152,3 +153,31 @@ def test_indexes_of_removed_files_are_dropped(tmp_path: Path) -> None:
     new.write_bytes(_lines(rng, traces, 20, start=20))
     _found([new], traces[0])
     assert sorted(path.name for path in (tmp_path / INDEX_DIR_NAME).iterdir()) == ["new.jsonl.idx"]
+
+
+def test_a_first_lookup_searches_and_leaves_the_indexing_to_the_background(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(17)
+    traces = [_trace(rng) for _ in range(10)]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(_lines(rng, traces, 600))
+    query = Query(parse_trace(traces[0]), ListEvents())
+    first = TraceIndexStats()
+    lines = candidate_lines([path], query.where.trace_ids, first, defer_bytes=1000)  # type: ignore[union-attr]
+    found = PythonEngine(lambda: lines).run(query)
+    assert isinstance(found, EventsResult)
+    assert [int(str(event["n"])) for event in found.events] == _scanned([path], traces[0])
+    assert first.built == 0  # answered by a search, not after building an index
+    assert first.searched_bytes == path.stat().st_size
+    index = tmp_path / INDEX_DIR_NAME / "big.jsonl.idx"
+    deadline = time.monotonic() + 60
+    while not index.is_file() or (tmp_path / INDEX_DIR_NAME / "building").exists():
+        assert time.monotonic() < deadline, "the background index never appeared"
+        time.sleep(0.05)
+    later = TraceIndexStats()
+    for trace in traces:
+        assert _found([path], trace, later) == _scanned([path], trace)
+    assert later.built == 0
+    assert later.searched_bytes == 0
+    assert later.indexed_files == len(traces)

@@ -146,7 +146,7 @@ def test_prune_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     register(parser.add_subparsers())
     args = parser.parse_args(["prune", "--dir", str(tmp_path), "--retention", "error=60d"])
     assert args.func(args) == 0
-    assert "deleted 1 files" in capsys.readouterr().out
+    assert "deleted 1 file," in capsys.readouterr().out
     bad = parser.parse_args(["prune", "--dir", str(tmp_path), "--retention", "error=forever"])
     assert bad.func(bad) == 2
     assert "bad retention item 'error=forever'" in capsys.readouterr().err
