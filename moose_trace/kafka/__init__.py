@@ -21,6 +21,7 @@ from moose_trace.kafka.headers import (
     inject_headers,
     message_fields,
     message_headers,
+    trace_headers,
     traced_headers,
 )
 from moose_trace.kafka.producer import TracedProducer
@@ -35,6 +36,7 @@ __all__ = [
     "message_context",
     "message_fields",
     "message_headers",
+    "trace_headers",
     "traced_headers",
     "traced_messages",
 ]

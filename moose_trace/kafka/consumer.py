@@ -115,7 +115,11 @@ def traced_messages(
     stop: StopSignal | None = None,
     batch_size: int = 100,
 ) -> Iterator[Any]:
-    """Poll a confluent-kafka ``Consumer`` and yield each message inside its trace context.
+    """Poll a Kafka consumer and yield each message inside its trace context.
+
+    ``consumer`` is a confluent-kafka ``Consumer`` or a kafka-python ``KafkaConsumer`` (whose
+    ``poll(timeout_ms=...)`` batches are taken apart record by record, ``max_records`` kept to
+    what ``max_messages`` still allows).
 
     ``for msg in traced_messages(consumer): ...`` — while the loop body runs, ``trace_id``,
     ``kafka_topic``, ``kafka_partition``, ``kafka_offset`` (and ``consumer_group`` when given)
@@ -139,16 +143,21 @@ def traced_messages(
     """
     if max_messages is not None and max_messages <= 0:
         return
+    should_stop = _stop_check(stop)
+    from moose_trace.kafka import kafka_python  # noqa: PLC0415 - it imports this module
+
+    if kafka_python.is_kafka_python_consumer(consumer):
+        yield from kafka_python.traced_records(
+            consumer,
+            timeout=timeout,
+            consumer_group=consumer_group,
+            max_messages=max_messages,
+            should_stop=should_stop,
+        )
+        return
     from confluent_kafka import KafkaError, KafkaException  # noqa: PLC0415 - a client is in use
 
     partition_eof = KafkaError._PARTITION_EOF
-    should_stop: Callable[[], bool] | None
-    if stop is None:
-        should_stop = None
-    elif isinstance(stop, threading.Event):
-        should_stop = stop.is_set
-    else:
-        should_stop = stop
     group_field = {"consumer_group": consumer_group} if consumer_group is not None else {}
     drain = max(batch_size, 1) - 1
     remaining = max_messages
@@ -253,6 +262,7 @@ def traced_messages(
             _give_back(consumer, unhandled)
 
 
+<<<<<<< HEAD
 def _record_lag(
     metrics: OperationMetrics, consumer: Any, batch: list[Any], consumer_group: str | None
 ) -> None:
@@ -280,6 +290,14 @@ def _record_lag(
         if consumer_group is not None:
             attributes["consumer_group"] = consumer_group
         metrics.consumer_lag(max(high - offset - 1, 0), attributes)
+=======
+def _stop_check(stop: StopSignal | None) -> Callable[[], bool] | None:
+    if stop is None:
+        return None
+    if isinstance(stop, threading.Event):
+        return stop.is_set
+    return stop
+>>>>>>> main
 
 
 def _bind_extra(incoming: IncomingTrace) -> list[Any]:

@@ -29,6 +29,11 @@ from moose_trace.kafka.headers import (
     message_headers,
     traced_headers,
 )
+from moose_trace.kafka.kafka_python import (
+    add_delivery_logging,
+    is_kafka_python_producer,
+    kafka_python_headers,
+)
 from moose_trace.kafka.producer import ProduceSpan, TracedProducer
 from moose_trace.propagation import outgoing_trace
 from moose_trace.redaction import redact_text
@@ -81,14 +86,15 @@ def _text(value: Any) -> bytes:
 class DeadLetterQueue:
     """Send failed records to the dead-letter ``topic`` through ``producer``.
 
-    ``producer`` is a confluent-kafka ``Producer`` or a ``TracedProducer``. ``send(record,
+    ``producer`` is a confluent-kafka ``Producer``, a kafka-python ``KafkaProducer`` or a
+    ``TracedProducer`` of either. ``send(record,
     error)`` never raises for a bad record; it raises only when the producer refuses the
     record (``BufferError`` after one retry, ``KafkaException``), so a caller such as the
     ``traced_*`` decorators can re-raise the original error rather than lose it. Records are
     delivered asynchronously: call ``flush()`` before the process exits.
     """
 
-    __slots__ = ("_producer", "topic")
+    __slots__ = ("_pending", "_producer", "topic")
 
     topic: str
     """The dead-letter topic (also the ``dlq`` field of the log line)."""
@@ -97,6 +103,7 @@ class DeadLetterQueue:
         # Trace headers are written here from the record, not from the current context.
         self._producer = producer.producer if isinstance(producer, TracedProducer) else producer
         self.topic = topic
+        self._pending: list[Any] = []  # kafka-python futures not known to be done
 
     def send(self, record: Any, error: BaseException, *, source: str | None = None) -> None:
         """Produce ``record`` to the dead-letter topic with its trace and ``error``'s details.
@@ -133,8 +140,8 @@ class DeadLetterQueue:
             if trace_id is None:
                 kept, trace_id = traced_headers(kept)
             return (
-                _field(record, "value"),
-                _field(record, "key"),
+                _encode(_field(record, "value")),
+                _encode(_field(record, "key")),
                 kept,
                 trace_id,
                 message_fields(record),
@@ -178,6 +185,22 @@ class DeadLetterQueue:
                     **span.fields(),
                 )
 
+        if is_kafka_python_producer(self._producer):
+            self._pending = [future for future in self._pending if not future.is_done]
+            future = self._producer.send(
+                topic, value=value, key=key, headers=kafka_python_headers(headers)
+            )
+            add_delivery_logging(
+                future,
+                topic=topic,
+                trace_id=trace_id,
+                log_deliveries=True,
+                failed_event=DLQ_DELIVERY_FAILED_EVENT,
+                delivered_event=DLQ_DELIVERED_EVENT,
+                span_fields=lambda: {"dlq": topic, **span.fields()},
+            )
+            self._pending.append(future)
+            return
         try:
             self._producer.produce(topic, value, key, headers=headers, on_delivery=report)
         except BufferError:
@@ -189,6 +212,13 @@ class DeadLetterQueue:
 
         Returns the number still waiting (0 when all were delivered).
         """
+        if is_kafka_python_producer(self._producer):
+            try:
+                self._producer.flush(timeout=timeout)
+            except Exception as exc:  # kafka-python raises KafkaTimeoutError when time is up
+                _log.warning("dead-letter flush incomplete", dlq=self.topic, error=exc)
+            self._pending = [future for future in self._pending if not future.is_done]
+            return len(self._pending)
         remaining: int = self._producer.flush(timeout)
         return remaining
 

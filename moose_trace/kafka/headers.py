@@ -37,6 +37,7 @@ __all__ = [
     "inject_headers",
     "message_fields",
     "message_headers",
+    "trace_headers",
     "traced_headers",
 ]
 
@@ -117,6 +118,16 @@ def _trace_headers(outgoing: OutgoingTrace) -> KafkaHeaders:
         if baggage:
             carrier.append((BAGGAGE_HEADER, baggage.encode()))
     return carrier
+
+
+def trace_headers(trace_id: str, span_id: str) -> KafkaHeaders:
+    """Return the ``trace_id`` and ``traceparent`` headers (sampled) for known ids.
+
+    What ``inject_headers`` writes first, for a caller that holds the ids already (a record's
+    outputs sent after its context has ended). ``trace_id`` must be canonical, ``span_id`` 16
+    lowercase hex digits.
+    """
+    return [*_trace_pair(trace_id, span_id, 1)]
 
 
 def inject_headers(headers: Any = None) -> KafkaHeaders:

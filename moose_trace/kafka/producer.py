@@ -1,13 +1,15 @@
-"""``TracedProducer``: a confluent-kafka ``Producer`` whose every record carries the trace.
+"""``TracedProducer``: a Kafka producer whose every record carries the trace.
 
-``produce`` adds ``trace_id`` and ``traceparent`` headers from the current context (a new trace
-when there is none), keeps the caller's headers and delivery callback, and logs the delivery
-report: at debug with topic, partition, offset and the record's trace id, at error with the
-error category when delivery failed. Delivery reports run later, inside ``poll()`` or
-``flush()`` and outside the producing context, so the trace id is taken when the record is
-produced. The report is the produce's span: its own ``span_id``, the producing code's span as
-``parent_span_id`` (the span the ``traceparent`` header names) and ``latency_ms`` from
-``produce`` to the broker's answer. Every other attribute is the wrapped producer's.
+It wraps a confluent-kafka ``Producer`` (``produce``) or a kafka-python ``KafkaProducer``
+(``send``, which returns kafka-python's future). ``produce`` and ``send`` add ``trace_id`` and
+``traceparent`` headers from the current context (a new trace when there is none), keep the
+caller's headers and delivery callback, and log the delivery report: at debug with topic,
+partition, offset and the record's trace id, at error with the error category when delivery
+failed. Delivery reports run later, inside ``poll()`` or ``flush()`` (confluent-kafka) or on
+the I/O thread (kafka-python), outside the producing context, so the trace id is taken when the
+record is produced. The report is the produce's span: its own ``span_id``, the producing code's
+span as ``parent_span_id`` (the span the ``traceparent`` header names) and ``latency_ms`` from
+the produce to the broker's answer. Every other attribute is the wrapped producer's.
 """
 
 from __future__ import annotations
@@ -36,16 +38,18 @@ _log = structlog.get_logger("moose_trace.kafka")
 
 
 class TracedProducer:
-    """Wrap a confluent-kafka ``Producer`` so that every record carries the trace context.
+    """Wrap a Kafka producer so that every record carries the trace context.
 
-    ``TracedProducer(Producer(conf))``; then use it like the producer. ``log_deliveries=False``
+    ``TracedProducer(Producer(conf))`` (confluent-kafka: call ``produce``) or
+    ``TracedProducer(KafkaProducer(...))`` (kafka-python: call ``send``); then use it like the
+    producer. ``log_deliveries=False``
     turns the per-record delivery log lines off (failures are still logged).
     """
 
     __slots__ = ("_log_deliveries", "producer")
 
     producer: Any
-    """The wrapped ``confluent_kafka.Producer``."""
+    """The wrapped ``confluent_kafka.Producer`` or ``kafka.KafkaProducer``."""
 
     def __init__(self, producer: Any, *, log_deliveries: bool = True) -> None:
         self.producer = producer
@@ -76,6 +80,48 @@ class TracedProducer:
             topic, trace_id, span, user_callback, self._log_deliveries
         )
         self.producer.produce(topic, value, key, headers=sent, **kwargs)
+
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        headers: Any = None,
+        *,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> Any:
+        """Send a record through a kafka-python ``KafkaProducer`` with the trace headers added.
+
+        Arguments as ``KafkaProducer.send``; ``headers`` (list of pairs or dict) are kept and the
+        trace headers put first (a ``None``-valued header is left out: kafka-python cannot send
+        one). Returns kafka-python's future; the delivery is logged as ``produce`` logs it.
+        """
+        from moose_trace.kafka.kafka_python import (  # noqa: PLC0415 - kafka-python only
+            add_delivery_logging,
+            kafka_python_headers,
+        )
+
+        sent, trace_id = traced_headers(headers)
+        span = ProduceSpan(new_span_id(), _sender_span(sent), _perf_ns())
+        future = self.producer.send(
+            topic,
+            value=value,
+            key=key,
+            headers=kafka_python_headers(sent),
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+        )
+        add_delivery_logging(
+            future,
+            topic=topic,
+            trace_id=trace_id,
+            log_deliveries=self._log_deliveries,
+            failed_event=DELIVERY_FAILED_EVENT,
+            delivered_event=DELIVERED_EVENT,
+            span_fields=span.fields,
+        )
+        return future
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.producer, name)
