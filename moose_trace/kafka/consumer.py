@@ -262,7 +262,6 @@ def traced_messages(
             _give_back(consumer, unhandled)
 
 
-<<<<<<< HEAD
 def _record_lag(
     metrics: OperationMetrics, consumer: Any, batch: list[Any], consumer_group: str | None
 ) -> None:
@@ -290,14 +289,14 @@ def _record_lag(
         if consumer_group is not None:
             attributes["consumer_group"] = consumer_group
         metrics.consumer_lag(max(high - offset - 1, 0), attributes)
-=======
+
+
 def _stop_check(stop: StopSignal | None) -> Callable[[], bool] | None:
     if stop is None:
         return None
     if isinstance(stop, threading.Event):
         return stop.is_set
     return stop
->>>>>>> main
 
 
 def _bind_extra(incoming: IncomingTrace) -> list[Any]:
