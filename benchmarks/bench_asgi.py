@@ -9,7 +9,8 @@ per request), so load on the machine hits every variant alike. The table is prin
 to docs/benchmarks/asgi.md.
 
 1. ``TraceMiddleware`` (access line through ``configure_logging``'s chain to /dev/null):
-   budget ≤ 1.5 × bare Starlette, and faster than asgi-correlation-id.
+   budget ≤ 2.0 × bare Starlette (issue 16); ``TraceMiddleware(access_log=False)`` no dearer
+   than asgi-correlation-id.
 2. ``TraceMiddleware(tracing=True)`` with one SDK span (BatchSpanProcessor, no-op exporter):
    budget ≤ 4 × bare Starlette; OpenTelemetry's own ASGI middleware on the same provider is
    the anchor.
@@ -237,7 +238,7 @@ LEAN = "· + TraceMiddleware, access line through structlog's lean chain instead
 FLOOR = "· + only trace_context and one access-shaped line (no middleware logic)"
 SPAN_FLOOR = "· + only one SDK span around the app (no middleware logic, no line)"
 FILE = "· + TraceMiddleware, also appending to the daily file"
-LIMITS = {OURS: 1.5, SPAN: 4.0}
+LIMITS = {OURS: 2.0, SPAN: 4.0}  # issue 16 (the access line), issue 3 (the span)
 
 
 def run(requests: int, repeats: int) -> tuple[list[Row], dict[str, float]]:
@@ -284,10 +285,19 @@ def run(requests: int, repeats: int) -> tuple[list[Row], dict[str, float]]:
     devnull_bytes.close()
     bare = results[BARE]
     rows = [
-        (label, micros, budget(micros / bare, LIMITS[label]) if label in LIMITS else "")
+        (label, micros, _verdict(label, micros, bare, results[CID]))
         for label, micros in results.items()
     ]
     return rows, results
+
+
+def _verdict(label: str, micros: float, bare: float, correlation_id: float) -> str:
+    if label in LIMITS:
+        return budget(micros / bare, LIMITS[label])
+    if label == QUIET:  # issue 16: without its line, no dearer than asgi-correlation-id
+        met = micros <= correlation_id
+        return f"≤ asgi-correlation-id: {'met' if met else '**missed**'}"
+    return ""
 
 
 def table(rows: list[Row], bare: float) -> str:
@@ -309,7 +319,7 @@ def findings(results: dict[str, float]) -> str:
     ours, cid, quiet = results[OURS], results[CID], results[QUIET]
     floor = results[FLOOR]
     line = ours - quiet
-    line_fits = floor - bare <= 0.5 * bare
+    line_fits = floor - bare <= 1.0 * bare
     span_fits = results[SPAN_FLOOR] - bare <= 3 * bare
     room = (
         "Both floors fit their budgets: what is over is the middleware's own."
@@ -318,7 +328,7 @@ def findings(results: dict[str, float]) -> str:
         + ", ".join(
             name
             for name, fits in (
-                ("the 1.5× one (the line)", line_fits),
+                ("the 2.0× one (the line)", line_fits),
                 ("the 4× one (the span)", span_fits),
             )
             if not fits
@@ -344,7 +354,7 @@ def findings(results: dict[str, float]) -> str:
             f"compared with one that does not (validating the id instead of making one).",
             f"- Floor check: {floor - bare:.2f} µs of the {ours - bare:.2f} µs TraceMiddleware "
             f"adds are the trace context and the line themselves.",
-            f"- What the budgets leave: ≤ 1.5× allows {0.5 * bare:.2f} µs on top of a bare GET "
+            f"- What the budgets leave: ≤ 2.0× allows {1.0 * bare:.2f} µs on top of a bare GET "
             f"for the context, the headers and the access line, and the line alone takes "
             f"{floor - bare:.2f} µs with its context; ≤ 4× with a span allows {3 * bare:.2f} µs, "
             f"and one SDK span alone takes {results[SPAN_FLOOR] - bare:.2f} µs. {room}",

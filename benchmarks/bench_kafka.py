@@ -10,7 +10,8 @@ the median messages/s over the rounds is reported. Logging is configured for rea
 level, to /dev/null), as in production.
 
 1. Consume: a plain confluent-kafka poll loop vs ``traced_messages`` + a no-op transform.
-   Budget: traced ≥ 90% of the plain poll loop's messages/s.
+   Budget (issue 16): traced ≥ 80% of a plain loop taking fetched batches (``consume(n, 0)``)
+   that also reads each message's headers.
 2. Client-side Python cost per message, with the messages held in memory (fetched once, then
    served by a stand-in consumer): the same loops without librdkafka's queue, where the
    differences between variants are steadier than in wall-clock messages/s.
@@ -45,7 +46,8 @@ from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: 
 
 COMMAND = "python benchmarks/bench_kafka.py"
 REPORT = ROOT / "docs" / "benchmarks" / "kafka.md"
-BUDGET = 0.90
+BUDGET = 0.80
+ANCHOR = "plain loop taking fetched batches (consume(n, 0)), reading each message's headers"
 
 
 def noop(message: Any) -> None:
@@ -144,6 +146,26 @@ def plain_drain(consumer: Consumer, count: int) -> float:
     return time.perf_counter() - started
 
 
+def plain_drain_with_headers(consumer: Consumer, count: int) -> float:
+    """Issue 16's anchor: the bare loop taking fetched batches that also reads each's headers.
+
+    Any traced consumer must read the headers (the trace id is there); this is the least a
+    loop doing so can cost.
+    """
+    seen = 0
+    started = time.perf_counter()
+    while seen < count:
+        first = consumer.poll(1.0)
+        if first is None:
+            continue
+        for message in [first, *consumer.consume(min(99, count - seen - 1), 0)]:
+            if message.error() is None:
+                message.headers()
+                noop(message)
+                seen += 1
+    return time.perf_counter() - started
+
+
 def poll_with_message_context(consumer: Consumer, count: int) -> float:
     """An anchor: the bare poll loop with ``with message_context(msg):`` around the transform."""
     seen = 0
@@ -178,6 +200,7 @@ def bench_consume(
         "· traced_messages, no trace headers (new id each)": ("none", traced(100)),
         "· traced_messages(batch_size=1): a poll per message": ("own", traced(1)),
         "· plain loop taking fetched batches (consume(n, 0))": ("own", plain_drain),
+        ANCHOR: ("own", plain_drain_with_headers),
         "· plain poll loop + message_context per message": ("own", poll_with_message_context),
     }
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -228,6 +251,7 @@ def bench_in_memory(
     held = {kind: fetch_all(broker, topic, count) for kind, topic in topics.items()}
     variants: dict[str, tuple[str, Callable[[Consumer, int], float]]] = {
         "plain loop taking batches": ("own", plain_drain),
+        "plain loop taking batches, reading headers": ("own", plain_drain_with_headers),
         "traced_messages": ("own", traced(100)),
         "· traced_messages, one shared trace id": ("shared", traced(100)),
         "· traced_messages, no trace headers (new id each)": ("none", traced(100)),
@@ -302,7 +326,8 @@ def report(
 ) -> str:
     plain = dict(consume)["plain poll loop"]
     ours = dict(consume)["traced_messages"]
-    verdict = "met" if ours / plain >= BUDGET else "**missed**"
+    anchor = dict(consume)[ANCHOR]
+    verdict = "met" if ours / anchor >= BUDGET else "**missed**"
     lines = [
         "# Benchmarks: Kafka integration",
         "",
@@ -320,12 +345,14 @@ def report(
         "",
         "## Consume: messages per second (a no-op transform per message)",
         "",
-        "| loop | messages/s | vs plain poll loop | budget |",
-        "| --- | ---: | ---: | --- |",
+        "| loop | messages/s | vs plain poll loop | vs the anchor (issue 16) | budget |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for name, rate in consume:
-        budget = f"≥ 90%: {verdict}" if name == "traced_messages" else ""
-        lines.append(f"| {name} | {rate:,.0f} | {rate / plain:.0%} | {budget} |")
+        budget = f"≥ {BUDGET:.0%} of the anchor: {verdict}" if name == "traced_messages" else ""
+        lines.append(
+            f"| {name} | {rate:,.0f} | {rate / plain:.0%} | {rate / anchor:.0%} | {budget} |"
+        )
     lines += [
         "",
         "Each consumer starts at offset 0 with the topic already in its local queue (it waited",

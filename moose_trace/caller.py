@@ -22,7 +22,12 @@ CALLER_FIELDS = ("file", "line", "function")
 # Modules whose frames are the logging machinery, not the code that logs.
 _MACHINERY = ("structlog", "logging", "moose_trace.log_config", "moose_trace.processors")
 _MACHINERY_PREFIXES = tuple(f"{name}." for name in _MACHINERY)
-_MACHINERY_EXACT = frozenset(_MACHINERY) | {"moose_trace._log_outputs", "moose_trace.caller"}
+_MACHINERY_EXACT = frozenset(_MACHINERY) | {
+    "moose_trace._log_outputs",
+    "moose_trace.caller",
+    "moose_trace._bound_logger",  # the structlog wrapper_class and the compiled line
+    "moose_trace._fast_line",
+}
 _MAX_DEPTH = 64
 _getframe = sys._getframe
 

@@ -25,6 +25,7 @@ _SUBCOMMANDS = (
     ("ingest", "moose_trace.clickhouse.cli", "clickhouse"),
     ("prune", "moose_trace.prune", "all"),
     ("demo", "moose_trace.demo.cli", "demo"),
+    ("serve", "moose_trace.console.cli", "console"),
 )
 
 

@@ -22,17 +22,22 @@ from typing import IO, Any, Literal
 import structlog
 from structlog.typing import Processor
 
+from moose_trace._bound_logger import (
+    ActiveSetup,
+    DirectLogger,
+    DiscardingLogger,
+    MooseBoundLogger,
+    activate,
+    deactivate,
+)
+from moose_trace._fast_line import compile_line, shared_processors
 from moose_trace._levels import LevelMap
 from moose_trace._log_outputs import DailyFile, Emitter, Sink, daily_file_name, report_once
 from moose_trace._text import safe_str
-from moose_trace.caller import add_caller_location
 from moose_trace.paths import default_log_dir
 from moose_trace.processors import (
-    TraceFields,
-    add_error_fields,
     add_log_level,
     add_timestamp,
-    drop_payload,
     iso_timestamp,
     level_name,
     merge_context,
@@ -68,43 +73,9 @@ class LoggingSetup:
         return self.log_dir / daily_file_name(self.service, date or iso_timestamp()[:10])
 
 
-class _DiscardingLogger:
-    """What structlog calls last; the ``Emitter`` processor has already written the event."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str | None) -> None:
-        self.name = name
-
-    def msg(self, *args: Any, **kwargs: Any) -> None:
-        """Do nothing."""
-
-    debug = info = warning = warn = error = critical = fatal = exception = log = msg
-
-
-def _logger_factory(*args: Any) -> _DiscardingLogger:
+def _logger_factory(*args: Any) -> DiscardingLogger:
     name = args[0] if args and isinstance(args[0], str) else None
-    return _DiscardingLogger(name)
-
-
-class _LevelFilteringLogger(structlog.BoundLoggerBase):
-    """The ``wrapper_class``: a structlog filtering logger at the level of the logger's name.
-
-    structlog's filtering loggers make a call below their level a bare ``return None``; picking
-    the class per name (``structlog.get_logger("moose_trace.kafka")``) gives per-module levels
-    at that same cost. Named loggers also add their name as the ``logger`` field.
-    """
-
-    def __new__(
-        cls, logger: Any, processors: Sequence[Processor], context: MutableMapping[str, Any]
-    ) -> Any:
-        name = getattr(logger, "name", None)
-        state = _state
-        level = state.levels.level_for(name) if state is not None else logging.INFO
-        if name is not None:
-            context = {"logger": name, **context}
-        filtering: Any = structlog.make_filtering_bound_logger(level)
-        return filtering(logger, processors, context)
+    return DiscardingLogger(name)
 
 
 _RECORD_ATTRIBUTES = frozenset(
@@ -259,14 +230,15 @@ def configure_logging(
         file = _reuse_file(previous, directory, name)
         console = None if use_json else structlog.dev.ConsoleRenderer(colors=_is_tty(out))
         emitter = Emitter(stdout=stdout, stream=stream, console=console, file=file, sinks=sinks)
-        shared: list[Processor] = [add_error_fields, *extra_processors]
-        if not include_payload:
-            shared.append(drop_payload)
-        if redactor is not None:
-            shared.append(redactor)
-        if caller:
-            shared.append(add_caller_location)
-        shared.append(TraceFields(name, resource_fields() if resource else None))
+        plan: dict[str, Any] = {
+            "service": name,
+            "redactor": redactor,
+            "include_payload": include_payload,
+            "extra_processors": tuple(extra_processors),
+            "caller": caller,
+            "resource": resource_fields() if resource else None,
+        }
+        shared = shared_processors(**plan)
         setup = LoggingSetup(
             service=name,
             level=level_name(level_map.default),
@@ -277,9 +249,10 @@ def configure_logging(
         bridge = _StdlibBridge(level_map, [merge_context, *shared], emitter)
         _state = _State(level_map, emitter, file, bridge if bridge_stdlib else None)
         _CHAIN[:] = [merge_context, add_log_level, *shared, add_timestamp, emitter]
+        activate(ActiveSetup(level_map, _CHAIN, compile_line(**plan, emitter=emitter)))
         structlog.configure(
             processors=_CHAIN,
-            wrapper_class=_LevelFilteringLogger,
+            wrapper_class=MooseBoundLogger,
             logger_factory=_logger_factory,
             context_class=dict,
             cache_logger_on_first_use=True,
@@ -336,91 +309,9 @@ def _call_quietly(sink: Sink, method: str) -> None:
             report_once(f"{method}:{id(sink)}", f"log sink {sink!r} {method}() failed: {error!r}")
 
 
-try:  # structlog's live configuration: read to know whether it is still ours (see _DirectLogger)
-    from structlog import _config as _structlog_config
-
-    _STRUCTLOG_CONFIG: Any = _structlog_config._CONFIG
-except (ImportError, AttributeError):  # pragma: no cover - then always the ordinary path
-    _STRUCTLOG_CONFIG = None
-
-_METHOD_NAMES = {
-    logging.DEBUG: "debug",
-    logging.INFO: "info",
-    logging.WARNING: "warning",
-    logging.ERROR: "error",
-    logging.CRITICAL: "critical",
-}
-
-
-def _chain_is_structlogs() -> bool:
-    """Whether structlog runs exactly the setup ``configure_logging`` made."""
-    config = _STRUCTLOG_CONFIG
-    return (
-        config is not None
-        and config.default_processors is _CHAIN
-        and config.default_wrapper_class is _LevelFilteringLogger
-        and config.logger_factory is _logger_factory
-        and config.default_context_class is dict
-    )
-
-
-class _DirectLogger:
-    """A named structlog logger for moose-trace's own hot lines (internal).
-
-    While structlog runs the setup of ``configure_logging``, an event goes straight through its
-    processor chain, with the same event dict, level filter and processors a
-    ``structlog.get_logger(name)`` call would use, minus structlog's dispatch (about a fifth of a
-    log line's cost). Under any other structlog setup it is that ordinary logger.
-    """
-
-    __slots__ = ("_level", "_logger", "_name", "_proxy")
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._proxy = structlog.get_logger(name)
-        self._logger = _DiscardingLogger(name)
-        self._level: tuple[object, int] = (None, 0)
-
-    def log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
-        """Log ``event`` with ``fields`` at stdlib ``level`` (10, 20, 30, 40 or 50)."""
-        state = _state
-        if state is None or not _chain_is_structlogs():
-            getattr(self._proxy, _METHOD_NAMES[level])(event, **fields)
-            return
-        cached = self._level
-        if cached[0] is not state:
-            cached = self._level = (state, state.levels.level_for(self._name))
-        if level < cached[1]:
-            return
-        method_name = _METHOD_NAMES[level]
-        event_dict: Any = {"logger": self._name, **fields, "event": event}
-        logger = self._logger
-        try:
-            for processor in _CHAIN:
-                event_dict = processor(logger, method_name, event_dict)
-        except structlog.DropEvent:
-            return
-
-    def debug(self, event: str, **fields: Any) -> None:
-        """Log at debug."""
-        self.log(logging.DEBUG, event, fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        """Log at info."""
-        self.log(logging.INFO, event, fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        """Log at warning."""
-        self.log(logging.WARNING, event, fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        """Log at error."""
-        self.log(logging.ERROR, event, fields)
-
-
-def direct_logger(name: str) -> _DirectLogger:
+def direct_logger(name: str) -> DirectLogger:
     """Return the logger moose-trace's own modules use for their per-call lines (internal)."""
-    return _DirectLogger(name)
+    return DirectLogger(name, _logger_factory)
 
 
 def shutdown_logging() -> None:
@@ -435,6 +326,7 @@ def shutdown_logging() -> None:
         if state is None:
             return
         _install_bridge(None, logging.NOTSET)
+        deactivate()
         _CHAIN[:] = []
         structlog.reset_defaults()
         _close(state)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from moose_trace._otel_sdk import TraceIdGenerator
 
 __all__ = [
+    "LAYER_ATTRIBUTE",
     "TraceIdGenerator",
     "configure_tracing",
     "current_otel_ids",
@@ -46,6 +47,9 @@ __all__ = [
     "record_span_error",
     "sdk_available",
 ]
+
+LAYER_ATTRIBUTE = "moose.layer"
+"""The attribute of moose-trace's spans holding the log lines' ``layer`` (``streaming``, …)."""
 
 _lock = threading.Lock()
 _SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")

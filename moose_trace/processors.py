@@ -32,6 +32,7 @@ from moose_trace.redaction import default_redactor
 from moose_trace.signature import error_signature
 
 __all__ = [
+    "ERROR_KEYS",
     "PAYLOAD_KEYS",
     "TraceFields",
     "add_error_fields",
@@ -241,11 +242,24 @@ class TraceFields:
         if trace_id is Ellipsis:
             trace_id = None
         if event_dict.setdefault("trace_id", trace_id) == trace_id:
-            event_dict["span_id"] = frame.span_id
-            parent_id = frame.parent_span_id
-            if parent_id is not None:
-                event_dict["parent_span_id"] = parent_id
+            span_ids = _span_ids_of(frame)
+            event_dict["span_id"] = span_ids[0]
+            if span_ids[1] is not None:
+                event_dict["parent_span_id"] = span_ids[1]
         return event_dict
+
+
+# The span ids of the last context a line was written in: a context's ids never change, and a
+# run of lines comes from the same context (held strongly, so its identity cannot be reused).
+_last_frame_ids: tuple[object, str, str | None] = (None, "", None)
+
+
+def _span_ids_of(frame: Any) -> tuple[str, str | None]:
+    global _last_frame_ids  # noqa: PLW0603 - a one-entry cache, replaced atomically
+    cached = _last_frame_ids
+    if cached[0] is not frame:
+        cached = _last_frame_ids = (frame, frame.span_id, frame.parent_span_id)
+    return cached[1], cached[2]
 
 
 def _add_span_ids(span: otel_trace.Span, event_dict: EventDict) -> bool:
@@ -267,7 +281,8 @@ def _add_span_ids(span: otel_trace.Span, event_dict: EventDict) -> bool:
 add_trace_fields = TraceFields()
 """``TraceFields`` without a service name: the processor for your own chains."""
 
-_ERROR_KEYS = frozenset({"exc_info", "error", "exception", "exc", "err", "error_type"})
+ERROR_KEYS = frozenset({"exc_info", "error", "exception", "exc", "err", "error_type"})
+"""Keys that make ``add_error_fields`` look at an event: an event without any is left as is."""
 _EXCEPTION_KEYS = ("error", "exception", "exc", "err")
 
 
@@ -291,7 +306,7 @@ def add_error_fields(logger: Any, method_name: str, event_dict: EventDict) -> Ev
     fields. Fields the event already has win (a decorator may know a better category). An event
     with an ``error_type`` but no exception gets its ``error_signature`` too.
     """
-    if _ERROR_KEYS.isdisjoint(event_dict):
+    if ERROR_KEYS.isdisjoint(event_dict):
         return event_dict
     exc = _exception_of(event_dict.pop("exc_info", None))
     if exc is None:

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
-import structlog
 from opentelemetry import trace as otel_trace
 
 from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi._incoming import choose_trace, read_headers
+from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
@@ -38,7 +38,8 @@ from moose_trace.asgi.naming import PathClassifier, PathRule
 from moose_trace.asgi.principal import scope_principal
 from moose_trace.context import current_fields, trace_context
 from moose_trace.errors import error_fields
-from moose_trace.otel import otel_in_use
+from moose_trace.log_config import direct_logger
+from moose_trace.otel import LAYER_ATTRIBUTE, otel_in_use
 from moose_trace.propagation import (
     HTTP_TRACE_HEADER,
     IncomingTrace,
@@ -198,7 +199,7 @@ class TraceMiddleware:
         if spans is not None:
             span = spans.start(
                 method,
-                _span_attributes(scope, method, path),
+                _span_attributes(scope, method, path, layer),
                 choice.parent,
                 choice.linked_trace_id,
             )
@@ -268,9 +269,18 @@ class TraceMiddleware:
                 error = exc
             if error is None and status >= 400:
                 category = _status_category(status)
+            elapsed_ns = (finished_ns or _now_ns()) - started_ns
             if self._access_log:
-                elapsed_ns = (finished_ns or _now_ns()) - started_ns
                 self._access(scope, fields, elapsed_ns, status, error, category=category)
+            record_request(
+                primitive,
+                layer,
+                name,
+                elapsed_ns=elapsed_ns,
+                status=status,
+                error=error,
+                category=category,
+            )
         finally:
             context.__exit__(None, None, None)
             if span_token is not None:
@@ -298,18 +308,15 @@ class TraceMiddleware:
         )
 
     def _logger(self) -> Any:
-        """Return the logger; the default one is resolved at the first line (logging is set up).
+        """Return the logger of the middleware's lines.
 
-        With structlog's ``cache_logger_on_first_use`` (``configure_logging`` sets it) the proxy
-        from ``get_logger`` would cache its bound logger on this first use anyway; keeping that
-        logger skips the proxy's attribute lookup on every line. Without caching the proxy is
-        kept, so a later ``structlog.configure`` still applies.
+        The default is moose-trace's direct logger named ``moose_trace.asgi``: under
+        ``configure_logging`` the access line goes straight to the compiled logging chain (no
+        bound logger in between, the same bytes); under any other structlog setup it is
+        ``structlog.get_logger("moose_trace.asgi")``.
         """
-        if self._log is not None:
-            return self._log
-        proxy = structlog.get_logger(LOGGER_NAME)
-        cached = structlog.get_config().get("cache_logger_on_first_use") is True
-        self._log = proxy.bind() if cached else proxy
+        if self._log is None:
+            self._log = direct_logger(LOGGER_NAME)
         return self._log
 
     def _access(
@@ -386,13 +393,14 @@ def _forwarded_text(values: list[bytes]) -> str:
     return ",".join(value.decode("latin-1") for value in values)
 
 
-def _span_attributes(scope: Scope, method: str, path: str) -> dict[str, Any]:
+def _span_attributes(scope: Scope, method: str, path: str, layer: str) -> dict[str, Any]:
     # The semantic conventions' required HTTP server attributes; the client address and the
     # rest are on the access line (each span attribute costs the SDK a validation and a lock).
     return {
         "http.request.method": method,
         "url.path": path,
         "url.scheme": scope.get("scheme") or "http",
+        LAYER_ATTRIBUTE: layer,
     }
 
 

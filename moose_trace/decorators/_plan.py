@@ -30,8 +30,11 @@ from moose_trace.dlq import DeadLetterSink, dead_letter_target
 from moose_trace.errors import error_fields, error_message, error_type_name
 from moose_trace.ids import new_trace_id
 from moose_trace.log_config import direct_logger
+from moose_trace.metrics import operation_metrics
+from moose_trace.otel import LAYER_ATTRIBUTE
 from moose_trace.redaction import Redactor, default_redactor
 
+from ._metrics import CallMetrics
 from ._records import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
 from ._spans import (
     _PROVIDER_FROM_ENV,
@@ -115,6 +118,7 @@ class Plan:
         "kind",
         "log_start",
         "max_trace_ids",
+        "metrics",
         "record_index",
         "record_name",
         "redactor",
@@ -170,7 +174,8 @@ class Plan:
         self.span_name = f"{kind.type} {resolved}"
         # The span name carries type and name, the call's log line every field (joined by the
         # trace and span ids): per-call attributes would cost the SDK ~4 µs for nothing new.
-        self.attributes: dict[str, Any] = {}
+        # The layer is the one attribute a trace view filters on that the name does not give.
+        self.attributes: dict[str, Any] = {LAYER_ATTRIBUTE: resolved_layer}
         self.slow_ms = slow_ms
         self.slow_ns = float("inf") if slow_ms is None else slow_ms * 1_000_000
         self.dlq = dlq
@@ -179,6 +184,7 @@ class Plan:
         self.redactor: Redactor = default_redactor
         self.max_trace_ids = max_trace_ids
         self.log_start = log_start
+        self.metrics: CallMetrics | None = None
         self.retries = retries
         self.retry_backoff_s = retry_backoff_ms / 1000
         # No batch, run id, retries, start line or payload: calls take the short path (begin).
@@ -195,6 +201,17 @@ class Plan:
                 if parameter.kind in _RECORD_KINDS:
                     self.run_id_index = index
                 break
+
+    def call_metrics(self) -> CallMetrics | None:
+        """Return the metrics to record this function's calls with; ``None``: nothing records."""
+        recorder = operation_metrics()
+        if recorder is None:
+            return None
+        cached = self.metrics
+        if cached is None or cached.recorder is not recorder:
+            io = self.batch or self.kind.type == "transform"
+            cached = self.metrics = CallMetrics(recorder, self.fields, self.success_status, io=io)
+        return cached
 
     def record_of(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         """Return the call's input record (first argument after ``self``), or ``_MISSING``."""
@@ -329,6 +346,9 @@ def finish(plan: Plan, record: Any, context: Any, span: Any, start: int, *, resu
             plan.success_event,
             {"status": plan.success_status, "latency_ms": (elapsed + 500) // 1000 / 1000},
         )
+        metrics = plan.call_metrics()
+        if metrics is not None:
+            metrics.succeeded(elapsed, record, result, None)
     finally:
         if span is None:
             context.__exit__(None, None, None)
@@ -435,6 +455,11 @@ class Call:
         elapsed = _perf_ns() - self._start
         plan = self._plan
         try:
+            metrics = plan.call_metrics()
+            if metrics is not None:
+                batch = self._batch
+                size = None if batch is None else batch.size
+                metrics.succeeded(elapsed, self._input(), result, size)
             if self._batch is None and elapsed < plan.slow_ns and not plan.include_payload:
                 _log.log(
                     _INFO,
@@ -491,6 +516,10 @@ class Call:
                 "latency_ms": (elapsed + 500) // 1000 / 1000,
                 **error_fields(error),
             }
+            metrics = plan.call_metrics()
+            if metrics is not None:
+                status = "failed" if isinstance(error, Exception) else "cancelled"
+                metrics.failed(elapsed, status, fields.get("error_category"))
             if not isinstance(error, Exception):
                 _log.warning(plan.kind.failure_event, status="cancelled", **fields)
                 return False

@@ -278,6 +278,7 @@ def print_results(
         for arguments in story.commands:
             write(f"  {command_line(arguments, source)}\n")
     write("\nThe stories, step by step: docs/tutorial.md\n")
+    write(f"The same logs in a browser: moose-trace serve {shlex.quote(str(source or log_dir))}\n")
     out.flush()
 
 

@@ -22,6 +22,7 @@ from moose_trace.context import _var, set_incoming, trace_context
 from moose_trace.ids import new_trace_id
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
+from moose_trace.metrics import OperationMetrics, operation_metrics
 from moose_trace.propagation import IncomingTrace, bind_incoming
 
 __all__ = [
@@ -179,6 +180,9 @@ def traced_messages(
                 continue
             take = drain if remaining is None else min(drain, remaining - 1)
             batch = [first, *consume(take, 0)] if take > 0 else [first]
+            metrics = operation_metrics()
+            if metrics is not None:  # what is left once this batch is handled
+                _record_lag(metrics, consumer, batch, consumer_group)
             # Each record's own trace, read for the whole batch at once.
             pending = zip(batch, read_batch(batch), strict=True)
             for message, read in pending:
@@ -256,6 +260,35 @@ def traced_messages(
         unhandled = [message for message, _ in pending]
         if unhandled:
             _give_back(consumer, unhandled)
+
+
+def _record_lag(
+    metrics: OperationMetrics, consumer: Any, batch: list[Any], consumer_group: str | None
+) -> None:
+    """Record each partition's lag behind a batch: its end offset minus the offset after it.
+
+    The end offsets are the client's cached ones (from its fetch responses: no request to the
+    broker); a partition whose end offset the client does not know yet is skipped.
+    """
+    from confluent_kafka import TopicPartition  # noqa: PLC0415 - a client is in use
+
+    last: dict[tuple[str, int], int] = {}
+    for message in batch:
+        if message.error() is None:
+            last[(message.topic(), message.partition())] = message.offset()
+    for (topic, partition), offset in last.items():
+        try:
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+        except Exception:  # a client without cached offsets: no lag to report
+            continue
+        if high is None or high < 0:
+            continue
+        attributes: dict[str, Any] = {"kafka_topic": topic, "kafka_partition": partition}
+        if consumer_group is not None:
+            attributes["consumer_group"] = consumer_group
+        metrics.consumer_lag(max(high - offset - 1, 0), attributes)
 
 
 def _stop_check(stop: StopSignal | None) -> Callable[[], bool] | None:

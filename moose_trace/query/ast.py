@@ -29,6 +29,7 @@ __all__ = [
     "NumberCompare",
     "Query",
     "Search",
+    "Stats",
     "TimeRange",
     "TraceIs",
     "Value",
@@ -178,7 +179,19 @@ class ErrorGroups:
     """Error events grouped by ``error_signature`` (else error type and message)."""
 
 
-Mode: TypeAlias = "ListEvents | GroupBy | Histogram | Comparison | ErrorGroups"
+@record
+class Stats:
+    """Operation statistics of the matching events, overall and per combination of ``by``.
+
+    Count, error rate and ``latency_ms`` average and percentiles (the observability ADR's
+    operation stats); groups most frequent first, at most ``limit`` of them.
+    """
+
+    by: tuple[str, ...] = ()
+    limit: int = 100
+
+
+Mode: TypeAlias = "ListEvents | GroupBy | Histogram | Comparison | ErrorGroups | Stats"
 
 
 @record

@@ -37,6 +37,7 @@ from moose_trace.query.ast import (
 )
 from moose_trace.query.compact import CompactLines
 from moose_trace.query.durations import parse_duration
+from moose_trace.query.engines import STORE_SCHEMES, open_store, store_url, trace_of
 from moose_trace.query.errors import EngineError, QueryError
 from moose_trace.query.follow import Tail, file_ends, follow_lines
 from moose_trace.query.language import (
@@ -298,16 +299,6 @@ def _describe(args: argparse.Namespace) -> str:
     return ", ".join(parts) or "all events"
 
 
-def _trace_of(condition: Condition) -> TraceIs | None:
-    """Return the trace condition every match must meet, if the query has one."""
-    if isinstance(condition, TraceIs):
-        return condition
-    if isinstance(condition, AllOf):
-        return next((found for item in condition.items if (found := _trace_of(item))), None)
-    return None
-
-
-_STORE_SCHEMES = ("clickhouse://", "clickhouses://", "http://", "https://", "chdb://")
 _PATH_HINTS = frozenset("/*?[\\.~")
 
 
@@ -320,43 +311,12 @@ def _split_words(sources: Sequence[str]) -> tuple[list[str], list[str]]:
     kept: list[str] = []
     words: list[str] = []
     for item in sources:
-        looks_like_path = bool(_PATH_HINTS & set(item)) or item.lower().startswith(_STORE_SCHEMES)
+        looks_like_path = bool(_PATH_HINTS & set(item)) or item.lower().startswith(STORE_SCHEMES)
         if looks_like_path or not item or os.path.exists(item):
             kept.append(item)
         else:
             words.append(item)
     return kept, words
-
-
-def _store_url(sources: Sequence[str]) -> str | None:
-    """Return the ClickHouse URL among ``sources`` (None: they are all files)."""
-    urls = [source for source in sources if source.lower().startswith(_STORE_SCHEMES)]
-    if not urls:
-        return None
-    if len(urls) != len(sources):
-        raise QueryError("a ClickHouse source cannot be mixed with log files: query one")
-    if len(urls) > 1:
-        raise QueryError("one ClickHouse source at a time")
-    return urls[0]
-
-
-def _open_store(url: str, table: str | None) -> Engine:
-    """Return the engine answering from the ClickHouse logs table at ``url``."""
-    from moose_trace.clickhouse import (  # noqa: PLC0415 (optional dependency)
-        DEFAULT_TABLE,
-        ClickHouseEngine,
-        connect,
-    )
-
-    try:
-        transport = connect(url)
-    except ValueError as bad:
-        raise QueryError(str(bad)) from None
-    try:
-        return ClickHouseEngine(transport, table=table or DEFAULT_TABLE)
-    except ValueError as bad:
-        transport.close()
-        raise QueryError(f"bad --table: {bad}") from None
 
 
 class _Runner:
@@ -382,7 +342,7 @@ class _Runner:
         if self.store is not None:
             return self.store
         files = self.sources.files
-        trace = _trace_of(query.where)
+        trace = trace_of(query.where)
         if trace is not None:
             return PythonEngine(
                 lambda: candidate_lines(
@@ -414,7 +374,7 @@ class _Runner:
 
     def run(self, query: Query) -> Result:
         needles = [found.needle for found in searches_of(query.where)]
-        if needles and self.store is None and _trace_of(query.where) is None:
+        if needles and self.store is None and trace_of(query.where) is None:
             # The byte scan keeps exactly the lines holding every needle: the rest of the
             # query is the Python engine's.
             files = self.sources.files
@@ -484,7 +444,7 @@ def run(args: argparse.Namespace) -> int:
         args.sources, words = _split_words(args.sources)
         args.search = [*args.search, *words]
         plan = _plan(args, now)
-        url = _store_url([*args.sources, *([args.store] if args.store else [])])
+        url = store_url([*args.sources, *([args.store] if args.store else [])])
         if args.store and url is None:
             raise QueryError(f"--source takes a ClickHouse URL, got {args.store!r}")
         if args.output is not None and not args.output.strip():
@@ -492,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
         if url is None and args.table is not None:
             raise QueryError("--table names a ClickHouse table: give a ClickHouse URL as source")
         sources = LogSources([]) if url is not None else resolve_sources(args.sources)
-        store = None if url is None else _open_store(url, args.table)
+        store = None if url is None else open_store(url, args.table)
     except QueryError as bad:
         say("logs", bad, err)
         return 2
@@ -547,7 +507,7 @@ def _answer(
         include_metrics=args.include_metrics,
         include_payload=args.include_payload,
         verbose=args.verbose,
-        show_trace_id=_trace_of(query.where) is None,
+        show_trace_id=trace_of(query.where) is None,
         style=style,
     )
     compact = None
@@ -555,7 +515,7 @@ def _answer(
     if args.format == "text" and not whole and _is_terminal(out):
         compact = CompactLines(terminal_width(out), style, show_trace_id=text.show_trace_id)
     options = RenderOptions(args.format, text, plan.title, plan.span, compact)
-    trace = _trace_of(query.where)
+    trace = trace_of(query.where)
     if trace is not None and _draws_tree(args, query):
         result = runner.run(query)
         runner.progress.clear()

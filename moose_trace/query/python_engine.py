@@ -18,6 +18,7 @@ from moose_trace.query.ast import (
     Histogram,
     ListEvents,
     Query,
+    Stats,
 )
 from moose_trace.query.codec import loads
 from moose_trace.query.normalize import (
@@ -39,7 +40,9 @@ from moose_trace.query.results import (
     GroupCount,
     GroupsResult,
     HistogramResult,
+    OperationStats,
     Result,
+    StatsResult,
     WindowStats,
     bucket_us,
     error_signature,
@@ -47,6 +50,7 @@ from moose_trace.query.results import (
     quantile,
     sort_error_groups,
     sort_groups,
+    sort_stats,
 )
 
 __all__ = ["LineEvent", "PythonEngine", "read_line"]
@@ -134,6 +138,8 @@ class PythonEngine:
         if isinstance(mode, Comparison):
             stats = [_window_stats(events, window) for window in mode.windows]
             return ComparisonResult(stats, scan.skipped)
+        if isinstance(mode, Stats):
+            return _stats(events, mode, scan.skipped)
         assert isinstance(mode, ErrorGroups)
         return _error_groups(events, scan.skipped)
 
@@ -190,6 +196,37 @@ def _window_stats(events: list[dict[str, Any]], window: Any) -> WindowStats:
             units if latencies else None,
             window,
         ),
+    )
+
+
+def _operation_stats(key: tuple[str | None, ...], events: list[dict[str, Any]]) -> OperationStats:
+    latencies = sorted(
+        value for event in events if (value := _number(event, "latency_ms")) is not None
+    )
+    return OperationStats(
+        key,
+        len(events),
+        sum(1 for event in events if event.get("level") in ERROR_LEVELS),
+        len(latencies),
+        sum(latencies) / len(latencies) if latencies else None,
+        quantile(latencies, 0.5),
+        quantile(latencies, 0.95),
+        quantile(latencies, 0.99),
+    )
+
+
+def _stats(events: list[dict[str, Any]], mode: Stats, skipped: int) -> StatsResult:
+    grouped: dict[tuple[str | None, ...], list[dict[str, Any]]] = {}
+    for event in events:
+        key = tuple(value_text(event.get(name)) for name in mode.by)
+        grouped.setdefault(key, []).append(event)
+    groups = sort_stats([_operation_stats(key, members) for key, members in grouped.items()])
+    return StatsResult(
+        mode.by,
+        _operation_stats((), events),
+        groups[: mode.limit],
+        len(groups) > mode.limit,
+        skipped,
     )
 
 

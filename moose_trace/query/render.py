@@ -23,7 +23,9 @@ from moose_trace.query.results import (
     EventsResult,
     GroupsResult,
     HistogramResult,
+    OperationStats,
     Result,
+    StatsResult,
     WindowStats,
 )
 from moose_trace.query.text import (
@@ -36,7 +38,14 @@ from moose_trace.query.text import (
     text_histogram,
 )
 
-__all__ = ["CSV_LEADING_COLUMNS", "Format", "RenderOptions", "render", "write_event"]
+__all__ = [
+    "CSV_LEADING_COLUMNS",
+    "Format",
+    "RenderOptions",
+    "render",
+    "stats_row",
+    "write_event",
+]
 
 Format = Literal["text", "json", "csv"]
 
@@ -103,6 +112,8 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
         lines = text_histogram(result, chart, f"Events per {period} ({title})", style)
     elif isinstance(result, ComparisonResult):
         lines = text_comparison(result, title, style)
+    elif isinstance(result, StatsResult):
+        lines = [f"Operation stats ({title})", *(terminal_safe(_stats_line(row)) for row in rows)]
     else:
         lines = text_error_groups(result, f"Error groups ({title})", style)
     out.write("\n".join(lines).rstrip("\n") + "\n")
@@ -185,6 +196,14 @@ def _rows(result: Result, span: tuple[int | None, int | None]) -> list[dict[str,
         ]
     if isinstance(result, ComparisonResult):
         return [_window_row(stats, result) for stats in result.windows]
+    if isinstance(result, StatsResult):
+        return [
+            {**dict.fromkeys(result.by, "(all)"), **stats_row(result.total)},
+            *(
+                {**dict(zip(result.by, group.key, strict=True)), **stats_row(group)}
+                for group in result.groups
+            ),
+        ]
     assert isinstance(result, ErrorGroupsResult)
     return [
         {
@@ -200,6 +219,27 @@ def _rows(result: Result, span: tuple[int | None, int | None]) -> list[dict[str,
         }
         for group in result.groups
     ]
+
+
+def stats_row(stats: OperationStats) -> dict[str, Any]:
+    """Return one group's operation stats as a flat row (the console's JSON shape too)."""
+    return {
+        "count": stats.count,
+        "errors": stats.errors,
+        "success_rate": stats.success_rate,
+        "timed": stats.latency_count,
+        "avg_latency_ms": stats.latency_avg,
+        "p50_latency_ms": stats.latency_p50,
+        "p95_latency_ms": stats.latency_p95,
+        "p99_latency_ms": stats.latency_p99,
+    }
+
+
+def _stats_line(row: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{key}={'-' if value is None else f'{value:.4g}' if isinstance(value, float) else value}"
+        for key, value in row.items()
+    )
 
 
 _WINDOW_METRICS = {
@@ -240,4 +280,6 @@ def _empty_header(result: Result) -> list[str]:
         return ["start", "end", "count"]
     if isinstance(result, ErrorGroupsResult):
         return ["error_signature", "count", "first_seen", "last_seen", "error_category", "layer"]
+    if isinstance(result, StatsResult):
+        return [*result.by, *stats_row(result.total)]
     return ["window", "count"]

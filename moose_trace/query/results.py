@@ -28,7 +28,9 @@ __all__ = [
     "GroupsResult",
     "HistogramChart",
     "HistogramResult",
+    "OperationStats",
     "Result",
+    "StatsResult",
     "WindowStats",
     "bucket_us",
     "error_signature",
@@ -36,6 +38,7 @@ __all__ = [
     "quantile",
     "sort_error_groups",
     "sort_groups",
+    "sort_stats",
     "unseen_fields",
 ]
 
@@ -234,8 +237,45 @@ class ErrorGroupsResult:
     skipped: int = 0
 
 
+@record
+class OperationStats:
+    """Statistics of one group of events (``key``: its ``by`` values; empty for the total)."""
+
+    key: tuple[str | None, ...]
+    count: int
+    errors: int
+    latency_count: int
+    latency_avg: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Return the fraction of events below error level (``None`` for no events)."""
+        return None if self.count == 0 else 1 - self.errors / self.count
+
+
+@record
+class StatsResult:
+    """``Stats``: the total over every matching event and the groups, most frequent first."""
+
+    by: tuple[str, ...]
+    total: OperationStats
+    groups: list[OperationStats]
+    truncated: bool = False
+    """More groups matched than the query's ``limit``: only the most frequent are listed."""
+    skipped: int = 0
+
+
+def sort_stats(groups: Sequence[OperationStats]) -> list[OperationStats]:
+    """Return stats groups most frequent first; ties by key (missing values last)."""
+    return sorted(groups, key=lambda group: _frequency_order(group.count, group.key))
+
+
 Result: TypeAlias = (
     "EventsResult | GroupsResult | HistogramResult | ComparisonResult | ErrorGroupsResult"
+    " | StatsResult"
 )
 
 
@@ -247,12 +287,13 @@ class Engine(Protocol):
         ...
 
 
+def _frequency_order(count: int, key: tuple[str | None, ...]) -> tuple[int, list[tuple[bool, str]]]:
+    return -count, [(part is None, part or "") for part in key]
+
+
 def sort_groups(groups: Sequence[GroupCount]) -> list[GroupCount]:
     """Return groups most frequent first; ties by key (missing values last)."""
-    return sorted(
-        groups,
-        key=lambda group: (-group.count, [(part is None, part or "") for part in group.key]),
-    )
+    return sorted(groups, key=lambda group: _frequency_order(group.count, group.key))
 
 
 def sort_error_groups(groups: Sequence[ErrorGroup]) -> list[ErrorGroup]:

@@ -33,6 +33,7 @@ from moose_trace.query.ast import (
     NumberCompare,
     Query,
     Search,
+    Stats,
     TimeRange,
     TraceIs,
     Value,
@@ -50,12 +51,15 @@ from moose_trace.query.results import (
     GroupCount,
     GroupsResult,
     HistogramResult,
+    OperationStats,
     Result,
+    StatsResult,
     WindowStats,
     bucket_us,
     finish_throughput,
     sort_error_groups,
     sort_groups,
+    sort_stats,
 )
 
 __all__ = [
@@ -286,6 +290,8 @@ class SqlCompiler:
             return self._histogram(query, mode)
         if isinstance(mode, Comparison):
             return self._compare(query, mode)
+        if isinstance(mode, Stats):
+            return self._stats(query, mode)
         assert isinstance(mode, ErrorGroups)
         return self._errors(query)
 
@@ -416,6 +422,68 @@ class SqlCompiler:
                     )
                 )
             return ComparisonResult(stats, int(row[0]))
+
+        return Plan(sql, finish)
+
+    def _stats(self, query: Query, mode: Stats) -> Plan:
+        d = self.dialect
+        errors = ", ".join(d.literal(level) for level in ERROR_LEVELS)
+        keys = [f"{self.column(field)} AS _k{index}" for index, field in enumerate(mode.by)]
+        inner = (
+            f"SELECT {', '.join([*keys, '_bad'])}, {self._number('latency_ms')} AS _lat, "
+            f"coalesce({self.column('level')} IN ({errors}), false) AS _err "
+            f"FROM {self._relation(query, ('level', 'latency_ms', *mode.by))} "
+            f"WHERE _bad OR ({self.where(query.where)})"
+        )
+        good = "NOT _bad"
+        measures = [
+            f"count(*) FILTER (WHERE {good})",
+            f"count(*) FILTER (WHERE {good} AND _err)",
+            f"count(_lat) FILTER (WHERE {good})",
+            f"avg(_lat) FILTER (WHERE {good})",
+            *(f"{d.quantile('_lat', q)} FILTER (WHERE {good})" for q in (0.5, 0.95, 0.99)),
+            "count(*) FILTER (WHERE _bad)",
+        ]
+        names = [f"_k{index}" for index in range(len(mode.by))]
+        blank = "nullif('', '')"
+        blanks = [f"{blank} AS {name}" for name in names]
+        total = f"SELECT 1 AS _total, {', '.join([*blanks, *measures])} FROM _m"
+        grouped = ", ".join([*names, *measures])
+        group_by = f" GROUP BY {', '.join(names)}" if names else ""
+        per_group = (
+            f"SELECT * FROM (SELECT 0 AS _total, {grouped} FROM _m WHERE {good}{group_by} "
+            f"ORDER BY {', '.join(['count(*) DESC', *(f'{n} NULLS LAST' for n in names)])} "
+            f"LIMIT {mode.limit + 1})"
+        )
+        sql = f"WITH _m AS ({inner}) {total} UNION ALL {per_group}"
+        width = len(mode.by)
+
+        def finish(rows: Iterator[Row]) -> Result:
+            overall: OperationStats | None = None
+            groups: list[OperationStats] = []
+            skipped = 0
+            for row in rows:
+                key = tuple(None if part is None else str(part) for part in row[1 : 1 + width])
+                count, errs, lat_n, avg, p50, p95, p99, bad = row[1 + width :]
+                stats = OperationStats(
+                    key if not row[0] else (),
+                    int(count),
+                    int(errs),
+                    int(lat_n),
+                    _float(avg),
+                    _float(p50),
+                    _float(p95),
+                    _float(p99),
+                )
+                if row[0]:
+                    overall, skipped = stats, int(bad)
+                elif stats.count:
+                    groups.append(stats)
+            assert overall is not None
+            ordered = sort_stats(groups)
+            return StatsResult(
+                mode.by, overall, ordered[: mode.limit], len(ordered) > mode.limit, skipped
+            )
 
         return Plan(sql, finish)
 

@@ -31,7 +31,8 @@ def test_the_span_and_the_log_line_share_trace_and_span_ids(logs: Logs, spans: S
     line = logs.one(event="record transformed")
     assert line["trace_id"] == trace_id
     assert line["span_id"] == f"{span.context.span_id:016x}"
-    assert not span.attributes  # the log line carries the fields: no cost per span for them
+    # The layer only (a trace view filters on it); the log line carries the other fields.
+    assert dict(span.attributes or {}) == {"moose.layer": "streaming"}
     assert span.parent is None  # a root span: no invented parent
 
 

@@ -30,6 +30,7 @@ from moose_trace.query.ast import (
     Not,
     NumberCompare,
     Query,
+    Stats,
     TimeRange,
     TraceIs,
     Value,
@@ -42,6 +43,7 @@ from moose_trace.query.results import (
     ErrorGroupsResult,
     EventsResult,
     Result,
+    StatsResult,
 )
 from moose_trace.query.sources import read_lines
 
@@ -244,6 +246,9 @@ modes = st.one_of(
         )
     ),
     st.just(ErrorGroups()),
+    st.lists(st.sampled_from([*FIELDS, "level"]), max_size=2, unique=True).map(
+        lambda fields: Stats(tuple(fields), limit=3)
+    ),
 )
 
 
@@ -275,6 +280,20 @@ def _comparable(result: Result) -> Any:
         return [
             (g.signature, g.count, g.first_us, g.last_us) for g in result.groups
         ], result.skipped
+    if isinstance(result, StatsResult):
+        rows = []
+        for stats in [result.total, *result.groups]:
+            floats = (stats.latency_avg, stats.latency_p50, stats.latency_p95, stats.latency_p99)
+            rows.append(
+                (
+                    stats.key,
+                    stats.count,
+                    stats.errors,
+                    stats.latency_count,
+                    [None if v is None else round(v, 6) for v in floats],
+                )
+            )
+        return rows, result.truncated, result.skipped
     return result
 
 

@@ -1,0 +1,244 @@
+"""Benchmarks of ``moose-trace serve``, side by side with ``moose-trace logs`` on the same corpus.
+
+    python benchmarks/bench_console.py [--corpus DIR] [--lines 1000000] [--rounds 21]
+                                       [--cli-rounds 3] [--skip-browser] [--only-paint]
+
+On the corpus of ``benchmarks/make_log_corpus.py`` (1,000,000 lines, ~380 MB), the console runs
+as users run it (``moose-trace serve DIR`` in its own process) and is asked over HTTP:
+
+1. The first ``/api/events`` page, ``/api/traces/{id}``, ``/api/errors`` and ``/api/stats``:
+   what the first of each costs (the console loads its table, the trace index is built), then
+   the median and p95 over ``--rounds`` rounds. Budget: p95 < 100 ms each after the first.
+   Beside them, the same questions as whole ``moose-trace logs`` processes.
+2. The live tail: a line appended to a log file, until it arrives on ``WS /api/stream``.
+   Budget: p95 ≤ 1 s.
+3. The page's first contentful paint in Debian's chromium (loopback). Budget: < 1 s.
+
+Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "console"))
+
+PYTHON = sys.executable
+_SCRIPT = Path(PYTHON).parent / "moose-trace"
+COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [PYTHON, "-m", "moose_trace.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def ensure_corpus(directory: Path, lines: int) -> Path:
+    """Generate the corpus unless ``directory`` already holds one."""
+    if not (directory / "needle.json").is_file():
+        subprocess.run(
+            [PYTHON, str(ROOT / "benchmarks" / "make_log_corpus.py"), str(directory),
+             "--lines", str(lines)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return directory
+
+
+class Console:
+    """``moose-trace serve DIR`` in its own process."""
+
+    def __init__(self, corpus: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [*COMMAND, "serve", str(corpus), "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url + "/api/source", timeout=5)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("the console did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(30)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def bench_api(console: Console, corpus: Path, rounds: int, cli_rounds: int) -> None:
+    trace = orjson.loads((corpus / "needle.json").read_bytes())["trace_id"]
+    client = httpx.Client(base_url=console.url, timeout=600)
+
+    def ask(path: str, **params: str) -> Callable[[], object]:
+        def call() -> object:
+            response = client.get(path, params=params)
+            response.raise_for_status()
+            return response.content
+
+        return call
+
+    asks = {
+        "/api/events (first page, 200)": ask("/api/events", limit="200"),
+        "/api/traces/{id}": ask(f"/api/traces/{trace}"),
+        "/api/errors": ask("/api/errors"),
+        "/api/stats?by=type,name": ask("/api/stats", by="type,name"),
+    }
+    first = {name: _timed(action) for name, action in asks.items()}
+    times: dict[str, list[float]] = {name: [] for name in asks}
+    for _ in range(rounds):
+        for name, action in asks.items():
+            times[name].append(_timed(action))
+    clis = {
+        "/api/events (first page, 200)": ["logs", str(corpus), "--limit", "200", "--format",
+                                          "json", "--no-progress"],
+        "/api/traces/{id}": ["logs", str(corpus), "--trace", trace, "--format", "json"],
+        "/api/errors": ["logs", str(corpus), "--errors", "--format", "json", "--no-progress"],
+        "/api/stats?by=type,name": ["logs", str(corpus), "--group-by", "type,name",
+                                    "--format", "json", "--no-progress"],
+    }  # fmt: skip
+    cli_times: dict[str, list[float]] = {name: [] for name in clis}
+    for _ in range(cli_rounds):
+        for name, arguments in clis.items():
+            cli_times[name].append(
+                _timed(
+                    lambda arguments=arguments: subprocess.run(
+                        [*COMMAND, *arguments], stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, check=False,
+                    )
+                )
+            )  # fmt: skip
+    print("\n### API over HTTP (ms)\n")
+    print("| request | first | median | p95 | `moose-trace logs` process (median) | CLI |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for name in asks:
+        cli = " ".join(clis[name][2:])
+        print(
+            f"| {name} | {first[name] * 1000:.0f} | {statistics.median(times[name]) * 1000:.1f} "
+            f"| {_p95(times[name]) * 1000:.1f} | {statistics.median(cli_times[name]) * 1000:.0f} "
+            f"| `logs {cli}` |"
+        )
+
+
+def bench_tail(console: Console, corpus: Path, samples: int) -> None:
+    from websockets.sync.client import connect  # noqa: PLC0415
+
+    path = corpus / "tail-bench.jsonl"
+    path.write_bytes(b"")
+    delays: list[float] = []
+    try:
+        ws_url = console.url.replace("http://", "ws://") + "/api/stream?search=tail-bench"
+        with connect(ws_url, open_timeout=30) as socket_:
+            socket_.ping().wait(30)
+            time.sleep(1)  # the follower takes the files' ends once the socket is open
+            for index in range(samples):
+                stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                line = {"timestamp": stamp, "level": "info", "event": f"tail-bench {index}"}
+                with path.open("ab") as out:
+                    start = time.perf_counter()
+                    out.write(orjson.dumps(line) + b"\n")
+                while True:
+                    message = orjson.loads(socket_.recv(timeout=30))
+                    if message.get("event") == f"tail-bench {index}":
+                        break
+                delays.append(time.perf_counter() - start)
+                time.sleep(0.05)
+    finally:
+        path.unlink(missing_ok=True)
+    print("\n### Live tail: write → WebSocket message (ms)\n")
+    print("| samples | median | p95 | worst |")
+    print("| ---: | ---: | ---: | ---: |")
+    print(
+        f"| {samples} | {statistics.median(delays) * 1000:.0f} | {_p95(delays) * 1000:.0f} "
+        f"| {max(delays) * 1000:.0f} |"
+    )
+
+
+def bench_paint(console: Console, rounds: int) -> None:
+    from browser import chromium  # noqa: PLC0415 (the browser tests' launcher)
+
+    paints: list[float] = []
+    with chromium() as browser:
+        for _ in range(rounds):
+            page = browser.new_page()
+            page.goto(console.url + "/#/errors")
+            page.wait_for_function(
+                "() => performance.getEntriesByName('first-contentful-paint').length > 0"
+            )
+            paints.append(
+                page.evaluate(
+                    "() => performance.getEntriesByName('first-contentful-paint')[0].startTime"
+                )
+            )
+            page.close()
+    print("\n### Page first contentful paint, loopback (ms)\n")
+    print("| rounds | median | p95 |")
+    print("| ---: | ---: | ---: |")
+    print(f"| {rounds} | {statistics.median(paints):.0f} | {_p95(paints):.0f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, default=Path("/tmp/qc1m"))
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--cli-rounds", type=int, default=3)
+    parser.add_argument("--tail-samples", type=int, default=40)
+    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--only-paint", action="store_true", help="just the page's first paint")
+    args = parser.parse_args()
+    corpus = ensure_corpus(args.corpus, args.lines)
+    shutil.rmtree(corpus / ".moose-trace-index", ignore_errors=True)
+    print(f"corpus: {corpus} ({sum(p.stat().st_size for p in corpus.glob('*.jsonl')) >> 20} MB), "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    console = Console(corpus)
+    try:
+        if not args.only_paint:
+            bench_api(console, corpus, args.rounds, args.cli_rounds)
+            bench_tail(console, corpus, args.tail_samples)
+        if not args.skip_browser:
+            bench_paint(console, 7)
+    finally:
+        console.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""What the console reads: log files or one ClickHouse logs table, and how it follows them.
+
+The engines are those of ``moose-trace logs`` (``moose_trace.query``), chosen the same way
+(``moose_trace.query.engines``): a trace is read through the trace index by the Python engine;
+any other question over files goes to DuckDB — to a table kept up to date with the files
+(``moose_trace.query.duckdb_cache``) so that a console's many questions do not each read every
+file again; a ClickHouse source answers everything. Following
+(the live stream) is ``--follow``'s: new lines of the files matched with the compiled predicate,
+or the table polled past the newest event shown.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from moose_trace.query.ast import Condition, ListEvents, Query
+from moose_trace.query.duckdb_cache import CachedDuckDBEngine
+from moose_trace.query.duckdb_engine import DuckDBEngine
+from moose_trace.query.engines import open_store, store_url, trace_of
+from moose_trace.query.follow import file_ends, follow_lines
+from moose_trace.query.poll_follow import Boundary, poll_events
+from moose_trace.query.predicate import compile_predicate
+from moose_trace.query.python_engine import PythonEngine, read_line
+from moose_trace.query.results import Engine, EventsResult, Result
+from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
+from moose_trace.query.trace_index import candidate_lines
+
+__all__ = ["ConsoleSource", "open_source"]
+
+EventBatch = Callable[[list[dict[str, Any]]], None]
+
+
+class ConsoleSource:
+    """The logs one console serves: ``files`` (JSON Lines) or a ClickHouse ``store`` engine."""
+
+    def __init__(self, files: LogSources | None = None, store: Engine | None = None) -> None:
+        if (files is None) == (store is None):
+            raise ValueError("a console reads log files or a ClickHouse table: give one")
+        self.files = files
+        self.store = store
+        self._cache: CachedDuckDBEngine | None = None
+        self._cache_lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Say what is served, for the page's title bar and the start-up line."""
+        if self.store is not None:
+            return "ClickHouse logs table"
+        assert self.files is not None
+        roots = [str(path) for path in [*self.files.directories]] or [
+            str(path) for path in self.files.files[:3]
+        ]
+        return ", ".join(roots) or "no log files"
+
+    def engine(self, query: Query) -> Engine:
+        """Return the engine that answers ``query``.
+
+        As ``moose-trace logs`` picks: the table for a ClickHouse source, the trace index for a
+        trace. Other questions over files go to the cached DuckDB table when it holds the
+        fields they read (``CachedDuckDBEngine``), else to DuckDB over the files.
+        """
+        if self.store is not None:
+            return self.store
+        assert self.files is not None
+        files = self.files.discover()
+        trace = trace_of(query.where)
+        if trace is not None:
+            return PythonEngine(lambda: candidate_lines(files, trace.trace_ids))
+        if not files:
+            return PythonEngine(lambda: ())
+        if CachedDuckDBEngine.covers(query):
+            return self._cached()
+        return DuckDBEngine(files)
+
+    def _cached(self) -> CachedDuckDBEngine:
+        with self._cache_lock:
+            if self._cache is None:
+                assert self.files is not None
+                self._cache = CachedDuckDBEngine(discover=self.files.discover)
+            return self._cache
+
+    def _scans_files(self, query: Query) -> bool:
+        return (
+            self.files is not None
+            and trace_of(query.where) is None
+            and not CachedDuckDBEngine.covers(query)
+        )
+
+    def run(self, query: Query) -> Result:
+        """Answer ``query``."""
+        return self.engine(query).run(query)
+
+    def skipped(self, count: int, query: Query) -> int:
+        """Return ``count`` less the files' unfinished last lines a full scan counted as bad."""
+        if self.files is None or not self._scans_files(query):
+            return count
+        return max(0, count - sum(incomplete_tail(path) for path in self.files.discover()))
+
+    def follow(self, where: Condition, emit: EventBatch, stop: threading.Event) -> None:
+        """Hand each batch of new matching events to ``emit``, oldest first, until ``stop``.
+
+        Blocks: run it in a thread. Events already written when it starts are not handed on.
+        """
+        if self.store is not None:
+            boundary = Boundary()
+            latest = self.store.run(Query(where, ListEvents(1)))
+            assert isinstance(latest, EventsResult)
+            for event in latest.events:
+                boundary.admit(event)
+
+            def emit_polled(events: Iterable[dict[str, Any]]) -> None:
+                emit(list(events))
+
+            poll_events(self.store, where, emit_polled, stop, boundary=boundary)
+            return
+        assert self.files is not None
+        matches = compile_predicate(where)
+        sources = self.files
+
+        def on_lines(_path: Path, lines: list[bytes]) -> None:
+            fresh = []
+            for line in lines:
+                read = read_line(line)
+                if read is not None and read.event is not None and matches(read.event):
+                    fresh.append(read.event)
+            if fresh:
+                emit(fresh)
+
+        follow_lines(sources, file_ends(sources.discover()), on_lines, stop)
+
+    def close(self) -> None:
+        """Close the ClickHouse connection or drop the cached table."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+        if self._cache is not None:
+            self._cache.close()
+
+
+def open_source(sources: Sequence[str], table: str | None = None) -> ConsoleSource:
+    """Return the console source for command-line ``sources`` (files, dirs, globs or one URL).
+
+    Raises ``QueryError`` for a missing file or a bad URL.
+    """
+    url = store_url(sources)
+    if url is None:
+        return ConsoleSource(files=resolve_sources(sources))
+    return ConsoleSource(store=open_store(url, table))
