@@ -92,7 +92,7 @@ def _level_method(level: int) -> Callable[..., Any]:
     method_name = logging.getLevelName(level).lower()
     level_text = level_name(method_name)
 
-    def log_at_level(self: MooseBoundLogger, event: Any = None, *args: Any, **kw: Any) -> Any:
+    def log_at_level(self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any) -> Any:
         if self._seen is not _active:
             self._follow_setup()
         if level < self._min_level:
@@ -115,7 +115,9 @@ def _level_method(level: int) -> Callable[..., Any]:
 
 
 def _async_method(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    async def log_async(self: MooseBoundLogger, event: Any = None, *args: Any, **kw: Any) -> Any:
+    async def log_async(
+        self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any
+    ) -> Any:
         # The line costs microseconds: written in the caller's task, in its context, rather than
         # handed to a thread as structlog's ``a*`` methods do.
         return method(self, event, *args, **kw)
@@ -177,12 +179,12 @@ class MooseBoundLogger(structlog.BoundLoggerBase):
     fatal = critical
     msg = info
 
-    def exception(self, event: Any = None, *args: Any, **kw: Any) -> Any:
+    def exception(self, event: Any = None, /, *args: Any, **kw: Any) -> Any:
         """Log at error with the current exception (``exc_info=True`` unless given)."""
         kw.setdefault("exc_info", True)
         return self.error(event, *args, **kw)
 
-    def log(self, level: int, event: Any = None, *args: Any, **kw: Any) -> Any:
+    def log(self, level: int, event: Any = None, /, *args: Any, **kw: Any) -> Any:
         """Log at a stdlib ``level`` number (custom numbers round down to a standard level)."""
         method = _BY_LEVEL.get(level)
         if method is None:

@@ -497,6 +497,21 @@ def test_any_fields_give_one_valid_json_line(fields: dict[str, Any], message: st
     assert orjson.loads(line)["level"] == "warning"
 
 
+def test_fields_named_like_the_methods_parameters_are_logged(
+    configure: Callable[..., Output],
+) -> None:
+    """A field may be called ``self`` or ``level``: it is logged, never a TypeError."""
+    out = configure()
+    log = structlog.get_logger()
+    log.info("one", self="me", level_hint=1)
+    log.log(logging.WARNING, "two", self="you")
+    log.exception("three", self="it")
+    one, two, three = out.lines()
+    assert (one["event"], one["self"]) == ("one", "me")
+    assert (two["event"], two["self"], two["level"]) == ("two", "you", "warning")
+    assert (three["event"], three["self"], three["level"]) == ("three", "it", "error")
+
+
 def test_moose_traces_own_lines_are_exactly_what_structlog_writes(
     configure: Callable[..., Output],
 ) -> None:
