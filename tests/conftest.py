@@ -6,8 +6,14 @@ import os
 import tempfile
 
 import pytest
+from hypothesis import settings
 
 from moose_trace.paths import LOG_DIR_ENV
+
+# Property tests judge answers, not speed: a loaded CI machine must not fail one by hypothesis's
+# per-example deadline (speed is measured in benchmarks/).
+settings.register_profile("moose-trace", deadline=None)
+settings.load_profile("moose-trace")
 
 
 def pytest_configure(config: pytest.Config) -> None:
