@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 import pytest
@@ -17,8 +18,15 @@ settings.load_profile("moose-trace")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point the default log directory at a throwaway folder for the whole run."""
+    """Point the default log directory at a throwaway folder for the whole run.
+
+    Ctrl-C tests (``--follow``, the demo) send SIGINT: a run started in the background by a
+    shell inherits SIGINT ignored, and so would every process it starts. Restore Python's
+    handler so those tests judge the code, not how the suite was launched.
+    """
     os.environ[LOG_DIR_ENV] = tempfile.mkdtemp(prefix="moose-trace-test-logs-")
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # --- Kafka: one embedded Tansu broker per test session -------------------------------------------
