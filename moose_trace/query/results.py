@@ -309,7 +309,10 @@ def quantile(sorted_values: Sequence[float], fraction: float) -> float | None:
     lower = int(position)
     upper = min(lower + 1, len(sorted_values) - 1)
     weight = position - lower
-    return sorted_values[lower] + (sorted_values[upper] - sorted_values[lower]) * weight
+    low, high = sorted_values[lower], sorted_values[upper]
+    if weight == 0 or low == high:
+        return low  # (also keeps an infinite value infinite, as DuckDB does, instead of NaN)
+    return low + (high - low) * weight
 
 
 MIN_RATE_SECONDS = 1.0

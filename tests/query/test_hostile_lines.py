@@ -94,3 +94,13 @@ def test_a_histogram_title_is_escaped_by_its_renderer() -> None:
     result = HistogramResult(timedelta(hours=1), [])
     render(result, out, RenderOptions(title="level=\x1b[2J\nforged"))
     assert _unsafe(out.getvalue().rstrip("\n")) == []
+
+
+def test_an_infinite_latency_gives_the_same_percentiles_on_every_engine() -> None:
+    """``1e999`` reads as infinity: its percentiles are infinite, as DuckDB's, never NaN."""
+    from moose_trace.query.results import quantile  # noqa: PLC0415
+
+    infinite = float("inf")
+    assert quantile([infinite, infinite, infinite], 0.95) == infinite
+    assert quantile([1.0, 3.0], 0.5) == 2.0
+    assert quantile([2.0], 0.99) == 2.0
