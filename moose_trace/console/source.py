@@ -22,7 +22,7 @@ from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.engines import open_store, store_url, trace_of
 from moose_trace.query.follow import file_ends, follow_lines
 from moose_trace.query.poll_follow import Boundary, poll_events
-from moose_trace.query.predicate import compile_predicate
+from moose_trace.query.predicate import compile_line_predicate
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.results import Engine, EventsResult, Result
 from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
@@ -116,14 +116,14 @@ class ConsoleSource:
             poll_events(self.store, where, emit_polled, stop, boundary=boundary)
             return
         assert self.files is not None
-        matches = compile_predicate(where)
+        matches = compile_line_predicate(where)
         sources = self.files
 
         def on_lines(_path: Path, lines: list[bytes]) -> None:
             fresh = []
             for line in lines:
                 read = read_line(line)
-                if read is not None and read.event is not None and matches(read.event):
+                if read is not None and read.event is not None and matches(read.event, read.text):
                     fresh.append(read.event)
             if fresh:
                 emit(fresh)

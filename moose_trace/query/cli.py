@@ -51,18 +51,13 @@ from moose_trace.query.language import (
     parse_trace_kafka,
 )
 from moose_trace.query.normalize import datetime_us, trace_hex, value_text
-from moose_trace.query.predicate import compile_predicate
+from moose_trace.query.predicate import compile_line_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.render import Format, RenderOptions, render, write_event
 from moose_trace.query.results import Engine, EventsResult, GroupsResult, Result, unseen_fields
 from moose_trace.query.screen import paged, pager_command, terminal_width
-from moose_trace.query.search import (
-    search_lines,
-    search_needle,
-    searches_of,
-    without_searches,
-)
+from moose_trace.query.search import search_lines, search_needle, searches_of
 from moose_trace.query.sources import (
     LogSources,
     UnreadableFile,
@@ -375,11 +370,12 @@ class _Runner:
     def run(self, query: Query) -> Result:
         needles = [found.needle for found in searches_of(query.where)]
         if needles and self.store is None and trace_of(query.where) is None:
-            # The byte scan keeps exactly the lines holding every needle: the rest of the
-            # query is the Python engine's.
+            # The byte scan passes only lines holding every needle (on every core: this
+            # process runs no other thread yet); the Python engine answers the whole query.
             files = self.sources.files
-            rest = Query(without_searches(query.where), query.mode)
-            return PythonEngine(lambda: search_lines(files, needles)).run(rest)
+            return PythonEngine(
+                lambda: search_lines(files, needles, parallel=True, on_unreadable=self._skip)
+            ).run(query)
         return self.engine(query).run(query)
 
     def kafka_traces(self, record: KafkaRecord) -> TraceIs | None:
@@ -623,12 +619,12 @@ def _follow_files(
     """Show the matching lines appended to the files after ``tails``, but not the backlog's."""
     from moose_trace.query.poll_follow import event_key  # noqa: PLC0415 (--follow only)
 
-    matches = compile_predicate(query.where)
+    matches = compile_line_predicate(query.where)
 
     def on_lines(_path: Path, lines: list[bytes]) -> None:
         for line in lines:
             read = read_line(line)
-            if read is None or read.event is None or not matches(read.event):
+            if read is None or read.event is None or not matches(read.event, read.text):
                 continue
             if backlog and event_key(read.event) in backlog:
                 continue

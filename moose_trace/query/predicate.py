@@ -3,6 +3,10 @@
 ``--follow`` checks each new line with it, and so does the ``--trace`` lookup on the lines the
 trace index points at. It must agree with the SQL engines on every query: the tests run
 hypothesis-generated queries over generated logs through both.
+
+``--search`` reads the line as written, not the event: ``compile_line_predicate`` takes both,
+and applies ``line_has`` — the one search rule every engine follows (DuckDB and ClickHouse in
+SQL on the raw line, the byte scan of ``moose_trace.query.search`` as its final check).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from moose_trace.query.ast import (
     AllOf,
+    AnyOf,
     Condition,
     Match,
     Not,
@@ -33,10 +38,20 @@ from moose_trace.query.normalize import (
     value_text,
 )
 
-__all__ = ["Predicate", "compile_predicate", "glob_regex"]
+__all__ = [
+    "LinePredicate",
+    "Predicate",
+    "compile_line_predicate",
+    "compile_predicate",
+    "glob_regex",
+    "line_has",
+]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 """A compiled condition: takes a normalized event, says whether it matches."""
+
+LinePredicate = Callable[[Mapping[str, Any], str], bool]
+"""A compiled condition over a normalized event and its line as read (``--search`` reads it)."""
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -118,11 +133,22 @@ def _trace(condition: TraceIs) -> Predicate:
     return check
 
 
+def line_has(text: str, needle: str) -> bool:
+    """Return whether a line holds ``needle`` (``search_needle``): the rule of ``--search``.
+
+    The line as written, lowercased character by character the Unicode way (``str.lower``,
+    as ClickHouse's ``lowerUTF8``; DuckDB's ``lower`` differs on two letters only: a final
+    capital sigma and the dotted capital I), contains the lowercased needle.
+    """
+    return needle in text.lower()
+
+
 def _search(condition: Search) -> Predicate:
+    """An event with no line (``compile_predicate``): its JSON written again stands in."""
     needle = condition.needle
 
     def check(event: Mapping[str, Any]) -> bool:
-        return needle in dumps_text(event).lower()
+        return line_has(dumps_text(event), needle)
 
     return check
 
@@ -146,3 +172,35 @@ def compile_predicate(condition: Condition) -> Predicate:
     if isinstance(condition, AllOf):
         return lambda event: all(part(event) for part in parts)
     return lambda event: any(part(event) for part in parts)
+
+
+def compile_line_predicate(condition: Condition) -> LinePredicate:
+    """Return a function of an event and its line as read (``LineEvent.text``).
+
+    Every condition reads the event, as with ``compile_predicate``, but a ``Search`` reads the
+    line as written (``line_has``): what DuckDB and ClickHouse read, so every engine agrees.
+    """
+    if not _has_search(condition):
+        plain = compile_predicate(condition)
+        return lambda event, _text: plain(event)
+    if isinstance(condition, Search):
+        needle = condition.needle
+        return lambda _event, text: line_has(text, needle)
+    if isinstance(condition, Not):
+        inner = compile_line_predicate(condition.item)
+        return lambda event, text: not inner(event, text)
+    assert isinstance(condition, (AllOf, AnyOf))
+    parts = [compile_line_predicate(item) for item in condition.items]
+    if isinstance(condition, AllOf):
+        return lambda event, text: all(part(event, text) for part in parts)
+    return lambda event, text: any(part(event, text) for part in parts)
+
+
+def _has_search(condition: Condition) -> bool:
+    if isinstance(condition, Search):
+        return True
+    if isinstance(condition, Not):
+        return _has_search(condition.item)
+    if isinstance(condition, (AllOf, AnyOf)):
+        return any(_has_search(item) for item in condition.items)
+    return False

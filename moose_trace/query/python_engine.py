@@ -29,7 +29,7 @@ from moose_trace.query.normalize import (
     value_text,
 )
 from moose_trace.query.ordering import order_key
-from moose_trace.query.predicate import compile_predicate
+from moose_trace.query.predicate import compile_line_predicate
 from moose_trace.query.results import (
     ERROR_LEVELS,
     Bucket,
@@ -103,7 +103,7 @@ class PythonEngine:
         self.lines = lines
 
     def _scan(self, query: Query) -> _Scan:
-        matches = compile_predicate(query.where)
+        matches = compile_line_predicate(query.where)
         scan = _Scan()
         for line in self.lines():
             read = read_line(line)
@@ -111,7 +111,7 @@ class PythonEngine:
                 continue
             if read.event is None:
                 scan.skipped += 1
-            elif matches(read.event):
+            elif matches(read.event, read.text):
                 scan.matched.append(read)
         return scan
 

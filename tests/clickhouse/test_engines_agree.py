@@ -26,6 +26,7 @@ from moose_trace.query.ast import (
     ListEvents,
     Not,
     Query,
+    Search,
 )
 from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.language import (
@@ -35,7 +36,10 @@ from moose_trace.query.language import (
     parse_time_range,
     parse_trace,
 )
+from moose_trace.query.python_engine import PythonEngine
 from moose_trace.query.results import EventsResult
+from moose_trace.query.search import search_needle
+from moose_trace.query.sources import read_lines
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 LAYERS = ("webserver", "streaming", "sync", "storage")
@@ -53,7 +57,9 @@ def _corpus(rng: random.Random) -> tuple[list[dict[str, Any]], list[str]]:
         event: dict[str, Any] = {
             "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{rng.randrange(10**6):06d}Z",
             "level": level,
-            "event": rng.choice(["request handled", "Inserting batch", 'quote " and \\ slash']),
+            "event": rng.choice(
+                ["request handled", "Inserting batch", 'quote " and \\ slash', "Viel Ärger"]
+            ),
             "service": rng.choice(["ingest", "sync"]),
             "trace_id": rng.choice([trace, trace.upper(), trace.replace("-", "")]),
             "type": rng.choice(["api", "transform", "olap_table"]),
@@ -154,9 +160,13 @@ def _queries(traces: list[str]) -> Iterator[tuple[str, Query]]:
     yield "histogram", Query(parse_levels("error"), Histogram(timedelta(hours=1)))
     yield "compare", Query(mode=parse_compare(["before=20h-10h", "after=10h-now"], NOW))
     yield "errors", Query(mode=ErrorGroups())
+    for text in ("ÄRGER", "viel ärger", "INSERTING", '" and \\', '"layer":"sync"', "2026-"):
+        yield f"search {text}", Query(Search(search_needle(text)))
+    yield "search and level", Query(AllOf((Search("ärger"), parse_levels("error"))))
+    yield "search or not", Query(AnyOf((Search("batch"), Not(Search("sync")))))
 
 
-def test_duckdb_and_clickhouse_give_the_same_answers(
+def test_duckdb_clickhouse_and_python_give_the_same_answers(
     corpus: tuple[list[Path], list[str]], transport: ChdbTransport
 ) -> None:
     paths, traces = corpus
@@ -164,10 +174,12 @@ def test_duckdb_and_clickhouse_give_the_same_answers(
     assert report.events == 400
     duck = DuckDBEngine(paths)
     house = ClickHouseEngine(transport)
+    python = PythonEngine(lambda: (line for path in paths for line in read_lines(path)))
     checked = 0
     for label, query in _queries(traces):
         expected = _answer(duck.run(query))
         assert _answer(house.run(query)) == expected, label
+        assert _answer(python.run(query)) == expected, label
         checked += bool(expected)
     assert checked >= 20  # the corpus gives most queries a non-empty answer
 

@@ -30,6 +30,7 @@ from moose_trace.query.ast import (
     Not,
     NumberCompare,
     Query,
+    Search,
     Stats,
     TimeRange,
     TraceIs,
@@ -45,6 +46,7 @@ from moose_trace.query.results import (
     Result,
     StatsResult,
 )
+from moose_trace.query.search import search_lines, search_needle, searches_of
 from moose_trace.query.sources import read_lines
 
 BASE = datetime(2026, 1, 9, 10, 0, tzinfo=timezone.utc)
@@ -52,7 +54,10 @@ TRACES = ["0193f0c2-7b1e-7c3a-9d2f-0123456789ab", "0193f0c2-7b1e-7c3a-9d2f-00000
 # Few fields and few values, shared by the logs and the queries, so that queries match often.
 FIELDS = ["type", "name", "latency_ms", "security"]
 VOCAB: list[Any] = ["api", "sync", "a_b", "é", "1000", 1000, 1000.0, 12.5, "12.5", 0, True, False]
-VOCAB += ["false", "auth_failure", "ddl_add", "", None, {"k": 1}]
+VOCAB += ["false", "auth_failure", "ddl_add", "", None, {"k": 1}, "Ärger", 'say "hi"\\']
+# --search texts: any case, not ASCII, quotes and backslashes as written in JSON, keys.
+# (Not a final capital sigma nor a dotted capital I: DuckDB's lower() differs there.)
+SEARCHES = ["API", "ärger", "ÄRG", "é", '"hi"\\', '"type":', "1000", "a_b", "Xyz", "K", "i"]
 
 
 def _timestamp(offset: int, form: int) -> str:
@@ -219,6 +224,7 @@ leaves = st.one_of(
     st.lists(st.sampled_from([trace.replace("-", "") for trace in TRACES]), min_size=1).map(
         lambda ids: TraceIs(tuple(ids))
     ),
+    st.sampled_from(SEARCHES).map(lambda text: Search(search_needle(text))),
 )
 conditions: st.SearchStrategy[Condition] = st.recursive(
     leaves,
@@ -310,6 +316,10 @@ def test_duckdb_and_python_engines_agree(lines: list[bytes], where: Condition, m
         path.write_bytes(b"".join(line + b"\n" for line in lines))
         expected = _comparable(PythonEngine(lambda: read_lines(path)).run(query))
         answer = _comparable(DuckDBEngine([path]).run(query))
+        needles = [found.needle for found in searches_of(where)]
+        if needles and isinstance(mode, ListEvents):  # the CLI's byte scan, then Python
+            scanned = PythonEngine(lambda: search_lines([path], needles)).run(query)
+            assert _comparable(scanned)[0] == expected[0]
     assert answer == expected, DuckDBEngine([path]).sql(query)
 
 

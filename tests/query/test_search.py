@@ -87,3 +87,37 @@ def test_engines_agree_on_a_search(tmp_path: Path) -> None:
         result = DuckDBEngine(files).run(Query(AnyOf((Search(needle),)), ListEvents()))
         assert isinstance(result, EventsResult)
         assert sorted(event["event"] for event in result.events) == sorted(scanned), text
+
+
+def test_non_ascii_text_is_found_in_any_case(tmp_path: Path) -> None:
+    lines = [
+        {"timestamp": "2026-01-09T10:00:01Z", "level": "info", "event": "viel ärger heute"},
+        {"timestamp": "2026-01-09T10:00:02Z", "level": "info", "event": "VIEL ÄRGER MORGEN"},
+        {"timestamp": "2026-01-09T10:00:03Z", "level": "info", "event": "argerlich"},
+        {"timestamp": "2026-01-09T10:00:04Z", "level": "info", "event": "Straße Ωmega"},
+    ]
+    (tmp_path / "a.jsonl").write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    expected = ["viel ärger heute", "VIEL ÄRGER MORGEN"]
+    assert _events(tmp_path, "--search", "ÄRGER") == expected
+    assert _events(tmp_path, "--search", "ärger") == expected
+    assert _events(tmp_path, "ärGER") == expected
+    assert _events(tmp_path, "--search", "STRASSE") == []  # lowercased, not case-folded: ß stays
+    assert _events(tmp_path, "--search", "ωMEGA") == ["Straße Ωmega"]  # no plain character
+
+
+def test_the_rule_reads_the_line_as_written(tmp_path: Path) -> None:
+    """A repeated key's second value is in the line (what DuckDB and ClickHouse search), though
+    the event keeps the first: every path — the byte scan, the trace lookup, DuckDB — finds it."""
+    trace = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
+    line = (
+        b'{"timestamp": "2026-01-09T10:00:01Z", "level": "info", "event": "first", '
+        b'"event": "Shadowed", "trace_id": "' + trace.encode() + b'"}\n'
+    )
+    (tmp_path / "a.jsonl").write_bytes(line)
+    assert _events(tmp_path, "--search", "SHADOWED") == ["first"]
+    assert _events(tmp_path, "--search", "shadowed", "--trace", trace, "--flat") == ["first"]
+    result = DuckDBEngine([tmp_path / "a.jsonl"]).run(
+        Query(AnyOf((Search(search_needle("SHADOWED")),)), ListEvents())
+    )
+    assert isinstance(result, EventsResult)
+    assert [event["event"] for event in result.events] == ["first"]
