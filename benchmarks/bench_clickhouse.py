@@ -8,11 +8,15 @@
 3. ``--trace ID`` on N events in chDB (generated inside ClickHouse with numbers(), not Python):
    the full lookup (side table → time buckets → bloom filter) against the same WHERE without the
    skip index and without the side table (a scan). Budget: < 0.5 s and ≥ 10× faster.
+   ``--search TEXT`` on the same events (``search`` section, after ``trace`` or alone): a phrase
+   of 1 in 2,500 events (error lines) and a user id of one event, through ``ClickHouseEngine``
+   (the ``raw_search`` n-gram skip index) against the same query with skip indexes off.
+   Budget: < 0.5 s.
 4. Durable mode: the same logging call with a sink in memory (``write_json``) and in durable
    mode (each event written to the spool's write-ahead segment before the call returns) with
    ``fsync="batch"`` and ``fsync="always"``, side by side; and durable throughput into chDB.
 
-``--only hot,throughput,trace,durable`` runs some sections. Prints a markdown table.
+``--only hot,throughput,trace,search,durable`` runs some sections. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moose_trace.clickhouse import ClickHouseSink, connect, ddl
-from moose_trace.query.ast import Query
+from moose_trace.query.ast import Query, Search
 from moose_trace.query.clickhouse_engine import (
     ClickHouseDialect,
     ClickHouseEngine,
@@ -43,6 +47,7 @@ from moose_trace.query.clickhouse_engine import (
 )
 from moose_trace.query.language import parse_trace
 from moose_trace.query.results import EventsResult
+from moose_trace.query.search import search_needle
 from moose_trace.query.sql import SqlCompiler
 from moose_trace.store.clickhouse.transport import Transport
 
@@ -268,7 +273,10 @@ SELECT concat(
        concat('","trace_ids":["', arrayStringConcat(arrayMap(k -> toString(
            reinterpretAsUUID(sipHash128(intDiv(number, 8) - k))), range(1, 4)), '","'), '"]'),
        concat('","trace_id":"', toString(reinterpretAsUUID(sipHash128(intDiv(number, 8)))), '"')),
-    ',"latency_ms":', toString(number % 997), '}}')
+    ',"latency_ms":', toString(number % 997),
+    if(number % 2500 = 0, concat(',"error_message":"JWT expired for user u', toString(number),
+       '"'), ''),
+    '}}')
 FROM (
     SELECT number,
            now64(6, 'UTC') - toIntervalMicrosecond(({events} - number) * 8640) AS ts,
@@ -279,13 +287,57 @@ FROM (
 """
 
 
-def bench_trace(transport: Transport, events: int, repeats: int) -> list[str]:
+def _generate(transport: Transport, events: int) -> float:
+    """Fill the logs table with ``events`` generated events (once); return the seconds taken."""
+    exists = transport.query("EXISTS TABLE moose_logs")[0].get("result", 0)
+    if exists and transport.query("SELECT count() AS n FROM moose_logs")[0]["n"] >= events:
+        return 0.0
     for statement in ddl():
         transport.execute(statement)
     start = time.perf_counter()
     transport.execute(_GENERATE.format(events=events))
     transport.execute("OPTIMIZE TABLE moose_logs FINAL")
-    generated = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def bench_search(transport: Transport, events: int, repeats: int) -> list[str]:
+    """``--search TEXT`` through ``ClickHouseEngine`` on ``events`` events, cold each time."""
+    generated = _generate(transport, events)
+    count = transport.query("SELECT count() AS n FROM moose_logs")[0]["n"]
+    cold = "use_query_condition_cache = 0"
+    rows = []
+    for label, text in (
+        ("a phrase in 1 of 2,500 events", "JWT EXPIRED"),
+        ("a user id in 1 event", f"U{(events // 2500 // 2) * 2500}"),
+    ):
+        engine = ClickHouseEngine(transport)
+        plan = engine.plan(Query(Search(search_needle(text))))
+        indexed_sql = f"{plan.sql} SETTINGS {cold}"
+        scan_sql = f"{plan.sql} SETTINGS use_skip_indexes = 0, {cold}"
+        found = list(_events(plan.finish(iter(transport.query_rows(indexed_sql)))))
+        assert len(transport.query_rows(scan_sql)) == len(transport.query_rows(indexed_sql))
+        assert found, text
+        command = _median_time(
+            lambda plan=plan, sql=indexed_sql: list(
+                _events(plan.finish(iter(transport.query_rows(sql))))
+            ),
+            repeats,
+        )
+        scan = _median_time(lambda sql=scan_sql: transport.query_rows(sql), repeats)
+        rows += [
+            f"| `--search {text!r}` on {count:,} events ({label}: {len(found):,} found), "
+            f"`ClickHouseEngine` with the `raw_search` n-gram index | {command:.3f} s | 1.0× "
+            f"| < 0.5 s |",
+            f"| the same query, skip indexes off (a scan) | {scan:.3f} s | "
+            f"{scan / command:.1f}× | |",
+        ]
+    if generated:
+        rows.append(f"| (generating {count:,} events inside chDB) | {generated:.0f} s | | |")
+    return rows
+
+
+def bench_trace(transport: Transport, events: int, repeats: int) -> list[str]:
+    generated = _generate(transport, events)
     count = transport.query("SELECT count() AS n FROM moose_logs")[0]["n"]
     target = transport.query(
         f"SELECT trace_id FROM moose_logs WHERE trace_id != '' "
@@ -335,7 +387,9 @@ def main() -> None:
     parser.add_argument("--throughput-events", type=int, default=200_000)
     parser.add_argument("--calls", type=int, default=20_000, help="logging calls per repeat")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", default="hot,throughput,trace,durable", help="sections to run")
+    parser.add_argument(
+        "--only", default="hot,throughput,trace,search,durable", help="sections to run"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-clickhouse-") as tmp:
@@ -349,6 +403,8 @@ def main() -> None:
             rows += bench_throughput(transport, folder, args.repeats, args.throughput_events)
         if "trace" in only:
             rows += bench_trace(transport, args.events, args.repeats)
+        if "search" in only:
+            rows += bench_search(transport, args.events, args.repeats)
         if "durable" in only:
             rows += bench_durable(transport, folder, args.repeats, args.calls)
         transport.close()

@@ -12,7 +12,6 @@ module has.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -74,8 +73,12 @@ MOVED_MODULES: dict[str, str] = {
 """Old module path -> the module it now is."""
 
 
-class _MovedModuleLoader(importlib.abc.Loader):
-    """Loads an old path as the new module itself (no copy), warning once."""
+class _MovedModuleLoader:
+    """Loads an old path as the new module itself (no copy), warning once.
+
+    A loader and a finder by their methods, not by ``importlib.abc`` (which imports
+    ``importlib.resources`` and ``tempfile``: start-up every ``moose-trace`` command paid).
+    """
 
     def __init__(self, old: str, new: str) -> None:
         self.old = old
@@ -95,6 +98,10 @@ class _MovedModuleLoader(importlib.abc.Loader):
         # The import system stamped the old spec on the module; give it back its own.
         module.__spec__ = self._spec
 
+    def load_module(self, fullname: str) -> ModuleType:
+        """The legacy loader call (the import system uses ``create_module``): the new module."""
+        return importlib.import_module(self.new)
+
     def get_code(self, fullname: str) -> CodeType | None:
         """The new module's code: what ``python -m <old path>`` runs."""
         spec = importlib.util.find_spec(self.new)
@@ -103,7 +110,7 @@ class _MovedModuleLoader(importlib.abc.Loader):
         return None if get_code is None else get_code(self.new)
 
 
-class _MovedModuleFinder(importlib.abc.MetaPathFinder):
+class _MovedModuleFinder:
     def find_spec(
         self,
         fullname: str,

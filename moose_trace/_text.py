@@ -15,12 +15,14 @@ The escapes are visible and reversible (``unescape_terminal`` undoes them): ``\\
 separator, surrogate and filler characters. A backslash is doubled only where it would
 otherwise read as one of these escapes, so ``C:\\Users`` and ``\\d+`` show as written.
 
-Cost: one regular-expression search per value; values without anything to escape (nearly
-all) are returned as they are.
+Cost: for printable ASCII (nearly every value) two C-level scans (``isascii``,
+``isprintable``); otherwise one regular-expression search. Values without anything to escape
+are returned as they are.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -46,15 +48,22 @@ _UNSAFE_CLASS = (
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
     "\U0001d173-\U0001d17a\U000e0000-\U000e007f"
 )
-_UNSAFE = re.compile(
-    f"[{_UNSAFE_CLASS}]"
-    # a backslash is doubled only where, as written, it would read as one of the escapes
-    f"|\\\\(?=[\\\\nrt{_UNSAFE_CLASS}]|x[0-9a-f]{{2}}|u[0-9a-f]{{4}}|U[0-9a-f]{{8}}|$)"
-)
-_UNSAFE_CHARS = re.compile(f"[{_UNSAFE_CLASS}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-_ESCAPE = re.compile(r"\\(?:\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 _UNNAMED = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
+
+
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Return the escaping patterns, compiled on first use: compiling the Unicode classes
+    costs a command's start-up more than most of what it prints (plain ASCII) ever needs."""
+    unsafe = re.compile(
+        f"[{_UNSAFE_CLASS}]"
+        # a backslash is doubled only where, as written, it would read as one of the escapes
+        f"|\\\\(?=[\\\\nrt{_UNSAFE_CLASS}]|x[0-9a-f]{{2}}|u[0-9a-f]{{4}}|U[0-9a-f]{{8}}|$)"
+    )
+    chars = re.compile(f"[{_UNSAFE_CLASS}]")
+    escape = re.compile(r"\\(?:\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+    return unsafe, chars, escape
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -78,9 +87,13 @@ def terminal_safe(text: str, *, reversible: bool = True) -> str:
     ``reversible=False`` leaves backslashes alone: for messages whose values are quoted with
     ``repr`` already (escaped once, not twice), where only what was left unescaped matters.
     """
-    if _UNSAFE_CHARS.search(text) is None and (not reversible or "\\" not in text):
-        return text  # nearly every value: one scan of a character class, nothing built
-    return (_UNSAFE if reversible else _UNSAFE_CHARS).sub(_escape, text)
+    plain = not reversible or "\\" not in text
+    if plain and text.isascii() and text.isprintable():
+        return text  # nearly every value: printable ASCII, two C scans, nothing built
+    unsafe, chars, _ = _patterns()
+    if plain and chars.search(text) is None:
+        return text
+    return (unsafe if reversible else chars).sub(_escape, text)
 
 
 def terminal_lines(text: str) -> Iterator[str]:
@@ -117,7 +130,7 @@ def _unescape(match: re.Match[str]) -> str:
 
 def unescape_terminal(text: str) -> str:
     """Return the original of a ``terminal_safe`` text (to copy a value back exactly)."""
-    return _ESCAPE.sub(_unescape, text)
+    return _patterns()[2].sub(_unescape, text)
 
 
 def safe_str(value: object) -> str:

@@ -345,6 +345,7 @@ class _Runner:
                     trace.trace_ids,
                     defer_bytes=INLINE_INDEX_BYTES,
                     on_unreadable=self._skip,
+                    parallel=True,
                 )
             )
         if not files:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from moose_trace.query.ast import AllOf, Condition, Query, TimeRange, TraceIs
+from moose_trace.query.ast import AllOf, Condition, Query, Search, TimeRange, TraceIs
 from moose_trace.query.normalize import (
     EVENT_KEYS,
     NUMBER_PATTERN,
@@ -112,11 +112,20 @@ def _trace_prefilter(condition: TraceIs, names: TableNames) -> list[str]:
     ]
 
 
+def _raw_contains(expr: str, needle: str) -> str:
+    """Return whether lowercased ``expr`` contains ``needle`` (already lowercase), spelled so
+    the table's ``raw_search`` n-gram skip index (on ``lowerUTF8(raw)``) serves it."""
+    pattern = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"lowerUTF8({expr}) LIKE {literal('%' + pattern + '%')}"
+
+
 def pushdown(condition: Condition, names: TableNames) -> list[str]:
-    """Return conditions on the table's typed columns that every match of ``condition`` meets.
+    """Return conditions on the table's columns that every match of ``condition`` meets.
 
     Only what must hold is pushed: the items of a top-level ``AllOf`` (recursively) that are a
-    time range or a trace; anything under ``AnyOf``/``Not`` is left to the exact test.
+    time range, a trace or a search (on ``raw``, so the n-gram index skips granules: an OR with
+    the not-an-event test above it would read every row); anything under ``AnyOf``/``Not`` is
+    left to the exact test. Lines that are not events are then counted among the rows read.
     """
     if isinstance(condition, AllOf):
         return [part for item in condition.items for part in pushdown(item, names)]
@@ -126,6 +135,8 @@ def pushdown(condition: Condition, names: TableNames) -> list[str]:
         return _range(low, high)
     if isinstance(condition, TraceIs):
         return _trace_prefilter(condition, names)
+    if isinstance(condition, Search):
+        return [_raw_contains(f"{_LOG}.raw", condition.needle)]
     return []
 
 
@@ -159,8 +170,7 @@ class ClickHouseDialect(SqlDialect):
         Spelled ``lowerUTF8(raw) LIKE '%…%'`` so the table's ``raw_search`` n-gram skip index
         (``ngrambf_v1`` on ``lowerUTF8(raw)``) skips the granules that cannot hold the needle.
         """
-        pattern = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return f"lowerUTF8({expr}) LIKE {literal('%' + pattern + '%')}"
+        return _raw_contains(expr, needle)
 
     def int_div(self, expr: str, divisor: int) -> str:
         """Return the integer quotient of ``expr`` by ``divisor`` (``//`` is no operator here)."""

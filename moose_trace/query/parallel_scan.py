@@ -20,8 +20,17 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
-__all__ = ["PARALLEL_BYTES", "Part", "ScanItem", "scan_parts", "split_parts"]
+__all__ = [
+    "GZ_BLOCK",
+    "PARALLEL_BYTES",
+    "Part",
+    "ScanItem",
+    "line_blocks",
+    "scan_parts",
+    "split_parts",
+]
 
 PARALLEL_BYTES = 48 * 1024 * 1024
 """Below this many bytes a scan runs in this process only (a fork costs more than it saves)."""
@@ -35,6 +44,28 @@ ScanItem = tuple[bytes, Path | None, str | None]
 _HEADER = struct.Struct("<BI")
 _LINE, _UNREADABLE = 1, 2
 _PROBE = 64 * 1024
+
+
+GZ_BLOCK = 32 * 1024 * 1024
+"""A compressed file is decompressed and searched this many bytes at a time (bounded memory)."""
+
+
+def line_blocks(stream: IO[bytes], block: int = GZ_BLOCK) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, data)``: the stream in blocks of whole lines (the last may be cut)."""
+    offset = 0
+    leftover = b""
+    while True:
+        chunk = stream.read(block)
+        if not chunk:
+            if leftover:
+                yield offset, leftover
+            return
+        data = leftover + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut:
+            yield offset, data[:cut]
+            offset += cut
+        leftover = data[cut:]
 
 
 def _cores() -> int:

@@ -30,7 +30,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from moose_trace.query.ast import AllOf, Condition, Search
-from moose_trace.query.parallel_scan import Part, ScanItem, scan_parts
+from moose_trace.query.parallel_scan import Part, ScanItem, line_blocks, scan_parts
 from moose_trace.query.sources import (
     READ_ERRORS,
     OnUnreadable,
@@ -196,8 +196,8 @@ def _scan_file(plan: _Plan, path: Path, start: int, end: int) -> Iterator[bytes]
     """Yield the matching lines of ``path`` in ``[start, end)`` (``end`` -1: to its end)."""
     if path.name.endswith(".gz"):
         with open_log(path) as stream:
-            data = stream.read()
-        yield from _scan(plan, data, 0, len(data))
+            for offset, block in line_blocks(stream):
+                yield from _scan(plan, block, 0, len(block), base=offset)
         return
     with open(path, "rb") as file:
         size = os.fstat(file.fileno()).st_size
@@ -208,17 +208,22 @@ def _scan_file(plan: _Plan, path: Path, start: int, end: int) -> Iterator[bytes]
             yield from _scan(plan, mapped, start, end)
 
 
-def _scan(plan: _Plan, data: bytes | mmap.mmap, start: int, end: int) -> Iterator[bytes]:
+def _scan(
+    plan: _Plan, data: bytes | mmap.mmap, start: int, end: int, *, base: int = 0
+) -> Iterator[bytes]:
+    """Yield the matching lines of ``data[start:end]``; ``base``: where ``data`` starts in
+    its file (a BOM is dropped at the file's start only)."""
     if plan.anchor:
         starts = _anchored_starts(plan, data, start, end)
     elif plan.run:
         starts = _folded_starts(plan.run, data, start, end)
     else:
-        yield from _text_lines(plan, data, start, end)
+        yield from _text_lines(plan, data, start, end, base)
         return
     for line_start in sorted(starts):
         line_end = data.find(b"\n", line_start, end)
-        line = file_start_line(data[line_start : end if line_end < 0 else line_end], line_start)
+        line = data[line_start : end if line_end < 0 else line_end]
+        line = file_start_line(line, base + line_start)
         if plan.confirms(line):
             yield line
 
@@ -274,7 +279,9 @@ def _after_line(data: bytes | mmap.mmap, position: int, end: int) -> int:
     return end if found < 0 else found + 1
 
 
-def _text_lines(plan: _Plan, data: bytes | mmap.mmap, start: int, end: int) -> Iterator[bytes]:
+def _text_lines(
+    plan: _Plan, data: bytes | mmap.mmap, start: int, end: int, base: int
+) -> Iterator[bytes]:
     """Yield matching lines for needles with no plain character: each chunk decoded first."""
     position = start
     while position < end:
@@ -287,6 +294,6 @@ def _text_lines(plan: _Plan, data: bytes | mmap.mmap, start: int, end: int) -> I
             offset = position
             for line in chunk.split(b"\n"):
                 if line and plan.confirms(line):
-                    yield file_start_line(line, offset)
+                    yield file_start_line(line, base + offset)
                 offset += len(line) + 1
         position = stop

@@ -8,8 +8,10 @@ them. Ids made here sort by creation time and strictly increase within a process
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import uuid_utils
+if TYPE_CHECKING:
+    import uuid_utils
 
 __all__ = [
     "INVALID_TRACE_ID_INT",
@@ -36,7 +38,19 @@ _CANONICAL_LOWER = re.compile(
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _ZERO_CANONICAL = "00000000-0000-0000-0000-000000000000"
 
-_uuid7 = uuid_utils.uuid7
+
+
+def _uuid7() -> uuid_utils.UUID:
+    """Return a UUIDv7; on the first call, load ``uuid_utils`` and take its place.
+
+    ``uuid_utils`` imports ``uuid`` and ``platform`` (~10 ms): a ``moose-trace logs`` lookup
+    parses ids but never makes one, so it pays nothing; a service pays once.
+    """
+    global _uuid7  # noqa: PLW0603 (the loaded function replaces this stand-in)
+    import uuid_utils  # noqa: PLC0415 (loaded on first use: see above)
+
+    _uuid7 = uuid_utils.uuid7
+    return _uuid7()
 
 
 def new_trace_id() -> str:
