@@ -27,7 +27,7 @@ from opentelemetry import trace as otel_trace
 from moose_trace.context import _FRAME, _STRUCTLOG_VARS, _TRACE_ID
 from moose_trace.errors import error_fields
 from moose_trace.ids import trace_id_from_int
-from moose_trace.otel import _OTEL_CONTEXT_VAR, _OTEL_SPAN_KEY
+from moose_trace.otel import _OTEL_CONTEXT_VAR, _OTEL_SPAN_KEY, ContextParent
 from moose_trace.redaction import default_redactor
 from moose_trace.signature import error_signature
 
@@ -229,6 +229,7 @@ class TraceFields:
         if (
             span is not None
             and span is not _INVALID_SPAN
+            and type(span) is not ContextParent  # remote: never a line's span, and lazy
             and isinstance(span, _Span)
             and _add_span_ids(span, event_dict)
         ):
