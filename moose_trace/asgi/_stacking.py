@@ -13,14 +13,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from moose_trace.otel import propagator_installed
+from moose_trace.tracing.otel import propagator_installed
 
 __all__ = ["STACKING_HINT", "stacking_risk"]
 
 STACKING_HINT = (
     "an OpenTelemetry middleware outside TraceMiddleware starts its span without reading "
     "X-Trace-Id; the request follows that span's trace and keeps the client's id as "
-    "linked_trace_id. Call moose_trace.otel.install_propagator() (configure() does) so "
+    "linked_trace_id. Call moose_trace.tracing.otel.install_propagator() (configure() does) so "
     "OpenTelemetry reads X-Trace-Id too, or add TraceMiddleware outside it."
 )
 _OTEL_ASGI = "opentelemetry.instrumentation.asgi"

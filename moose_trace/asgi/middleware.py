@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 from opentelemetry import trace as otel_trace
 
-from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi._incoming import NO_TRACE, choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
@@ -37,10 +36,16 @@ from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
 from moose_trace.asgi.naming import PathClassifier, PathRule
 from moose_trace.asgi.principal import scope_principal
-from moose_trace.context import bound_pairs, current_fields, enter_prepared, trace_context
-from moose_trace.errors import error_fields
-from moose_trace.log_config import direct_logger
-from moose_trace.otel import (
+from moose_trace.errors._rules import category_of_error_status
+from moose_trace.errors.categories import error_fields
+from moose_trace.logging.config import direct_logger
+from moose_trace.tracing.context import (
+    bound_pairs,
+    current_fields,
+    enter_prepared,
+    trace_context,
+)
+from moose_trace.tracing.otel import (
     LAYER_ATTRIBUTE,
     ContextParent,
     attach_context,
@@ -48,7 +53,7 @@ from moose_trace.otel import (
     detach_context,
     otel_in_use,
 )
-from moose_trace.propagation import (
+from moose_trace.tracing.propagation import (
     HTTP_TRACE_HEADER,
     IncomingTrace,
     bind_incoming,
