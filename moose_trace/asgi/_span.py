@@ -107,4 +107,3 @@ def span_ids(span: otel_trace.Span) -> tuple[str, str, int] | None:
         f"{span_context.span_id:016x}",
         int(span_context.trace_flags),
     )
-
