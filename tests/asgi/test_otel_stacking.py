@@ -21,6 +21,7 @@ from asgi_logs import Logs
 from opentelemetry import propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -64,7 +65,12 @@ def provider() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 @pytest.fixture
 def global_propagator() -> Iterator[None]:
+    """OpenTelemetry's default global propagator for the test (an earlier test may have added
+    moose-trace's), and whatever was there before afterwards."""
     before = propagate.get_global_textmap()
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    )
     yield
     propagate.set_global_textmap(before)
 
