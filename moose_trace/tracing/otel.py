@@ -22,8 +22,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.trace import propagation as _otel_propagation
 
+from moose_trace._fastpath import OTEL_CONTEXT_VAR, OTEL_SPAN_KEY
 from moose_trace.errors.categories import categorize_error, error_message, error_type_name
 from moose_trace.tracing.context import new_span_id, trace_context
 from moose_trace.tracing.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
@@ -71,23 +71,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _runtime_context_var() -> contextvars.ContextVar[Context] | None:
-    """OpenTelemetry's current-context ContextVar, when it runs its default runtime (internal).
-
-    Reading or setting it directly is what ``get_current``/``attach``/``detach`` do, minus their
-    Python frames; ``None`` under any other runtime context, and callers then use the API.
-    """
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    variable = getattr(runtime, "_current_context", None)
-    if type(runtime).__name__ != "ContextVarsRuntimeContext":
-        return None
-    return variable if isinstance(variable, contextvars.ContextVar) else None
-
-
-_OTEL_CONTEXT_VAR = _runtime_context_var()
-"""OpenTelemetry's current-context ContextVar, or ``None`` (internal; see above)."""
-_OTEL_SPAN_KEY: str | None = getattr(_otel_propagation, "_SPAN_KEY", None)
-"""The key of the current span in an OpenTelemetry ``Context`` (internal)."""
 _ROOT_CONTEXT = Context()
 
 
@@ -98,8 +81,8 @@ def active_span() -> otel_trace.Span | None:
     every request and traced call); ``None`` where that function answers ``INVALID_SPAN``
     because nothing was set.
     """
-    if _OTEL_CONTEXT_VAR is not None and _OTEL_SPAN_KEY is not None:
-        span = _OTEL_CONTEXT_VAR.get().get(_OTEL_SPAN_KEY)
+    if OTEL_CONTEXT_VAR is not None and OTEL_SPAN_KEY is not None:
+        span = OTEL_CONTEXT_VAR.get().get(OTEL_SPAN_KEY)
         return None if span is None or not isinstance(span, otel_trace.Span) else span
     span = otel_trace.get_current_span()
     return None if span is otel_trace.INVALID_SPAN else span
@@ -107,8 +90,8 @@ def active_span() -> otel_trace.Span | None:
 
 def context_with_span(span: otel_trace.Span) -> Context:
     """Return a new OpenTelemetry ``Context`` holding ``span`` as the current span, nothing else."""
-    if _OTEL_SPAN_KEY is not None:
-        return Context({_OTEL_SPAN_KEY: span})
+    if OTEL_SPAN_KEY is not None:
+        return Context({OTEL_SPAN_KEY: span})
     return otel_trace.set_span_in_context(span, _ROOT_CONTEXT)
 
 
@@ -117,16 +100,16 @@ def attach_context(context: Context) -> contextvars.Token[Context]:
 
     Undo with ``detach_context`` (in the same task), like ``attach``/``detach``.
     """
-    if _OTEL_CONTEXT_VAR is not None:
-        return _OTEL_CONTEXT_VAR.set(context)
+    if OTEL_CONTEXT_VAR is not None:
+        return OTEL_CONTEXT_VAR.set(context)
     return otel_context.attach(context)
 
 
 def detach_context(token: contextvars.Token[Context]) -> None:
     """Undo ``attach_context`` (a token from ``opentelemetry.context.attach`` works too)."""
-    if _OTEL_CONTEXT_VAR is not None and isinstance(token, contextvars.Token):
+    if OTEL_CONTEXT_VAR is not None and isinstance(token, contextvars.Token):
         try:
-            _OTEL_CONTEXT_VAR.reset(token)
+            OTEL_CONTEXT_VAR.reset(token)
             return
         except (ValueError, RuntimeError):  # another context's, or used: the API logs it
             pass
