@@ -14,7 +14,7 @@ from typing import Protocol
 
 from moose_trace._record import record
 from moose_trace.query.ast import AllOf, Condition, Search, TimeRange
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.language import (
     parse_fields,
     parse_filter,
