@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,11 +34,9 @@ from moose_trace.query.ast import (
     TraceIs,
     Value,
 )
-from moose_trace.query.compact import CompactLines
 from moose_trace.query.durations import parse_duration
 from moose_trace.query.engines import STORE_SCHEMES, open_store, store_url, trace_of
 from moose_trace.query.exceptions import EngineError, QueryError
-from moose_trace.query.follow_files import Tail, file_ends, follow_lines
 from moose_trace.query.language import (
     KafkaRecord,
     parse_compare,
@@ -54,7 +51,6 @@ from moose_trace.query.normalize import datetime_us, trace_hex, value_text
 from moose_trace.query.predicate import compile_line_predicate
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine, read_line
-from moose_trace.query.render import Format, RenderOptions, render, write_event
 from moose_trace.query.results import Engine, EventsResult, GroupsResult, Result, unseen_fields
 from moose_trace.query.screen import paged, pager_command, terminal_width
 from moose_trace.query.search import search_lines, search_needle, searches_of
@@ -69,7 +65,13 @@ from moose_trace.query.trace_index import INLINE_INDEX_BYTES, candidate_lines
 from moose_trace.query.tree_text import TreeOptions, render_trees
 
 if TYPE_CHECKING:
+    from moose_trace.query.follow_files import Tail
     from moose_trace.query.follow_store import Boundary
+    from moose_trace.query.render import Format, RenderOptions
+
+# Modules only some answers need (the list renderer, --follow, the compact terminal lines)
+# are imported where used: `--trace ID`, a lookup of a few lines,
+# is mostly interpreter start-up, and every module loaded adds to it.
 
 __all__ = ["FOLLOW_BACKLOG", "MAX_LIMIT", "main", "register", "run"]
 
@@ -507,11 +509,6 @@ def _answer(
         show_trace_id=trace_of(query.where) is None,
         style=style,
     )
-    compact = None
-    whole = args.wide or args.verbose or args.include_payload
-    if args.format == "text" and not whole and _is_terminal(out):
-        compact = CompactLines(terminal_width(out), style, show_trace_id=text.show_trace_id)
-    options = RenderOptions(args.format, text, plan.title, plan.span, compact)
     trace = trace_of(query.where)
     if trace is not None and _draws_tree(args, query):
         result = runner.run(query)
@@ -522,6 +519,15 @@ def _answer(
         out.flush()
         _notes(runner, result, count, err)
         return 1 if runner.nothing_read() else 0
+    from moose_trace.query.render import RenderOptions, render  # noqa: PLC0415 (see the top)
+
+    compact = None
+    whole = args.wide or args.verbose or args.include_payload
+    if args.format == "text" and not whole and _is_terminal(out):
+        from moose_trace.query.compact import CompactLines  # noqa: PLC0415 (a terminal only)
+
+        compact = CompactLines(terminal_width(out), style, show_trace_id=text.show_trace_id)
+    options = RenderOptions(args.format, text, plan.title, plan.span, compact)
     if args.follow:
         limit = args.limit if args.limit or args.since else FOLLOW_BACKLOG
         return _follow(query, runner, out, err, options, limit=limit)
@@ -582,7 +588,9 @@ def _follow(
     ``Boundary``; a file line written between ``file_ends`` and the backlog query is both in
     the backlog and read when following, so the backlog's ``event_key``s are remembered.
     """
+    from moose_trace.query.follow_files import file_ends  # noqa: PLC0415 (--follow only)
     from moose_trace.query.follow_store import Boundary, event_key  # noqa: PLC0415 (--follow only)
+    from moose_trace.query.render import write_event  # noqa: PLC0415 (see the top)
 
     try:
         tails = file_ends(runner.sources.discover())
@@ -618,7 +626,11 @@ def _follow_files(
     options: RenderOptions,
 ) -> None:
     """Show the matching lines appended to the files after ``tails``, but not the backlog's."""
+    import threading  # noqa: PLC0415 (--follow only)
+
+    from moose_trace.query.follow_files import follow_lines  # noqa: PLC0415 (--follow only)
     from moose_trace.query.follow_store import event_key  # noqa: PLC0415 (--follow only)
+    from moose_trace.query.render import write_event  # noqa: PLC0415 (see the top)
 
     matches = compile_line_predicate(query.where)
 
@@ -639,7 +651,10 @@ def _poll_store(
     query: Query, store: Engine, boundary: Boundary, out: TextIO, options: RenderOptions
 ) -> None:
     """Show the events stored past ``boundary``, polling the table."""
+    import threading  # noqa: PLC0415 (--follow only)
+
     from moose_trace.query.follow_store import poll_events  # noqa: PLC0415 (--follow only)
+    from moose_trace.query.render import write_event  # noqa: PLC0415 (see the top)
 
     def emit(events: Iterable[dict[str, Any]]) -> None:
         for event in events:

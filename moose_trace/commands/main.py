@@ -8,7 +8,6 @@ costs only its own subcommand.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -80,6 +79,8 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
     words = message.split("unrecognized arguments:", 1)[1].split()
     for word in words:
         if word.startswith("--"):
+            import difflib  # noqa: PLC0415 (only a mistyped option needs it: start-up)
+
             close = difflib.get_close_matches(word.split("=", 1)[0], sorted(known), n=1)
             if close:
                 return f" (did you mean {close[0]}?)"

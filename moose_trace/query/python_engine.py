@@ -20,7 +20,7 @@ from moose_trace.query.ast import (
     Query,
     Stats,
 )
-from moose_trace.query.codec import loads
+from moose_trace.query.codec import loads, loads_bulk
 from moose_trace.query.normalize import (
     datetime_us,
     normalize_event,
@@ -53,7 +53,7 @@ from moose_trace.query.results import (
     sort_stats,
 )
 
-__all__ = ["LineEvent", "PythonEngine", "read_line"]
+__all__ = ["BULK_AFTER", "LineEvent", "PythonEngine", "read_line"]
 
 
 class LineEvent:
@@ -75,14 +75,23 @@ class LineEvent:
         return order_key(moment, self.text)
 
 
-def read_line(line: bytes | str) -> LineEvent | None:
-    """Return a line as read by the engines; ``None`` for a blank line (neither event nor bad)."""
+BULK_AFTER = 64
+"""Lines the Python engine decodes with ``codec.loads`` before it switches to ``loads_bulk``
+(orjson where a line's shape allows; the same answers): importing orjson costs more than a
+trace's few lines take to decode, and much less than a search's thousands."""
+
+
+def read_line(line: bytes | str, decode: Callable[[str], Any] = loads) -> LineEvent | None:
+    """Return a line as read by the engines; ``None`` for a blank line (neither event nor bad).
+
+    ``decode`` reads the JSON: ``codec.loads`` or ``codec.loads_bulk`` (the same answers).
+    """
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     text = text.strip()
     if not text:
         return None
     try:
-        parsed = loads(text)
+        parsed = decode(text)
     except ValueError:
         return LineEvent(text, None)
     return LineEvent(text, normalize_event(parsed))
@@ -105,8 +114,11 @@ class PythonEngine:
     def _scan(self, query: Query) -> _Scan:
         matches = compile_line_predicate(query.where)
         scan = _Scan()
-        for line in self.lines():
-            read = read_line(line)
+        decode: Callable[[str], Any] = loads
+        for count, line in enumerate(self.lines()):
+            if count == BULK_AFTER:
+                decode = loads_bulk
+            read = read_line(line, decode)
             if read is None:
                 continue
             if read.event is None:

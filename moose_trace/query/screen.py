@@ -10,8 +10,6 @@ import contextlib
 import io
 import os
 import shlex
-import shutil
-import subprocess
 from collections.abc import Iterator, Mapping
 from typing import TextIO
 
@@ -37,6 +35,8 @@ def terminal_width(out: TextIO) -> int:
         return int(columns)
     try:
         if out.isatty():
+            import shutil  # noqa: PLC0415 (a terminal only: a piped answer starts faster)
+
             return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
     except (AttributeError, ValueError, OSError):
         pass
@@ -59,6 +59,8 @@ def pager_command(out: TextIO, env: Mapping[str, str]) -> list[str] | None:
         words = shlex.split(spelled)
     except ValueError:
         return None
+    import shutil  # noqa: PLC0415 (a terminal only: a piped answer starts faster)
+
     if not words or words[0] == "cat" or shutil.which(words[0]) is None:
         return None
     return words
@@ -80,6 +82,8 @@ def paged(command: list[str]) -> Iterator[TextIO]:
     """
     env = dict(os.environ)
     env.setdefault("LESS", "FRX")
+    import subprocess  # noqa: PLC0415 (only a pager needs it; a piped answer starts faster)
+
     process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
     assert process.stdin is not None
     stream = _PagerInput(process.stdin, encoding="utf-8", errors="replace", line_buffering=False)

@@ -20,7 +20,6 @@ import mmap
 import os
 import re
 import struct
-import subprocess
 import sys
 import time
 import zlib
@@ -431,6 +430,8 @@ def _index_in_background(paths: Sequence[Path]) -> None:
         chosen += [str(path) for path in paths if path.parent == directory]
     if not chosen:
         return
+    import subprocess  # noqa: PLC0415 (only when an index is to be built: start-up, see cli)
+
     with contextlib.suppress(OSError):
         subprocess.Popen(
             [sys.executable, "-m", "moose_trace.query.trace_index", *chosen],
