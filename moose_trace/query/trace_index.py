@@ -52,9 +52,11 @@ INDEX_DIR_NAME = ".moose-trace-index"
 
 REINDEX_BYTES = 8 * 1024 * 1024
 """An unindexed tail larger than this is indexed before the lookup; smaller ones are searched."""
-INLINE_INDEX_BYTES = 16 * 1024 * 1024
+INLINE_INDEX_BYTES = 1024 * 1024
 """What ``moose-trace logs --trace`` indexes before answering (``defer_bytes``): more is
-searched byte-wise now and indexed in the background, so a first lookup costs one search."""
+searched byte-wise now and indexed in the background, so a first lookup costs one search.
+Indexing a megabyte costs about eight times searching it: only small files and small
+appended tails are indexed on the way."""
 
 _MAGIC = b"MTIX1\n"
 _ENTRY = struct.Struct("<QQ")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moose_trace.query import parallel_scan, search
+from moose_trace.query import search
 from moose_trace.query.parallel_scan import split_parts
 from moose_trace.query.predicate import line_has
 from moose_trace.query.search import PLAIN_CHARACTERS, search_lines, search_needle
@@ -116,26 +116,22 @@ def test_split_parts_cover_every_byte_once_cut_at_line_starts(tmp_path: Path) ->
 
 @pytest.mark.parametrize("text", ["ärger", "JX", "line 1-14 ", "nowhere"])
 def test_a_scan_split_across_processes_finds_the_same_lines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+    tmp_path: Path, split_scans: list[int], text: str
 ) -> None:
     paths = _corpus(tmp_path)
     needles = [search_needle(text)]
     alone = sorted(search_lines(paths, needles))
-    monkeypatch.setattr(parallel_scan, "PARALLEL_BYTES", 1)
-    monkeypatch.setattr(parallel_scan, "_cores", lambda: 2)
+    assert split_scans == []
     shared = sorted(search_lines(paths, needles, parallel=True))
     assert shared == alone
+    assert len(split_scans) == 1
     assert (text == "nowhere") == (not alone)
 
 
-def test_an_unreadable_file_is_told_not_lost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unreadable_file_is_told_not_lost(tmp_path: Path, split_scans: list[int]) -> None:
     paths = _corpus(tmp_path)
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(b"not gzip at all")
-    monkeypatch.setattr(parallel_scan, "PARALLEL_BYTES", 1)
-    monkeypatch.setattr(parallel_scan, "_cores", lambda: 2)
     for parallel in (False, True):
         told: list[UnreadableFile] = []
         found = list(
@@ -148,3 +144,4 @@ def test_an_unreadable_file_is_told_not_lost(
         )
         assert len(found) == 3 * 58
         assert [item.path for item in told] == [broken]
+    assert len(split_scans) == 1

@@ -181,3 +181,35 @@ def test_a_first_lookup_searches_and_leaves_the_indexing_to_the_background(
     assert later.built == 0
     assert later.searched_bytes == 0
     assert later.indexed_files == len(traces)
+
+
+def test_a_first_lookup_split_across_processes_finds_the_same_lines(
+    tmp_path: Path, split_scans: list[int]
+) -> None:
+    """The byte search of files with no index yet, on two processes: every spelling of the id
+    (canonical, upper case, 32 digits, nested, listed), plain files and .gz alike."""
+    rng = random.Random(23)
+    traces = [_trace(rng) for _ in range(8)]
+    paths = []
+    for number in range(3):
+        path = tmp_path / f"part-{number}.jsonl"
+        path.write_bytes(_lines(rng, traces, 300, start=number * 300))
+        paths.append(path)
+    zipped = tmp_path / "old.jsonl.gz"
+    zipped.write_bytes(gzip.compress(_lines(rng, traces, 200, start=900)))
+    paths.append(zipped)
+    # no index can be written: every lookup is a byte search
+    (tmp_path / INDEX_DIR_NAME).write_text("a file where the index directory would go")
+    alone = {trace: _found(paths, trace) for trace in traces}
+    for trace in traces:
+        query = Query(parse_trace(trace), ListEvents())
+        hexes = query.where.trace_ids  # type: ignore[union-attr]
+        stats = TraceIndexStats()
+        lines = candidate_lines(paths, hexes, stats, parallel=True)
+        result = PythonEngine(lambda lines=lines: lines).run(query)
+        assert isinstance(result, EventsResult)
+        shared = [int(str(event["n"])) for event in result.events]
+        assert shared == alone[trace] == _scanned(paths, trace)
+        assert shared  # every trace has lines in this corpus
+        assert stats.indexed_files == 0
+    assert len(split_scans) == len(traces)  # each lookup was split: a worker scanned part of it
