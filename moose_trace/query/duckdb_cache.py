@@ -44,8 +44,9 @@ CACHED_FIELDS = (
     "kafka_partition", "kafka_offset", "consumer_group", "source", "target", "dlq",
     "http_method", "http_path", "http_status", "http_route", "request_id", "client_ip",
     "principal", "auth", "security", "workflow_run_id", "tenant_id",
+    "tenant_slug",
 )  # fmt: skip
-"""The normalized fields the table holds (docs/schema.md's, and ``tenant_id``)."""
+"""The normalized fields the table holds (docs/schema.md's, and the tenant's id and slug)."""
 
 NUMBER_FIELDS = (
     "latency_ms", "batch_size", "throughput", "records", "retry_count", "http_status",

@@ -23,6 +23,7 @@ from console_corpus import (
     TRACE,
     TRANSFORM,
     ConsoleCorpus,
+    iso,
 )
 from console_server import ConsoleServer
 
@@ -66,6 +67,23 @@ def test_filters_mirror_the_cli(console: ConsoleServer) -> None:
     assert len(traced) == 5
     recent = get(console, "/api/events", since="15m").json()["events"]
     assert {event.get("trace_id") for event in recent} == {TRACE, None}
+
+
+def test_tenant_is_the_tenant_id_or_slug(console: ConsoleServer, corpus: ConsoleCorpus) -> None:
+    moment = iso(corpus.start)
+    for event, tenant in (
+        ("by id", {"tenant_id": "acme"}),
+        ("by slug", {"tenant_slug": "acme"}),
+        ("other", {"tenant_id": "globex"}),
+        ("numbered", {"tenant_id": 42}),
+    ):
+        corpus.append({"timestamp": moment, "level": "info", "event": event, **tenant})
+    acme = get(console, "/api/events", tenant="acme").json()["events"]
+    assert sorted(event["event"] for event in acme) == ["by id", "by slug"]
+    numbered = get(console, "/api/events", tenant="42").json()["events"]
+    assert [event["event"] for event in numbered] == ["numbered"]
+    stats = get(console, "/api/stats", tenant="acme", by="tenant_slug").json()
+    assert stats["count"] == 2
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from console_server import ConsoleServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from moose_trace.console.security import TOKEN_ENV
 from moose_trace.console.source import open_source
 
 TOKEN = "s3cret-token-0123456789"
@@ -106,6 +107,13 @@ def test_binding_beyond_loopback_needs_a_token(corpus: ConsoleCorpus) -> None:
     short = _serve(str(corpus.directory), "--token", "abc")
     assert short.returncode == 2
     assert "bad token" in short.stderr
+    assert "--token is visible to other users" in short.stderr  # prefer the variable
+    from_env = _serve(
+        str(corpus.directory), "--host", "0.0.0.0", env={"PATH": "/usr/bin", TOKEN_ENV: "abc"}
+    )
+    assert from_env.returncode == 2
+    assert "bad token" in from_env.stderr  # the variable is read (and checked) like the flag
+    assert "visible to other users" not in from_env.stderr
 
 
 def test_missing_log_directory_is_one_line_and_exit_2(tmp_path: object) -> None:
