@@ -68,7 +68,7 @@ def create_app(
         await stream_events(websocket, source)
 
     async def about(_request: Request) -> Response:
-        return json_response({"source": source.describe()})
+        return json_response({"source": source.describe(), "ready": source.ready})
 
     routes = [
         Route("/", page),
@@ -100,6 +100,7 @@ def create_app(
 def _closing(source: ConsoleSource) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        source.warm()  # the table loads while the page opens; questions meanwhile scan
         try:
             yield
         finally:

@@ -134,6 +134,13 @@ class DuckDBDialect(SqlDialect):
         """Return DuckDB's interpolated quantile."""
         return f"quantile_cont({expr}, {fraction})"
 
+    def quantiles(self, expr: str, fractions: Sequence[float], condition: str) -> list[str]:
+        """Return the quantiles as items of one list aggregate: DuckDB sorts once for all
+        (the same aggregate repeated is computed once)."""
+        listed = ", ".join(self.number(q) for q in fractions)
+        aggregate = f"(quantile_cont({expr}, [{listed}]) FILTER (WHERE {condition}))"
+        return [f"{aggregate}[{index + 1}]" for index in range(len(fractions))]
+
     def arg_max(self, arg: str, value: str) -> str:
         """Return DuckDB's ``arg_max`` (rows with a NULL ``arg`` or ``value`` are ignored)."""
         return f"arg_max({arg}, {value})"

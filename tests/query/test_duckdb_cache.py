@@ -117,3 +117,38 @@ def test_fields_outside_the_table_go_to_the_files() -> None:
     assert not CachedDuckDBEngine.covers(Query(Match("custom_field", (Value("x"),))))
     assert not CachedDuckDBEngine.covers(Query(AllOf(), ListEvents(None)))
     assert CachedDuckDBEngine.covers(Query(Match("service", (Value("x"),)), ListEvents(5)))
+
+
+def test_a_deleted_file_leaves_and_the_others_stay(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(_line("a1") + _line("a2"))
+    second.write_bytes(_line("b1"))
+    engine = CachedDuckDBEngine(discover=lambda: sorted(tmp_path.glob("*.jsonl")))
+    try:
+        assert _events(engine) == ["a1", "a2", "b1"]
+        first.unlink()
+        assert _events(engine) == ["b1"]
+        first.write_bytes(_line("new"))  # a file of the same name is a new file
+        with second.open("ab") as out:
+            out.write(_line("b2"))
+        assert _events(engine) == ["b1", "b2", "new"]
+    finally:
+        engine.close()
+
+
+def test_warm_loads_ahead_and_an_unchanged_question_is_answered_again(log: Path) -> None:
+    engine = CachedDuckDBEngine(discover=lambda: [log], threads=1)
+    try:
+        assert not engine.ready
+        engine.warm()
+        assert engine.ready
+        query = Query(AllOf(), GroupBy(("level",)))
+        first = engine.run(query)
+        assert engine.run(query) == first  # kept while the table is unchanged
+        with log.open("ab") as out:
+            out.write(_line("late", "error"))
+        after = engine.run(query)
+        assert isinstance(after, GroupsResult)
+        assert {group.key: group.count for group in after.groups} == {("info",): 1, ("error",): 2}
+    finally:
+        engine.close()
