@@ -135,7 +135,7 @@ class CachedDuckDBEngine:
 
     ``files()`` is called before each query: the files to serve now (new ones are loaded).
     Thread-safe: queries and loads take turns. ``threads``: DuckDB threads for the first load
-    (default: all cores but one, so that questions asked meanwhile get a core).
+    (default: DuckDB's, every core).
     """
 
     def __init__(
@@ -158,7 +158,7 @@ class CachedDuckDBEngine:
             },
         )
         self._connection.execute("SET TimeZone = 'UTC'")
-        self._warm_threads = threads or max(1, (os.cpu_count() or 2) - 1)
+        self._warm_threads = threads
         self._lock = threading.Lock()
         self._loaded: dict[Path, _Loaded] = {}
         self._numbers = 0
@@ -187,11 +187,14 @@ class CachedDuckDBEngine:
         with self._lock:
             if self._ready.is_set():
                 return
-            self._connection.execute(f"SET threads = {self._warm_threads}")
-            try:
+            if self._warm_threads is None:
                 self._refresh()
-            finally:
-                self._connection.execute("RESET threads")
+            else:
+                self._connection.execute(f"SET threads = {self._warm_threads}")
+                try:
+                    self._refresh()
+                finally:
+                    self._connection.execute("RESET threads")
             self._ready.set()
 
     @staticmethod
@@ -344,7 +347,7 @@ class CachedDuckDBEngine:
         return self._numbers
 
     def _insert(self, path: Path, number: int) -> None:
-        source = DuckDBDialect([path])
+        source = DuckDBDialect([path], flat=_flat(path))
         numbers = ", ".join(
             f"{source.to_number(source.quote(field))} AS {_number_column(field)}"
             for field in NUMBER_FIELDS
@@ -366,6 +369,24 @@ class CachedDuckDBEngine:
             raise EngineError(f"DuckDB could not load the log files: {failure}") from None
         self._created = True
         self._generation += 1
+
+
+_CONTAINERS = (b'"fields"', b'"span', b"\\u")
+
+
+def _flat(path: Path) -> bool:
+    """Return whether no line of ``path`` can hold a Rust tracing container (``fields``,
+    ``span``, ``spans``): none of those names is written in it, not even escaped."""
+    if path.name.endswith(".gz"):
+        return False
+    with open(path, "rb") as file:
+        carry = b""
+        while block := file.read(_CHUNK_BYTES):
+            window = carry + block
+            if any(name in window for name in _CONTAINERS):
+                return False
+            carry = window[-16:]
+    return True
 
 
 def _size(path: Path) -> int:

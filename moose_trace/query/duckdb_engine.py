@@ -51,10 +51,16 @@ def _path(key: str) -> str:
 
 
 class DuckDBDialect(SqlDialect):
-    """DuckDB SQL over a fixed list of JSON Lines files."""
+    """DuckDB SQL over a fixed list of JSON Lines files.
 
-    def __init__(self, files: Sequence[Path]) -> None:
+    ``flat``: the caller knows no line has the Rust side's containers (``fields``, ``span``,
+    ``spans``), so fields are not looked for in them: the same answer from a statement a tenth
+    the size (DuckDB plans it in milliseconds rather than a few hundred).
+    """
+
+    def __init__(self, files: Sequence[Path], *, flat: bool = False) -> None:
         self.files = [str(path) for path in files]
+        self.flat = flat
 
     def _file_list(self) -> str:
         return "[" + ", ".join(self.literal(name) for name in self.files) + "]"
@@ -200,7 +206,7 @@ class _Normalizer:
 
     def key(self, key: str) -> str:
         """Return one top-level key's value, from the Rust containers when missing on top."""
-        if key in NESTED_KEYS:
+        if key in NESTED_KEYS or self.dialect.flat:
             return self.top(key)
         return f"coalesce({self.top(key)}, {self._nested(key)})"
 
