@@ -53,10 +53,10 @@ from starlette.responses import PlainTextResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from moose_trace.asgi import TraceMiddleware  # noqa: E402
-from moose_trace.context import trace_context  # noqa: E402
-from moose_trace.ids import new_trace_id  # noqa: E402
-from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
-from moose_trace.otel import configure_tracing  # noqa: E402
+from moose_trace.logging.config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.tracing.context import trace_context  # noqa: E402
+from moose_trace.tracing.ids import new_trace_id  # noqa: E402
+from moose_trace.tracing.otel import configure_tracing  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/bench_asgi.py"
 PATH = "/consumption/leaderboard"

@@ -33,18 +33,18 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moose_trace.clickhouse import ClickHouseSink, connect, ddl
-from moose_trace.clickhouse.engine import (
+from moose_trace.query.ast import Query
+from moose_trace.query.clickhouse_engine import (
     ClickHouseDialect,
     ClickHouseEngine,
     literal,
     trace_events,
     trace_sql,
 )
-from moose_trace.clickhouse.transport import Transport
-from moose_trace.query.ast import Query
 from moose_trace.query.language import parse_trace
 from moose_trace.query.results import EventsResult
 from moose_trace.query.sql import SqlCompiler
+from moose_trace.store.clickhouse.transport import Transport
 
 
 def _median_time(action: Callable[[], object], repeats: int) -> float:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests" / "console"))
 
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "moose-trace"
-COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [PYTHON, "-m", "moose_trace.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [PYTHON, "-m", "moose_trace.commands.main"]
 
 
 def _free_port() -> int:

@@ -52,10 +52,10 @@ from structlog.contextvars import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from moose_trace import context as _context  # noqa: E402
-from moose_trace.context import trace_context  # noqa: E402
-from moose_trace.ids import new_trace_id, parse_trace_id  # noqa: E402
-from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.logging.config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.tracing import context as _context  # noqa: E402
+from moose_trace.tracing.context import trace_context  # noqa: E402
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id  # noqa: E402
 
 Row = tuple[str, float, float | None, str]  # label, µs, ratio, budget text
 

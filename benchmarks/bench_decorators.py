@@ -41,16 +41,16 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from moose_trace.context import bound_pairs, enter_prepared, trace_context  # noqa: E402
 from moose_trace.decorators import traced_sync, traced_transform  # noqa: E402
-from moose_trace.ids import new_trace_id  # noqa: E402
-from moose_trace.log_config import (  # noqa: E402
+from moose_trace.logging.config import (  # noqa: E402
     configure_logging,
     direct_logger,
     shutdown_logging,
 )
 from moose_trace.metrics import configure_metrics, shutdown_metrics  # noqa: E402
-from moose_trace.otel import configure_tracing  # noqa: E402
+from moose_trace.tracing.context import bound_pairs, enter_prepared, trace_context  # noqa: E402
+from moose_trace.tracing.ids import new_trace_id  # noqa: E402
+from moose_trace.tracing.otel import configure_tracing  # noqa: E402
 
 COMMAND = ".venv/bin/python benchmarks/bench_decorators.py"
 BATCH = 100

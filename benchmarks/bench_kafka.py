@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))
 import confluent_kafka  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
-from moose_trace.broker import EmbeddedBroker  # noqa: E402
-from moose_trace.context import trace_context  # noqa: E402
-from moose_trace.ids import new_trace_id  # noqa: E402
 from moose_trace.kafka import TracedProducer, message_context, traced_messages  # noqa: E402
-from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.logging.config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.testing.broker import EmbeddedBroker  # noqa: E402
+from moose_trace.tracing.context import trace_context  # noqa: E402
+from moose_trace.tracing.ids import new_trace_id  # noqa: E402
 
 COMMAND = "python benchmarks/bench_kafka.py"
 REPORT = ROOT / "docs" / "benchmarks" / "kafka.md"

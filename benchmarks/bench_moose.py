@@ -46,8 +46,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from moose_env import ensure_moose_env  # noqa: E402
 from runner_harness import start_runner, stop_runner  # noqa: E402
 
-from moose_trace.broker import EmbeddedBroker  # noqa: E402
-from moose_trace.ids import new_trace_id  # noqa: E402
+from moose_trace.testing.broker import EmbeddedBroker  # noqa: E402
+from moose_trace.tracing.ids import new_trace_id  # noqa: E402
 
 COMMAND = "python benchmarks/bench_moose.py"
 REPORT = ROOT / "docs" / "benchmarks" / "moose.md"

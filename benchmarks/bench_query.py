@@ -43,7 +43,11 @@ from moose_trace.query.duckdb_engine import DuckDBEngine  # noqa: E402
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "moose-trace"
 # The command as users run it: the installed console script, else the same entry point.
-LOGS = [str(_SCRIPT), "logs"] if _SCRIPT.is_file() else [PYTHON, "-m", "moose_trace.cli", "logs"]
+LOGS = (
+    [str(_SCRIPT), "logs"]
+    if _SCRIPT.is_file()
+    else [PYTHON, "-m", "moose_trace.commands.main", "logs"]
+)
 
 
 def compile_bytecode() -> None:

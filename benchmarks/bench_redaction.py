@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from moose_trace.redaction import Redactor
+from moose_trace.logging.redaction import Redactor
 
 ROOT = Path(__file__).resolve().parent.parent
 

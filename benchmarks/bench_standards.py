@@ -30,10 +30,10 @@ import structlog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from moose_trace.context import trace_context  # noqa: E402
 from moose_trace.kafka import incoming_trace, inject_headers  # noqa: E402
-from moose_trace.log_config import configure_logging, shutdown_logging  # noqa: E402
-from moose_trace.propagation import bind_incoming, extract_incoming  # noqa: E402
+from moose_trace.logging.config import configure_logging, shutdown_logging  # noqa: E402
+from moose_trace.tracing.context import trace_context  # noqa: E402
+from moose_trace.tracing.propagation import bind_incoming, extract_incoming  # noqa: E402
 
 TID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 HEX = TID.replace("-", "")

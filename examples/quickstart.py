@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 
 import moose_trace
-from moose_trace.propagation import TraceIdPropagator
+from moose_trace.tracing.propagation import TraceIdPropagator
 
 structlog.configure(
     processors=[

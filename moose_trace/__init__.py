@@ -10,48 +10,51 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from moose_trace._moved import MOVED_MODULES
+from moose_trace._moved import install as _install_moved_modules
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # ids
-    "new_trace_id": "moose_trace.ids",
-    "parse_trace_id": "moose_trace.ids",
-    "trace_id_from_hex": "moose_trace.ids",
-    "trace_id_from_int": "moose_trace.ids",
-    "trace_id_to_hex": "moose_trace.ids",
-    "trace_id_to_int": "moose_trace.ids",
+    "new_trace_id": "moose_trace.tracing.ids",
+    "parse_trace_id": "moose_trace.tracing.ids",
+    "trace_id_from_hex": "moose_trace.tracing.ids",
+    "trace_id_from_int": "moose_trace.tracing.ids",
+    "trace_id_to_hex": "moose_trace.tracing.ids",
+    "trace_id_to_int": "moose_trace.tracing.ids",
     # context
-    "bind_fields": "moose_trace.context",
-    "current_fields": "moose_trace.context",
-    "current_parent_span_id": "moose_trace.context",
-    "current_span_id": "moose_trace.context",
-    "current_trace_id": "moose_trace.context",
-    "new_span_id": "moose_trace.context",
-    "trace_context": "moose_trace.context",
+    "bind_fields": "moose_trace.tracing.context",
+    "current_fields": "moose_trace.tracing.context",
+    "current_parent_span_id": "moose_trace.tracing.context",
+    "current_span_id": "moose_trace.tracing.context",
+    "current_trace_id": "moose_trace.tracing.context",
+    "new_span_id": "moose_trace.tracing.context",
+    "trace_context": "moose_trace.tracing.context",
     # propagation
-    "TraceIdPropagator": "moose_trace.propagation",
-    "extract_incoming": "moose_trace.propagation",
-    "extract_trace_id": "moose_trace.propagation",
-    "parse_traceparent": "moose_trace.propagation",
+    "TraceIdPropagator": "moose_trace.tracing.propagation",
+    "extract_incoming": "moose_trace.tracing.propagation",
+    "extract_trace_id": "moose_trace.tracing.propagation",
+    "parse_traceparent": "moose_trace.tracing.propagation",
     # setup, logging, tracing
-    "Configuration": "moose_trace.setup",
-    "configure": "moose_trace.setup",
-    "LoggingSetup": "moose_trace.log_config",
-    "configure_logging": "moose_trace.log_config",
-    "shutdown_logging": "moose_trace.log_config",
-    "configure_tracing": "moose_trace.otel",
-    "current_otel_ids": "moose_trace.otel",
-    "otel_context_for": "moose_trace.otel",
-    "default_log_dir": "moose_trace.paths",
-    "merge_context": "moose_trace.processors",
+    "Configuration": "moose_trace.configuration",
+    "configure": "moose_trace.configuration",
+    "LoggingSetup": "moose_trace.logging.config",
+    "configure_logging": "moose_trace.logging.config",
+    "shutdown_logging": "moose_trace.logging.config",
+    "configure_tracing": "moose_trace.tracing.otel",
+    "current_otel_ids": "moose_trace.tracing.otel",
+    "otel_context_for": "moose_trace.tracing.otel",
+    "default_log_dir": "moose_trace.logging.paths",
+    "merge_context": "moose_trace.logging.processors",
     # errors and redaction
-    "categorize_error": "moose_trace.errors",
-    "error_fields": "moose_trace.errors",
-    "register_error_category": "moose_trace.errors",
-    "unregister_error_category": "moose_trace.errors",
-    "error_signature": "moose_trace.signature",
-    "Redactor": "moose_trace.redaction",
+    "categorize_error": "moose_trace.errors.categories",
+    "error_fields": "moose_trace.errors.categories",
+    "register_error_category": "moose_trace.errors.categories",
+    "unregister_error_category": "moose_trace.errors.categories",
+    "error_signature": "moose_trace.errors.signature",
+    "Redactor": "moose_trace.logging.redaction",
     # decorators and dead letters
     "traced": "moose_trace.decorators",
     "traced_api": "moose_trace.decorators",
@@ -59,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "traced_task": "moose_trace.decorators",
     "traced_transform": "moose_trace.decorators",
     "traced_workflow": "moose_trace.decorators",
-    "DeadLetterSink": "moose_trace.dlq",
+    "DeadLetterSink": "moose_trace.decorators.dead_letters",
     # ASGI (pure ASGI: loads no web framework)
     "TraceMiddleware": "moose_trace.asgi",
 }
@@ -67,7 +70,21 @@ _EXPORTS: dict[str, str] = {
 # Subpackages reachable as attributes after a plain ``import moose_trace``
 # (``moose_trace.asgi.TraceMiddleware``); none loads an optional dependency on import.
 _SUBMODULES = frozenset(
-    {"asgi", "broker", "clickhouse", "decorators", "demo", "dlq", "kafka", "query"}
+    {
+        "asgi",
+        "clickhouse",
+        "commands",
+        "decorators",
+        "demo",
+        "errors",
+        "http",
+        "kafka",
+        "logging",
+        "query",
+        "store",
+        "testing",
+        "tracing",
+    }
 )
 
 __all__ = [
@@ -117,7 +134,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or f"moose_trace.{name}" in MOVED_MODULES:
         return importlib.import_module(f"moose_trace.{name}")
     module = _EXPORTS.get(name)
     if module is None:
@@ -127,21 +144,16 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+_install_moved_modules()
+
+
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
 if TYPE_CHECKING:
     from moose_trace.asgi import TraceMiddleware
-    from moose_trace.context import (
-        bind_fields,
-        current_fields,
-        current_parent_span_id,
-        current_span_id,
-        current_trace_id,
-        new_span_id,
-        trace_context,
-    )
+    from moose_trace.configuration import Configuration, configure
     from moose_trace.decorators import (
         traced,
         traced_api,
@@ -150,14 +162,28 @@ if TYPE_CHECKING:
         traced_transform,
         traced_workflow,
     )
-    from moose_trace.dlq import DeadLetterSink
-    from moose_trace.errors import (
+    from moose_trace.decorators.dead_letters import DeadLetterSink
+    from moose_trace.errors.categories import (
         categorize_error,
         error_fields,
         register_error_category,
         unregister_error_category,
     )
-    from moose_trace.ids import (
+    from moose_trace.errors.signature import error_signature
+    from moose_trace.logging.config import LoggingSetup, configure_logging, shutdown_logging
+    from moose_trace.logging.paths import default_log_dir
+    from moose_trace.logging.processors import merge_context
+    from moose_trace.logging.redaction import Redactor
+    from moose_trace.tracing.context import (
+        bind_fields,
+        current_fields,
+        current_parent_span_id,
+        current_span_id,
+        current_trace_id,
+        new_span_id,
+        trace_context,
+    )
+    from moose_trace.tracing.ids import (
         new_trace_id,
         parse_trace_id,
         trace_id_from_hex,
@@ -165,16 +191,10 @@ if TYPE_CHECKING:
         trace_id_to_hex,
         trace_id_to_int,
     )
-    from moose_trace.log_config import LoggingSetup, configure_logging, shutdown_logging
-    from moose_trace.otel import configure_tracing, current_otel_ids, otel_context_for
-    from moose_trace.paths import default_log_dir
-    from moose_trace.processors import merge_context
-    from moose_trace.propagation import (
+    from moose_trace.tracing.otel import configure_tracing, current_otel_ids, otel_context_for
+    from moose_trace.tracing.propagation import (
         TraceIdPropagator,
         extract_incoming,
         extract_trace_id,
         parse_traceparent,
     )
-    from moose_trace.redaction import Redactor
-    from moose_trace.setup import Configuration, configure
-    from moose_trace.signature import error_signature

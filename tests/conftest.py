@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from hypothesis import settings
 
-from moose_trace.paths import LOG_DIR_ENV
+from moose_trace.logging.paths import LOG_DIR_ENV
 
 # Property tests judge answers, not speed: a loaded CI machine must not fail one by hypothesis's
 # per-example deadline (speed is measured in benchmarks/). In CI the examples are derived from
@@ -41,7 +41,7 @@ from collections.abc import Iterator  # noqa: E402
 
 from components import missing_component  # noqa: E402
 
-from moose_trace.broker import BrokerUnavailable, EmbeddedBroker  # noqa: E402
+from moose_trace.testing.broker import BrokerUnavailable, EmbeddedBroker  # noqa: E402
 
 _topic_numbers = itertools.count()
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from moose_trace.cli import main
+from moose_trace.commands.main import main
 
 COMMANDS = ("logs", "ingest", "prune", "demo")
 
 
 def test_help_lists_every_subcommand() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "moose_trace.cli", "--help"],
+        [sys.executable, "-m", "moose_trace.commands.main", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -45,10 +45,10 @@ def test_a_subcommand_loads_only_its_own_modules(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_text('{"level": "info", "event": "x"}\n')
     code = (
         "import sys\n"
-        "from moose_trace.cli import main\n"
+        "from moose_trace.commands.main import main\n"
         f"main(['logs', {str(tmp_path)!r}, '--format', 'json', '--no-progress'])\n"
         "print(sorted(m for m in sys.modules if m.startswith(('moose_trace.demo',"
-        " 'moose_trace.clickhouse', 'moose_trace.prune'))), file=sys.stderr)\n"
+        " 'moose_trace.clickhouse', 'moose_trace.commands.prune'))), file=sys.stderr)\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stderr.strip().splitlines()[-1] == "[]"

@@ -10,7 +10,7 @@ import pytest
 from components import in_ci, missing_component
 
 _NO_BROKER_TEST = """
-from moose_trace.broker import BrokerUnavailable, EmbeddedBroker
+from moose_trace.testing.broker import BrokerUnavailable, EmbeddedBroker
 
 
 def refuse(self):

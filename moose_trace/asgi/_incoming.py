@@ -1,7 +1,8 @@
 """Which trace a request continues: its headers read in one pass, and the outer span's say.
 
 ``read_headers`` collects the trace headers (``X-Trace-Id``, ``traceparent``, ``tracestate``,
-``baggage``) and hands them to ``moose_trace.propagation.extract_incoming``, the one parser, plus
+``baggage``) and hands them to ``moose_trace.tracing.propagation.extract_incoming``, the one
+parser, plus
 ``X-Forwarded-For`` and ``X-Request-Id``. ``choose_trace`` applies the stacking rule: when an
 outer middleware (OpenTelemetry's) already runs a span, that span's trace is the request's trace,
 and a different incoming id is kept as ``linked_trace_id``.
@@ -16,9 +17,9 @@ from dataclasses import dataclass
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 
-from moose_trace.baggage import BAGGAGE_HEADER
-from moose_trace.ids import parse_trace_id, trace_id_from_int
-from moose_trace.propagation import (
+from moose_trace.tracing.baggage import BAGGAGE_HEADER
+from moose_trace.tracing.ids import parse_trace_id, trace_id_from_int
+from moose_trace.tracing.propagation import (
     HTTP_TRACE_HEADER,
     TRACEPARENT_HEADER,
     IncomingTrace,
@@ -26,7 +27,7 @@ from moose_trace.propagation import (
     otel_context_of,
     traceparent_for,
 )
-from moose_trace.tracestate import TRACESTATE_HEADER
+from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
 __all__ = ["TraceChoice", "choose_trace", "read_headers"]
 

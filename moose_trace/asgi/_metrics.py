@@ -7,8 +7,8 @@ Recorded through ``moose_trace.metrics`` when the response is done; nothing whil
 
 from __future__ import annotations
 
-from moose_trace._log_outputs import report_once
-from moose_trace.errors import categorize_error
+from moose_trace.errors.categories import categorize_error
+from moose_trace.logging._outputs import report_once
 from moose_trace.metrics import OperationMetrics, Series, operation_metrics
 
 __all__ = ["record_request"]

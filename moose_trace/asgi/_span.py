@@ -14,8 +14,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from moose_trace.ids import trace_id_from_int
-from moose_trace.otel import record_span_error
+from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import record_span_error
 
 __all__ = ["ServerSpans", "span_ids"]
 

@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 from opentelemetry import trace as otel_trace
 
-from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi._incoming import choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
@@ -36,11 +35,12 @@ from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
 from moose_trace.asgi.naming import PathClassifier, PathRule
 from moose_trace.asgi.principal import scope_principal
-from moose_trace.context import current_fields, trace_context
-from moose_trace.errors import error_fields
-from moose_trace.log_config import direct_logger
-from moose_trace.otel import LAYER_ATTRIBUTE, otel_in_use
-from moose_trace.propagation import (
+from moose_trace.errors._rules import category_of_error_status
+from moose_trace.errors.categories import error_fields
+from moose_trace.logging.config import direct_logger
+from moose_trace.tracing.context import current_fields, trace_context
+from moose_trace.tracing.otel import LAYER_ATTRIBUTE, otel_in_use
+from moose_trace.tracing.propagation import (
     HTTP_TRACE_HEADER,
     IncomingTrace,
     bind_incoming,
@@ -302,8 +302,9 @@ class TraceMiddleware:
             hint=(
                 "an OpenTelemetry middleware outside TraceMiddleware started its span without "
                 "reading X-Trace-Id; the request follows that span's trace and keeps the client's "
-                "id as linked_trace_id. Call moose_trace.otel.install_propagator() (configure() "
-                "does) so OpenTelemetry reads X-Trace-Id too, or add TraceMiddleware outside it."
+                "id as linked_trace_id. Call moose_trace.tracing.otel.install_propagator() "
+                "(configure() does) so OpenTelemetry reads X-Trace-Id too, or add TraceMiddleware "
+                "outside it."
             ),
         )
 

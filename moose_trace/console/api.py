@@ -41,7 +41,7 @@ from moose_trace.query.ast import (
 )
 from moose_trace.query.codec import dumps
 from moose_trace.query.durations import parse_duration
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.language import LEVELS, parse_trace
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 from moose_trace.query.render import CSV_LEADING_COLUMNS, stats_row

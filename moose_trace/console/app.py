@@ -25,7 +25,7 @@ from moose_trace.console.api import ConsoleApi, json_response
 from moose_trace.console.security import ConsoleGuard
 from moose_trace.console.source import ConsoleSource
 from moose_trace.console.stream import stream_events
-from moose_trace.query.errors import EngineError, QueryError
+from moose_trace.query.exceptions import EngineError, QueryError
 
 __all__ = ["STATIC_DIR", "create_app"]
 

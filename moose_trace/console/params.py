@@ -25,7 +25,7 @@ from moose_trace.query.ast import (
     Value,
     ValueKind,
 )
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.language import (
     parse_fields,
     parse_filter,

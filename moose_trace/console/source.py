@@ -25,8 +25,8 @@ from moose_trace.query.ast import Condition, ListEvents, Query
 from moose_trace.query.duckdb_cache import CachedDuckDBEngine
 from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.engines import open_store, store_url, trace_of
-from moose_trace.query.follow import file_ends, follow_lines
-from moose_trace.query.poll_follow import Boundary, poll_events
+from moose_trace.query.follow_files import file_ends, follow_lines
+from moose_trace.query.follow_store import Boundary, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.results import Engine, EventsResult, Result

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from moose_trace.console.params import event_filter
 from moose_trace.console.source import ConsoleSource
 from moose_trace.query.codec import dumps_text
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 
 __all__ = ["BATCH_EVENTS", "MAX_QUEUED", "stream_events"]
 

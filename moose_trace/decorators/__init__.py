@@ -13,7 +13,7 @@ See docs/decorators.md for the log lines each leaves.
 
 from __future__ import annotations
 
-from moose_trace.dlq import DeadLetterSink
+from moose_trace.decorators.dead_letters import DeadLetterSink
 
 from ._plan import DEFAULT_MAX_TRACE_IDS, DEFAULT_SLOW_MS
 from .api import traced_api

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from moose_trace._log_outputs import report_once
+from moose_trace.logging._outputs import report_once
 from moose_trace.metrics import OperationMetrics
 
-from ._records import is_kafka_record
+from ._inputs import is_kafka_record
 
 __all__ = ["CallMetrics", "byte_size", "output_count"]
 

@@ -17,8 +17,13 @@ from typing import Any, Literal
 
 from opentelemetry import trace as _otel_trace
 
-from moose_trace._log_outputs import report_once
-from moose_trace.context import (
+from moose_trace.decorators.dead_letters import DeadLetterSink, dead_letter_target
+from moose_trace.errors.categories import error_fields, error_message, error_type_name
+from moose_trace.logging._outputs import report_once
+from moose_trace.logging.config import direct_logger
+from moose_trace.logging.redaction import Redactor, default_redactor
+from moose_trace.metrics import operation_metrics
+from moose_trace.tracing.context import (
     _TRACE_ID,
     bind_fields,
     bound_pairs,
@@ -26,16 +31,11 @@ from moose_trace.context import (
     enter_prepared,
     trace_context,
 )
-from moose_trace.dlq import DeadLetterSink, dead_letter_target
-from moose_trace.errors import error_fields, error_message, error_type_name
-from moose_trace.ids import new_trace_id
-from moose_trace.log_config import direct_logger
-from moose_trace.metrics import operation_metrics
-from moose_trace.otel import LAYER_ATTRIBUTE
-from moose_trace.redaction import Redactor, default_redactor
+from moose_trace.tracing.ids import new_trace_id
+from moose_trace.tracing.otel import LAYER_ATTRIBUTE
 
+from ._inputs import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
 from ._metrics import CallMetrics
-from ._records import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
 from ._spans import (
     _PROVIDER_FROM_ENV,
     attach_record_context,

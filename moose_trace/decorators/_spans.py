@@ -18,8 +18,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span
 
-from moose_trace.ids import trace_id_to_int
-from moose_trace.otel import (
+from moose_trace.tracing.ids import trace_id_to_int
+from moose_trace.tracing.otel import (
     _OTEL_CONTEXT_VAR,
     _OTEL_SPAN_KEY,
     otel_context_for,
@@ -87,7 +87,7 @@ def _makes_moose_ids(provider: object) -> bool:
     if _generator_class is None:
         if not sdk_available():
             return False
-        from moose_trace._otel_sdk import TraceIdGenerator  # noqa: PLC0415 - SDK only on use
+        from moose_trace.tracing._otel_sdk import TraceIdGenerator  # noqa: PLC0415 - SDK only on use
 
         _generator_class = TraceIdGenerator
     return isinstance(generator, _generator_class)

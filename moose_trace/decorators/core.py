@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from moose_trace.dlq import DeadLetterSink
+from moose_trace.decorators.dead_letters import DeadLetterSink
 
 from ._plan import (
     DEFAULT_MAX_TRACE_IDS,

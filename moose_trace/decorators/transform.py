@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from moose_trace.dlq import DeadLetterSink
+from moose_trace.decorators.dead_letters import DeadLetterSink
 
 from ._plan import DEFAULT_SLOW_MS, Kind
 from .core import decorator

@@ -9,7 +9,7 @@ loads none of the optional dependencies.
 
 from __future__ import annotations
 
-from moose_trace.demo.errors import DemoError
+from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.runner import DemoOptions, run_demo
 
 __all__ = ["DemoError", "DemoOptions", "run_demo"]

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from moose_trace.demo.cli import main
+from moose_trace.commands.demo import main
 
 sys.exit(main())

@@ -27,10 +27,10 @@ from typing import Any
 import orjson
 import structlog
 
-from moose_trace.context import bind_fields, current_fields, trace_context
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
-from moose_trace.errors import error_fields
+from moose_trace.errors.categories import error_fields
+from moose_trace.tracing.context import bind_fields, current_fields, trace_context
 
 __all__ = ["AppSettings", "QueryPool", "build_app"]
 

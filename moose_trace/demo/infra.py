@@ -20,8 +20,8 @@ from pathlib import Path
 
 import structlog
 
-from moose_trace.context import trace_context
 from moose_trace.demo.table import OlapStore
+from moose_trace.tracing.context import trace_context
 
 __all__ = ["Change", "TableSpec", "deploy", "ensure_topics", "leadership_lock", "plan"]
 
@@ -164,8 +164,8 @@ def _apply(store: OlapStore, change: Change) -> None:
 
 def ensure_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
     """Create the Kafka topics that do not exist yet (one partition each), logging each."""
-    from moose_trace.broker import BrokerUnavailable, create_topics  # noqa: PLC0415
     from moose_trace.demo.pipeline import kafka_logger  # noqa: PLC0415
+    from moose_trace.testing.broker import BrokerUnavailable, create_topics  # noqa: PLC0415
 
     with trace_context(service="demo-deploy", layer="streaming", phase="execution"):
         try:

@@ -29,12 +29,12 @@ from typing import Any
 import orjson
 import structlog
 
-from moose_trace.context import bind_fields, trace_context
 from moose_trace.demo.app import PIPELINE
 from moose_trace.demo.infra import TableSpec
 from moose_trace.demo.processes import Supervisor
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
+from moose_trace.tracing.context import bind_fields, trace_context
 
 __all__ = [
     "CONSUMER_GROUP",
@@ -443,7 +443,7 @@ class Pipeline:
 
         @traced_workflow("data_refresh")
         def data_refresh() -> int:
-            from moose_trace.context import current_fields  # noqa: PLC0415
+            from moose_trace.tracing.context import current_fields  # noqa: PLC0415
 
             run_ids.append(str(current_fields().get("workflow_run_id")))
             for attempt in range(attempts):

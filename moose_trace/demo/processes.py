@@ -1,10 +1,10 @@
 """Starting and stopping what the demo runs, so that nothing outlives it.
 
-The demo runs the Tansu broker as a child process (``moose_trace.broker``), the ingest app under
-uvicorn in a thread, and the transforms, the sync and the workflow as threads. ``Supervisor``
-records each part as it starts and stops them all in reverse order on every way out: a normal
-end, an error, Ctrl-C, SIGTERM. While it stops them, further SIGINT/SIGTERM are ignored so the
-cleanup itself cannot be cut short.
+The demo runs the Tansu broker as a child process (``moose_trace.testing.broker``), the ingest
+app under uvicorn in a thread, and the transforms, the sync and the workflow as threads.
+``Supervisor`` records each part as it starts and stops them all in reverse order on every way
+out: a normal end, an error, Ctrl-C, SIGTERM. While it stops them, further SIGINT/SIGTERM are
+ignored so the cleanup itself cannot be cut short.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from moose_trace.context import bind_fields
-from moose_trace.demo.errors import DemoError
+from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.progress import DemoStats
+from moose_trace.tracing.context import bind_fields
 
 __all__ = [
     "Stopped",

@@ -21,8 +21,8 @@ from typing import TextIO
 import orjson
 
 from moose_trace._text import terminal_safe
-from moose_trace.cli import say
-from moose_trace.demo.errors import DemoError
+from moose_trace.commands.main import say
+from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.external import ExternalApi
 from moose_trace.demo.infra import deploy, ensure_topics
 from moose_trace.demo.pipeline import (
@@ -44,7 +44,7 @@ from moose_trace.demo.progress import DemoStats, ProgressView
 from moose_trace.demo.stories import print_results
 from moose_trace.demo.table import OlapStore, open_store
 from moose_trace.demo.workload import StoryFacts, Workload, WorkloadSize
-from moose_trace.paths import LOG_DIR_ENV, default_log_dir
+from moose_trace.logging.paths import LOG_DIR_ENV, default_log_dir
 
 __all__ = ["DEMO_SERVICE", "DemoOptions", "run_demo"]
 
@@ -85,7 +85,7 @@ def _check_requirements(options: DemoOptions) -> None:
         if importlib.util.find_spec(module) is None:
             raise DemoError(f"the demo needs {package}: pip install 'moose-trace[demo]'")
     if options.bootstrap_servers is None:
-        from moose_trace.broker import BrokerUnavailable, tansu_binary  # noqa: PLC0415
+        from moose_trace.testing.broker import BrokerUnavailable, tansu_binary  # noqa: PLC0415
 
         try:
             tansu_binary()
@@ -96,7 +96,7 @@ def _check_requirements(options: DemoOptions) -> None:
 
 
 def _configure_logging(log_dir: Path) -> None:
-    from moose_trace.setup import configure  # noqa: PLC0415
+    from moose_trace.configuration import configure  # noqa: PLC0415
 
     configure(
         DEMO_SERVICE,
@@ -214,7 +214,7 @@ def _start_broker(options: DemoOptions, supervisor: Supervisor, stats: DemoStats
     if options.bootstrap_servers:
         stats.component("broker", "up", f"{options.bootstrap_servers} (given)")
         return options.bootstrap_servers
-    from moose_trace.broker import BrokerUnavailable, EmbeddedBroker  # noqa: PLC0415
+    from moose_trace.testing.broker import BrokerUnavailable, EmbeddedBroker  # noqa: PLC0415
 
     stats.component("broker", "starting")
     broker = EmbeddedBroker(host=HOST)

@@ -206,7 +206,7 @@ def command_line(arguments: tuple[str, ...], source: Path | None = None) -> str:
 
     The command is spelled as it runs from here: ``moose-trace`` when that is the one on
     ``PATH``, else the console script beside this Python (``.venv/bin/moose-trace`` after the
-    README's install), else ``python -m moose_trace.cli``.
+    README's install), else ``python -m moose_trace.commands.main``.
     """
     return _shell_line([*program_words(), "logs", *arguments, *([str(source)] if source else [])])
 
@@ -231,7 +231,7 @@ def program_words() -> list[str]:
         if relative.startswith(".."):
             return [str(script)]
         return [relative if os.sep in relative else os.path.join(".", relative)]
-    return [sys.executable, "-m", "moose_trace.cli"]
+    return [sys.executable, "-m", "moose_trace.commands.main"]
 
 
 def _same(first: Path, second: Path) -> bool:
@@ -243,7 +243,7 @@ def _same(first: Path, second: Path) -> bool:
 
 def trace_output(trace_id: str, *, color: bool, source: Path | None = None) -> tuple[int, str]:
     """Run ``moose-trace logs --trace <id>`` here; return its exit status and what it wrote."""
-    from moose_trace.query.cli import main  # noqa: PLC0415
+    from moose_trace.commands.logs import main  # noqa: PLC0415
 
     out, err = io.StringIO(), io.StringIO()
     arguments = ["--trace", trace_id, "--color", "always" if color else "never", "--no-progress"]

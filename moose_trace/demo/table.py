@@ -3,8 +3,8 @@
 The sync inserts batches here, the leaderboard API queries here, and the deployment adds a column
 here, all for real: a ``timestamp`` that is not a DateTime is refused by the engine itself, with
 its own error. Columns are declared in ClickHouse types; DuckDB gets the closest equivalents.
-ClickHouse is reached through ``moose_trace.clickhouse.transport`` (the log store's transport),
-so chDB and a server run the same SQL.
+ClickHouse is reached through ``moose_trace.store.clickhouse.transport`` (the log store's
+transport), so chDB and a server run the same SQL.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from moose_trace.demo.errors import DemoError
+from moose_trace.demo.exceptions import DemoError
 
 __all__ = ["DEMO_DATABASE", "ClickHouseStore", "DuckDBStore", "OlapStore", "open_store"]
 
@@ -66,7 +66,7 @@ class ClickHouseStore:
     """Tables in ClickHouse: chDB in process (``chdb:///dir``) or a server (``clickhouse://…``)."""
 
     def __init__(self, url: str, engine: str) -> None:
-        from moose_trace.clickhouse.transport import ClickHouseError, connect  # noqa: PLC0415
+        from moose_trace.store.clickhouse.transport import ClickHouseError, connect  # noqa: PLC0415
 
         try:
             self._transport = connect(url)
@@ -228,7 +228,7 @@ def open_store(clickhouse_url: str | None, data_dir: Path) -> OlapStore:
 
 
 def _shown(url: str) -> str:
-    from moose_trace.clickhouse.url import redact_url  # noqa: PLC0415
+    from moose_trace.store.clickhouse.url import redact_url  # noqa: PLC0415
 
     return redact_url(url)
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from moose_trace.demo.errors import DemoError
+from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.pipeline import Pipeline
 from moose_trace.demo.progress import DemoStats
 

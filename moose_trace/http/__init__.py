@@ -19,7 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from moose_trace.http.client import CLIENT_TRACER, client_span
-from moose_trace.propagation import outgoing_headers
+from moose_trace.tracing.propagation import outgoing_headers
 
 __all__ = [
     "CLIENT_TRACER",

@@ -18,9 +18,9 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from moose_trace.context import current_incoming, current_span_id, current_trace_id
-from moose_trace.otel import record_span_error
-from moose_trace.propagation import (
+from moose_trace.tracing.context import current_incoming, current_span_id, current_trace_id
+from moose_trace.tracing.otel import record_span_error
+from moose_trace.tracing.propagation import (
     IncomingTrace,
     headers_of,
     otel_context_of,

@@ -18,7 +18,7 @@ import httpx
 from opentelemetry import trace as otel_trace
 
 from moose_trace.http.client import client_span
-from moose_trace.propagation import outgoing_headers
+from moose_trace.tracing.propagation import outgoing_headers
 
 __all__ = ["AsyncTracedTransport", "TracedTransport", "httpx_event_hooks"]
 

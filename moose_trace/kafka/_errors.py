@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from moose_trace._text import safe_str
-from moose_trace.errors import categorize_error
+from moose_trace.errors.categories import categorize_error
 
 __all__ = ["kafka_error_fields"]
 
@@ -14,7 +14,7 @@ def kafka_error_fields(error: Any) -> dict[str, Any]:
     """Return ``error_category``, ``error_type``, ``error_message`` for a ``KafkaError``.
 
     ``error_type`` is the librdkafka error name (``_MSG_TIMED_OUT``); the category comes from the
-    shared taxonomy (``moose_trace.errors``). Never raises.
+    shared taxonomy (``moose_trace.errors.categories``). Never raises.
     """
     try:
         from confluent_kafka import KafkaException  # noqa: PLC0415 - a client is in use already

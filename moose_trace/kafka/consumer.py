@@ -17,13 +17,13 @@ from typing import Any
 
 import structlog
 
-from moose_trace.baggage import baggage_fields
-from moose_trace.context import _var, set_incoming, trace_context
-from moose_trace.ids import new_trace_id
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
-from moose_trace.propagation import IncomingTrace, bind_incoming
+from moose_trace.tracing.baggage import baggage_fields
+from moose_trace.tracing.context import _var, set_incoming, trace_context
+from moose_trace.tracing.ids import new_trace_id
+from moose_trace.tracing.propagation import IncomingTrace, bind_incoming
 
 __all__ = [
     "CONSUME_ERROR_EVENT",

@@ -18,8 +18,7 @@ import orjson
 import structlog
 
 from moose_trace._text import safe_str
-from moose_trace.context import new_span_id
-from moose_trace.errors import categorize_error, error_message, error_type_name
+from moose_trace.errors.categories import categorize_error, error_message, error_type_name
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import (
     KafkaHeaders,
@@ -35,8 +34,9 @@ from moose_trace.kafka.kafka_python import (
     kafka_python_headers,
 )
 from moose_trace.kafka.producer import ProduceSpan, TracedProducer
-from moose_trace.propagation import outgoing_trace
-from moose_trace.redaction import redact_text
+from moose_trace.logging.redaction import redact_text
+from moose_trace.tracing.context import new_span_id
+from moose_trace.tracing.propagation import outgoing_trace
 
 __all__ = ["DLQ_DELIVERED_EVENT", "DLQ_DELIVERY_FAILED_EVENT", "DLQ_EVENT", "DeadLetterQueue"]
 

@@ -2,10 +2,10 @@
 
 Producer side: header ``trace_id`` (canonical text, UTF-8) and ``traceparent``, written first so
 consumers find them at once, then ``tracestate`` and ``baggage`` when the trace has them; the
-caller's own headers follow, unchanged. Consumer side: ``moose_trace.propagation``'s one parser
-and its rules (a valid ``traceparent`` decides the trace, else ``trace_id``); an invalid value
-counts as absent. Works on confluent-kafka messages (``.headers()``), kafka-python and aiokafka
-records (``.headers``), header lists and dicts, without importing any Kafka client.
+caller's own headers follow, unchanged. Consumer side: ``moose_trace.tracing.propagation``'s one
+parser and its rules (a valid ``traceparent`` decides the trace, else ``trace_id``); an
+invalid value counts as absent. Works on confluent-kafka messages (``.headers()``), kafka-python
+and aiokafka records (``.headers``), header lists and dicts, without importing any Kafka client.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moose_trace.baggage import BAGGAGE_HEADER
-from moose_trace.context import new_span_id
-from moose_trace.ids import new_trace_id
-from moose_trace.propagation import (
+from moose_trace.tracing.baggage import BAGGAGE_HEADER
+from moose_trace.tracing.context import new_span_id
+from moose_trace.tracing.ids import new_trace_id
+from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
     TRACEPARENT_HEADER,
     IncomingTrace,
@@ -28,7 +28,7 @@ from moose_trace.propagation import (
     resolve_found,
     traceparent_for,
 )
-from moose_trace.tracestate import TRACESTATE_HEADER
+from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
 __all__ = [
     "KafkaHeaders",

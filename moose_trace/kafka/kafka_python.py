@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from moose_trace.errors import categorize_error, error_message, error_type_name
+from moose_trace.errors.categories import categorize_error, error_message, error_type_name
 from moose_trace.kafka.consumer import SEEK_FAILED_EVENT, message_context
 from moose_trace.kafka.headers import KafkaHeaders
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import structlog
 
-from moose_trace.context import new_span_id
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import traced_headers
+from moose_trace.tracing.context import new_span_id
 
 __all__ = ["DELIVERED_EVENT", "DELIVERY_FAILED_EVENT", "TracedProducer"]
 

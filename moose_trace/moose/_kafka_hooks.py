@@ -28,12 +28,12 @@ from typing import Any
 
 import structlog
 
-from moose_trace.context import bound_pairs, enter_prepared, trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka.consumer import REJECTED_EVENT
 from moose_trace.kafka.headers import incoming_trace, inject_headers, message_fields, traced_headers
 from moose_trace.moose._state import ThreadState, guard, thread_state
-from moose_trace.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER
+from moose_trace.tracing.context import bound_pairs, enter_prepared, trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER
 
 __all__ = [
     "MISSING_TRACE_EVENT",

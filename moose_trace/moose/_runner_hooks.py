@@ -20,10 +20,10 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from moose_trace.context import current_span_id, current_trace_id, trace_context
-from moose_trace.errors import UNKNOWN_ERROR, categorize_error, error_type_name
+from moose_trace.errors.categories import UNKNOWN_ERROR, categorize_error, error_type_name
 from moose_trace.kafka.headers import trace_headers
 from moose_trace.moose._state import guard, thread_state
+from moose_trace.tracing.context import current_span_id, current_trace_id, trace_context
 
 __all__ = ["STRUCTURED_MARKER", "TracedMooseJson", "traced_run"]
 

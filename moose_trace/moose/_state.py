@@ -9,8 +9,8 @@ from typing import Any
 
 import structlog
 
-from moose_trace.context import trace_context
 from moose_trace.kafka.headers import KafkaHeaders
+from moose_trace.tracing.context import trace_context
 
 __all__ = ["HOOK_FAILED_EVENT", "Guard", "ThreadState", "guard", "thread_state"]
 

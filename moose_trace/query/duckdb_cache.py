@@ -44,7 +44,7 @@ import duckdb
 from moose_trace._record import record
 from moose_trace.query.ast import ListEvents, Query
 from moose_trace.query.duckdb_engine import DEFAULT_MEMORY_LIMIT, DuckDBDialect
-from moose_trace.query.errors import EngineError
+from moose_trace.query.exceptions import EngineError
 from moose_trace.query.results import Result
 from moose_trace.query.sql import Plan, SqlCompiler, condition_fields
 

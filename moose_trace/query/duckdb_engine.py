@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from moose_trace.query.ast import Query
-from moose_trace.query.errors import EngineError
+from moose_trace.query.exceptions import EngineError
 from moose_trace.query.normalize import (
     ALIASES,
     EVENT_KEYS,
@@ -35,7 +35,7 @@ from moose_trace.query.python_engine import PythonEngine
 from moose_trace.query.results import EventsResult, Result
 from moose_trace.query.sources import OnUnreadable, UnreadableFile
 from moose_trace.query.sql import SqlCompiler, SqlDialect
-from moose_trace.retention import LEVEL_ALIASES
+from moose_trace.store.retention import LEVEL_ALIASES
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBDialect", "DuckDBEngine"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.normalize import timestamp_us, us_datetime
 
 __all__ = ["MAX_DURATION", "parse_duration", "parse_instant", "parse_range"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from moose_trace.query.ast import AllOf, Condition, TraceIs
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.results import Engine
 
 __all__ = ["STORE_SCHEMES", "open_store", "store_url", "trace_of"]

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from moose_trace._record import record
-from moose_trace.ids import parse_trace_id
 from moose_trace.query.ast import (
     AllOf,
     AnyOf,
@@ -37,9 +36,10 @@ from moose_trace.query.ast import (
     Window,
 )
 from moose_trace.query.durations import parse_instant, parse_range
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.normalize import ALIASES, level_text, number_of
-from moose_trace.retention import LEVEL_ALIASES
+from moose_trace.store.retention import LEVEL_ALIASES
+from moose_trace.tracing.ids import parse_trace_id
 
 __all__ = [
     "LEVELS",

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from moose_trace.query.codec import dumps_text
-from moose_trace.retention import LEVEL_ALIASES
+from moose_trace.store.retention import LEVEL_ALIASES
 
 __all__ = [
     "ALIASES",

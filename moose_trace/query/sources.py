@@ -1,6 +1,6 @@
 """Which files a query reads: files, globs and directories of JSON Lines, plain or gzipped.
 
-No source means the SDK's log directory (``moose_trace.paths.default_log_dir``: the
+No source means the SDK's log directory (``moose_trace.logging.paths.default_log_dir``: the
 ``MOOSE_TRACE_LOG_DIR`` variable, else ``~/.moose-trace/logs``), so after a run of the SDK
 ``moose-trace logs`` finds its logs with no argument. A directory contributes its ``*.jsonl``
 and ``*.ndjson`` files (also ``.gz``), not its subdirectories.
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO
 
 from moose_trace._record import record
-from moose_trace.paths import LOG_DIR_ENV, default_log_dir
+from moose_trace.logging.paths import LOG_DIR_ENV, default_log_dir
 from moose_trace.query.codec import loads
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 
 __all__ = [
     "LOG_SUFFIXES",

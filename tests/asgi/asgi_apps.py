@@ -32,7 +32,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from moose_trace.asgi import TraceMiddleware
-from moose_trace.context import bind_fields, current_trace_id
+from moose_trace.tracing.context import bind_fields, current_trace_id
 
 log = structlog.get_logger("tests.asgi.app")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from moose_trace.log_config import LoggingSetup
+from moose_trace.logging.config import LoggingSetup
 
 ACCESS_EVENTS = ("request handled", "request failed", "request cancelled")
 

@@ -20,7 +20,7 @@ import uvicorn
 from asgi_apps import fastapi_app, starlette_app
 from asgi_logs import Logs
 
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
 
 
 def free_port() -> int:

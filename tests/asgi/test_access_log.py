@@ -11,8 +11,8 @@ import httpx
 from asgi_apps import starlette_app
 from asgi_logs import Logs
 
-from moose_trace._error_rules import category_of_error_status
 from moose_trace.asgi import PathRule
+from moose_trace.errors._rules import category_of_error_status
 
 Serve = Callable[[Any], str]
 

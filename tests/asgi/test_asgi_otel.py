@@ -15,8 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from moose_trace.ids import trace_id_from_int
-from moose_trace.otel import configure_tracing
+from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import configure_tracing
 
 CLIENT_ID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 

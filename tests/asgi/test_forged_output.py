@@ -23,7 +23,7 @@ from asgi_apps import starlette_app
 from asgi_logs import Logs
 
 from moose_trace._text import unescape_terminal
-from moose_trace.query.cli import main
+from moose_trace.commands.logs import main
 
 FORGED_PATH = "/%1b%5d0%3bpwned%07%1b%5b2J%0a2026-12-07 10:00:00.000 [ERROR] forged"
 DECODED_PATH = "/\x1b]0;pwned\x07\x1b[2J\n2026-12-07 10:00:00.000 [ERROR] forged"

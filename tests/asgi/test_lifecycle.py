@@ -10,7 +10,7 @@ from asgi_apps import starlette_app
 from asgi_logs import Logs
 
 from moose_trace.asgi import TraceMiddleware
-from moose_trace.context import current_trace_id
+from moose_trace.tracing.context import current_trace_id
 
 
 def test_lifespan_reaches_the_app_under_uvicorn(starlette_url: str, logs: Logs) -> None:

@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from moose_trace.asgi import OUTER_SPAN_EVENT, TraceMiddleware
-from moose_trace.context import current_trace_id
-from moose_trace.ids import trace_id_from_int
-from moose_trace.otel import install_propagator
+from moose_trace.tracing.context import current_trace_id
+from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import install_propagator
 
 CLIENT_ID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 PEER_HEX = "4bf92f3577b34da6a3ce929d0e0e4736"

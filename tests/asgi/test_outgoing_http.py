@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from moose_trace.context import current_trace_id, trace_context
 from moose_trace.http import (
     AsyncTracedTransport,
     TracedAdapter,
@@ -34,8 +33,9 @@ from moose_trace.http import (
     outgoing_headers,
     traced_session,
 )
-from moose_trace.propagation import bind_incoming, extract_incoming
-from moose_trace.threads import ContextThreadPoolExecutor, carry_context
+from moose_trace.tracing.context import current_trace_id, trace_context
+from moose_trace.tracing.propagation import bind_incoming, extract_incoming
+from moose_trace.tracing.threads import ContextThreadPoolExecutor, carry_context
 
 TID = "0af76519-16cd-43dd-8448-eb211c80319c"
 HEX = TID.replace("-", "")

@@ -12,7 +12,7 @@ from asgi_apps import starlette_app
 from asgi_logs import Logs
 
 from moose_trace.asgi.middleware import REJECTED_EVENT
-from moose_trace.propagation import escape_header_value
+from moose_trace.tracing.propagation import escape_header_value
 
 CLIENT_ID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from moose_trace.clickhouse.transport import ChdbTransport
+from moose_trace.store.clickhouse.transport import ChdbTransport
 
 sys.path.insert(0, str(Path(__file__).parent))
 

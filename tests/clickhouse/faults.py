@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from moose_trace.clickhouse.transport import ClickHouseError, Transport
-from moose_trace.clickhouse.url import ClickHouseURL
+from moose_trace.store.clickhouse.transport import ClickHouseError, Transport
+from moose_trace.store.clickhouse.url import ClickHouseURL
 
 
 class FlakyTransport:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from moose_trace.clickhouse.engine import ClickHouseEngine, literal, trace_events, trace_sql
-from moose_trace.clickhouse.schema import ddl
-from moose_trace.clickhouse.transport import ChdbTransport
 from moose_trace.query.ast import Histogram, ListEvents, Match, Query, Value
+from moose_trace.query.clickhouse_engine import ClickHouseEngine, literal, trace_events, trace_sql
 from moose_trace.query.results import EventsResult, HistogramResult
+from moose_trace.store.clickhouse.schema import ddl
+from moose_trace.store.clickhouse.transport import ChdbTransport
 
 TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 OTHER = "0193f0c2-7b1e-7c3a-9d2f-ffffffffffff"

@@ -14,9 +14,6 @@ import orjson
 import pytest
 
 from moose_trace._record import is_record, record_values
-from moose_trace.clickhouse.engine import ClickHouseEngine
-from moose_trace.clickhouse.ingest import ingest_files
-from moose_trace.clickhouse.transport import ChdbTransport
 from moose_trace.query.ast import (
     AllOf,
     AnyOf,
@@ -27,7 +24,9 @@ from moose_trace.query.ast import (
     Not,
     Query,
 )
+from moose_trace.query.clickhouse_engine import ClickHouseEngine
 from moose_trace.query.duckdb_engine import DuckDBEngine
+from moose_trace.query.ingest import ingest_files
 from moose_trace.query.language import (
     parse_compare,
     parse_filter,
@@ -36,6 +35,7 @@ from moose_trace.query.language import (
     parse_trace,
 )
 from moose_trace.query.results import EventsResult
+from moose_trace.store.clickhouse.transport import ChdbTransport
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 LAYERS = ("webserver", "streaming", "sync", "storage")

@@ -12,10 +12,10 @@ import orjson
 import pytest
 from faults import FlakyTransport
 
-from moose_trace.clickhouse.cli import register
-from moose_trace.clickhouse.ingest import ingest_files
-from moose_trace.clickhouse.transport import ChdbTransport, ClickHouseError
+from moose_trace.commands.ingest import register
+from moose_trace.query.ingest import ingest_files
 from moose_trace.query.sources import resolve_sources
+from moose_trace.store.clickhouse.transport import ChdbTransport, ClickHouseError
 
 # Recent timestamps: the table's retention TTL drops older info events on merge.
 _NOW = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from moose_trace.clickhouse.schema import ddl
-from moose_trace.clickhouse.transport import ChdbTransport, connect
-from moose_trace.query.cli import main
-from moose_trace.query.poll_follow import Boundary
+from moose_trace.commands.logs import main
+from moose_trace.query.follow_store import Boundary
+from moose_trace.store.clickhouse.schema import ddl
+from moose_trace.store.clickhouse.transport import ChdbTransport, connect
 
 TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 OTHER = "0193f0c2-7b1e-7c3a-9d2f-ffffffffffff"
@@ -191,7 +191,7 @@ def test_a_url_password_never_appears_in_any_output(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from moose_trace.cli import main as moose_trace_main  # noqa: PLC0415
+    from moose_trace.commands.main import main as moose_trace_main  # noqa: PLC0415
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.jsonl").write_text('{"event": "x"}\n')

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from moose_trace.clickhouse.schema import cluster_ddl, ddl, table_names, ttl_clause
-from moose_trace.clickhouse.transport import ChdbTransport
-from moose_trace.retention import RetentionPolicy
+from moose_trace.store.clickhouse.schema import cluster_ddl, ddl, table_names, ttl_clause
+from moose_trace.store.clickhouse.transport import ChdbTransport
+from moose_trace.store.retention import RetentionPolicy
 
 
 def _create(transport: ChdbTransport, table: str = "moose_logs", **options: object) -> None:

@@ -18,9 +18,9 @@ import pytest
 import structlog
 from faults import FlakyTransport
 
-from moose_trace.clickhouse.sink import ClickHouseSink
-from moose_trace.clickhouse.transport import ChdbTransport
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.store.clickhouse.sink import ClickHouseSink
+from moose_trace.store.clickhouse.transport import ChdbTransport
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "")
 

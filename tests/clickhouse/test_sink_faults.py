@@ -19,9 +19,9 @@ from http_server import ClickHouseHttpServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moose_trace.clickhouse.sink import ClickHouseSink
-from moose_trace.clickhouse.transport import ChdbTransport, ClickHouseError
-from moose_trace.ids import new_trace_id
+from moose_trace.store.clickhouse.sink import ClickHouseSink
+from moose_trace.store.clickhouse.transport import ChdbTransport, ClickHouseError
+from moose_trace.tracing.ids import new_trace_id
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "")
 CHILD = Path(__file__).parent / "durable_child.py"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from http_server import ClickHouseHttpServer
 
-from moose_trace.clickhouse.schema import ddl
-from moose_trace.clickhouse.transport import (
+from moose_trace.store.clickhouse.schema import ddl
+from moose_trace.store.clickhouse.transport import (
     ChdbTransport,
     ClickHouseError,
     HttpTransport,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moose_trace.clickhouse.url import parse_clickhouse_url, redact_url
+from moose_trace.store.clickhouse.url import parse_clickhouse_url, redact_url
 
 
 def test_http_url_with_credentials_and_database() -> None:

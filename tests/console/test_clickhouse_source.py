@@ -18,10 +18,10 @@ import pytest
 from console_server import ConsoleServer
 from websockets.sync.client import connect
 
-from moose_trace.clickhouse.engine import ClickHouseEngine
-from moose_trace.clickhouse.schema import ddl
-from moose_trace.clickhouse.transport import connect as connect_store
 from moose_trace.console.source import open_source
+from moose_trace.query.clickhouse_engine import ClickHouseEngine
+from moose_trace.store.clickhouse.schema import ddl
+from moose_trace.store.clickhouse.transport import connect as connect_store
 
 TRACE = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 

@@ -90,7 +90,7 @@ def test_websocket_needs_the_token_and_the_same_origin(
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "moose_trace.console.cli", *args],
+        [sys.executable, "-m", "moose_trace.commands.serve", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from moose_trace.baggage import (
+from moose_trace.tracing.baggage import (
     MAX_BYTES,
     MAX_MEMBERS,
     BaggageMember,
@@ -19,8 +19,8 @@ from moose_trace.baggage import (
     logged_members,
     parse_baggage,
 )
-from moose_trace.context import current_fields, trace_context
-from moose_trace.propagation import bind_incoming, extract_incoming, outgoing_headers
+from moose_trace.tracing.context import current_fields, trace_context
+from moose_trace.tracing.propagation import bind_incoming, extract_incoming, outgoing_headers
 
 TID = "0af76519-16cd-43dd-8448-eb211c80319c"
 
@@ -116,7 +116,7 @@ def test_no_members_to_log_when_the_allow_list_is_empty() -> None:
 
 
 def test_the_allow_list_comes_from_the_environment() -> None:
-    code = "import json, moose_trace.baggage as b; print(json.dumps(b.logged_members()))"
+    code = "import json, moose_trace.tracing.baggage as b; print(json.dumps(b.logged_members()))"
     run = subprocess.run(
         [sys.executable, "-c", code],
         env={"MOOSE_TRACE_BAGGAGE_FIELDS": "org:tenant_id, region", "PATH": ""},

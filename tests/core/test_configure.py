@@ -17,9 +17,9 @@ import orjson
 import pytest
 import structlog
 
-from moose_trace.context import trace_context
-from moose_trace.log_config import shutdown_logging
-from moose_trace.setup import configure
+from moose_trace.configuration import configure
+from moose_trace.logging.config import shutdown_logging
+from moose_trace.tracing.context import trace_context
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +48,9 @@ _WITH_SDK = """
 import io, sys, orjson, structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-import moose_trace.setup as setup
-from moose_trace.context import trace_context
-from moose_trace.ids import trace_id_from_int
+import moose_trace.configuration as setup
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import trace_id_from_int
 
 stream, exporter = io.StringIO(), InMemorySpanExporter()
 first = setup.configure("ingest", exporter=exporter, stream=stream, json=True, log_dir=sys.argv[1])
@@ -79,8 +79,8 @@ class NoSdk(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NoSdk())
 import orjson, structlog
 from opentelemetry import trace
-import moose_trace.setup as setup
-from moose_trace.context import trace_context
+import moose_trace.configuration as setup
+from moose_trace.tracing.context import trace_context
 
 stream = io.StringIO()
 result = setup.configure("ingest", stream=stream, json=True, log_dir=sys.argv[1])

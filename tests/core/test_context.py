@@ -9,7 +9,7 @@ import pytest
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars, merge_contextvars
 
-from moose_trace.context import (
+from moose_trace.tracing.context import (
     bind_fields,
     current_fields,
     current_parent_span_id,
@@ -17,7 +17,7 @@ from moose_trace.context import (
     current_trace_id,
     trace_context,
 )
-from moose_trace.ids import new_trace_id
+from moose_trace.tracing.ids import new_trace_id
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from moose_trace.errors import (
     register_error_category,
     unregister_error_category,
 )
-from moose_trace.signature import error_signature
+from moose_trace.errors.signature import error_signature
 
 _REQUEST = httpx.Request("GET", "http://example.com/data")
 

@@ -21,9 +21,9 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moose_trace import processors
-from moose_trace.context import trace_context
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging import processors
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.tracing.context import trace_context
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 FROZEN_NS = 1_767_916_800_123_456_000  # 2026-01-09T00:00:00.123456Z

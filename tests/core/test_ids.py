@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moose_trace.ids import (
+from moose_trace.tracing.ids import (
     new_trace_id,
     parse_trace_id,
     trace_id_from_hex,

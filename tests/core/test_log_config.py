@@ -21,16 +21,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from moose_trace.context import bind_fields, trace_context
-from moose_trace.ids import new_trace_id, trace_id_from_int
-from moose_trace.log_config import (
+from moose_trace.logging.config import (
     LoggingSetup,
     configure_logging,
     direct_logger,
     shutdown_logging,
 )
-from moose_trace.otel import configure_tracing
-from moose_trace.paths import LOG_DIR_ENV
+from moose_trace.logging.paths import LOG_DIR_ENV
+from moose_trace.tracing.context import bind_fields, trace_context
+from moose_trace.tracing.ids import new_trace_id, trace_id_from_int
+from moose_trace.tracing.otel import configure_tracing
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
 
@@ -416,7 +416,7 @@ def _assert_one_trace_per_worker(lines: list[dict[str, Any]], workers: int, each
 
 _CHILD = """
 import sys, structlog
-from moose_trace.log_config import configure_logging
+from moose_trace.logging.config import configure_logging
 configure_logging("shared", log_dir=sys.argv[1], stdout=False, bridge_stdlib=False)
 log = structlog.get_logger()
 for n in range(int(sys.argv[2])):

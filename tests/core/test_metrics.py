@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 
 from moose_trace.asgi import TraceMiddleware
 from moose_trace.decorators import traced, traced_sync, traced_transform
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
 from moose_trace.metrics import (
     DURATION,
     OPERATIONS,

@@ -16,9 +16,10 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from moose_trace.context import trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id, trace_id_from_int, trace_id_to_int
-from moose_trace.otel import (
+from moose_trace.logging.processors import add_trace_fields
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id, trace_id_from_int, trace_id_to_int
+from moose_trace.tracing.otel import (
     TraceIdGenerator,
     configure_tracing,
     current_otel_ids,
@@ -26,7 +27,6 @@ from moose_trace.otel import (
     record_span_error,
     sdk_available,
 )
-from moose_trace.processors import add_trace_fields
 
 
 @pytest.fixture
@@ -177,9 +177,9 @@ _GLOBAL_PROVIDER = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from moose_trace.context import trace_context
-from moose_trace.ids import trace_id_from_int
-from moose_trace.otel import TraceIdGenerator, configure_tracing
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import TraceIdGenerator, configure_tracing
 
 # A provider the app set up itself (random trace ids) gets the moose-trace generator.
 mine = TracerProvider()
@@ -209,7 +209,8 @@ def test_an_existing_global_provider_is_reused_once() -> None:
 
 def test_importing_the_bridge_does_not_import_the_sdk() -> None:
     code = (
-        "import sys, moose_trace.otel, moose_trace.log_config, moose_trace.setup;"
+        "import sys, moose_trace.tracing.otel, moose_trace.logging.config, "
+        "moose_trace.configuration;"
         "assert not [m for m in sys.modules if m.startswith('opentelemetry.sdk')]; print('ok')"
     )
     result = subprocess.run(

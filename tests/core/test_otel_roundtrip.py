@@ -19,11 +19,11 @@ from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from moose_trace.baggage import parse_baggage
-from moose_trace.context import trace_context
-from moose_trace.ids import trace_id_from_int
-from moose_trace.propagation import TraceIdPropagator, bind_incoming, extract_incoming
-from moose_trace.tracestate import parse_tracestate
+from moose_trace.tracing.baggage import parse_baggage
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.propagation import TraceIdPropagator, bind_incoming, extract_incoming
+from moose_trace.tracing.tracestate import parse_tracestate
 
 W3C = TraceContextTextMapPropagator()
 BAGGAGE = W3CBaggagePropagator()

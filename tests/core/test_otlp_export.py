@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
-from moose_trace._otlp import span_exporters_from_env
+from moose_trace.tracing._otlp import span_exporters_from_env
 
 RECORD_TRACE_ID = "01a25130-6f0e-7cc4-8f4e-2b1c9d5e7a10"
 

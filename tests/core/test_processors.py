@@ -18,11 +18,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from structlog.contextvars import merge_contextvars
 
-from moose_trace import processors
-from moose_trace.context import bind_fields, trace_context
-from moose_trace.ids import new_trace_id, trace_id_from_int
-from moose_trace.otel import otel_context_for
-from moose_trace.processors import (
+from moose_trace.logging import processors
+from moose_trace.logging.processors import (
     TraceFields,
     add_error_fields,
     add_log_level,
@@ -34,6 +31,9 @@ from moose_trace.processors import (
     merge_context,
     redact,
 )
+from moose_trace.tracing.context import bind_fields, trace_context
+from moose_trace.tracing.ids import new_trace_id, trace_id_from_int
+from moose_trace.tracing.otel import otel_context_for
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 

@@ -13,10 +13,10 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from moose_trace.context import trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
-from moose_trace.otel import install_propagator
-from moose_trace.propagation import (
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.otel import install_propagator
+from moose_trace.tracing.propagation import (
     TraceIdPropagator,
     escape_header_value,
     extract_incoming,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from moose_trace.redaction import REDACTED, Redactor, redact_text, redact_value
+from moose_trace.logging.redaction import REDACTED, Redactor, redact_text, redact_value
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."

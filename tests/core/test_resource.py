@@ -12,8 +12,8 @@ import orjson
 import pytest
 import structlog
 
-from moose_trace.log_config import configure_logging, shutdown_logging
-from moose_trace.resource import parse_resource_attributes, resource_fields
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.logging.resource import parse_resource_attributes, resource_fields
 
 RESOURCE = (
     "service.name=from-resource,service.version=1.4.2,deployment.environment=prod,"

@@ -22,8 +22,8 @@ import orjson
 import pytest
 import structlog
 
-from moose_trace.log_config import configure_logging, shutdown_logging
-from moose_trace.redaction import Redactor
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.logging.redaction import Redactor
 from tests.core.secret_corpus import LOOKALIKES, SECRETS, Secret
 
 

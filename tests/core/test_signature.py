@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moose_trace.signature import error_signature, normalize_message
+from moose_trace.errors.signature import error_signature, normalize_message
 
 SIGNATURE = re.compile(r"v1_[0-9a-f]{16}")
 

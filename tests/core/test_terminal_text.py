@@ -18,7 +18,7 @@ from moose_trace._text import (
     terminal_safe_event,
     unescape_terminal,
 )
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
 
 # What a terminal may act on or hide: controls, format characters (bidi, zero-width, tags),
 # line/paragraph separators and lone surrogates.

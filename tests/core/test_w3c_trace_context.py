@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from moose_trace.context import trace_context
-from moose_trace.propagation import (
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.propagation import (
     TraceIdPropagator,
     bind_incoming,
     extract_incoming,
     outgoing_headers,
     parse_traceparent,
 )
-from moose_trace.tracestate import format_tracestate, parse_tracestate
+from moose_trace.tracing.tracestate import format_tracestate, parse_tracestate
 
 TID = "0af76519-16cd-43dd-8448-eb211c80319c"
 HEX = TID.replace("-", "")

@@ -20,8 +20,8 @@ from decorator_helpers import Logs, Spans
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from moose_trace.log_config import configure_logging, shutdown_logging
-from moose_trace.otel import configure_tracing
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.tracing.otel import configure_tracing
 
 
 @pytest.fixture

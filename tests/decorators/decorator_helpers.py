@@ -8,7 +8,7 @@ import orjson
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from moose_trace.log_config import LoggingSetup
+from moose_trace.logging.config import LoggingSetup
 
 
 class Logs:

@@ -12,10 +12,10 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import StatusCode
 
 from moose_trace import trace_context
-from moose_trace.context import current_fields
 from moose_trace.decorators import traced_api, traced_sync, traced_transform
-from moose_trace.ids import new_trace_id, trace_id_from_int
-from moose_trace.propagation import traceparent_for
+from moose_trace.tracing.context import current_fields
+from moose_trace.tracing.ids import new_trace_id, trace_id_from_int
+from moose_trace.tracing.propagation import traceparent_for
 
 
 def test_the_span_and_the_log_line_share_trace_and_span_ids(logs: Logs, spans: Spans) -> None:

@@ -10,9 +10,9 @@ from confluent_kafka import Message
 from decorator_helpers import Logs
 
 from moose_trace import trace_context
-from moose_trace.context import current_trace_id
 from moose_trace.decorators import traced_sync
-from moose_trace.ids import new_trace_id
+from moose_trace.tracing.context import current_trace_id
+from moose_trace.tracing.ids import new_trace_id
 
 
 class TableSink:

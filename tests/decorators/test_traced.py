@@ -10,7 +10,7 @@ from decorator_helpers import Logs
 
 from moose_trace import trace_context
 from moose_trace.decorators import traced, traced_api
-from moose_trace.ids import new_trace_id
+from moose_trace.tracing.ids import new_trace_id
 
 
 def test_traced_binds_the_primitive_and_your_fields(logs: Logs) -> None:

@@ -15,9 +15,9 @@ from confluent_kafka import Message
 from decorator_helpers import Logs
 
 from moose_trace import trace_context
-from moose_trace.context import current_fields, current_trace_id
 from moose_trace.decorators import traced_transform
-from moose_trace.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.context import current_fields, current_trace_id
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 log = structlog.get_logger("app.transforms")
 
@@ -358,7 +358,7 @@ def test_the_logging_setup_can_still_refuse_payloads(logs: Logs) -> None:
 
 def test_importing_the_decorators_loads_no_kafka_client() -> None:
     code = (
-        "import sys, moose_trace.decorators, moose_trace.dlq; "
+        "import sys, moose_trace.decorators, moose_trace.decorators.dead_letters; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'confluent_kafka', 'duckdb', 'uvicorn', 'starlette', 'chdb'}))"
     )

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from demo_run import DEMO_TIMEOUT, Answer, DemoRun, Logs, demo_command, demo_env
 
-from moose_trace.query.cli import main as logs_main
+from moose_trace.commands.logs import main as logs_main
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from moose_trace.paths import LOG_DIR_ENV
+from moose_trace.logging.paths import LOG_DIR_ENV
 
 DEMO_TIMEOUT = 90
 """Seconds a short demo run may take before the test gives up on it (it takes about 8)."""

@@ -127,7 +127,7 @@ class NoCalfkit(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, NoCalfkit())
-from moose_trace.demo.cli import main
+from moose_trace.commands.demo import main
 sys.exit(main(["--short"]))
 """
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from demo_run import DemoRun
 
-import moose_trace.query.cli as logs_cli
+import moose_trace.commands.logs as logs_cli
 from moose_trace.demo.stories import program_words
 
 LATER = timedelta(minutes=15)

@@ -11,8 +11,8 @@ import structlog
 from confluent_kafka import Producer
 from kafka_helpers import JsonLogs
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.testing.broker import EmbeddedBroker
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from moose_trace.broker import EmbeddedBroker
+from moose_trace.testing.broker import EmbeddedBroker
 
 
 def make_consumer(broker: EmbeddedBroker, topic: str, offset: int = 0, **conf: Any) -> Consumer:

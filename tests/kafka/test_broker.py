@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from kafka_helpers import header, read_topic
 
-from moose_trace.broker import BrokerUnavailable, EmbeddedBroker, tansu_binary
+from moose_trace.testing.broker import BrokerUnavailable, EmbeddedBroker, tansu_binary
 
 
 def _gone(pid: int) -> bool:
@@ -82,7 +82,7 @@ def test_start_serves_kafka_and_stop_leaves_no_process() -> None:
 def test_a_killed_owner_takes_its_broker_along(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
-        "from moose_trace.broker import EmbeddedBroker\n"
+        "from moose_trace.testing.broker import EmbeddedBroker\n"
         "broker = EmbeddedBroker().start()\n"
         "print(broker.pid, flush=True)\n"
         "time.sleep(60)\n"

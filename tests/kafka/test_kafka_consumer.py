@@ -11,11 +11,11 @@ import structlog
 from confluent_kafka import Consumer, Producer
 from kafka_helpers import JsonLogs, make_consumer
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import bind_fields, current_fields, current_trace_id, trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka import TracedProducer, extract_trace_id, message_context, traced_messages
 from moose_trace.kafka.consumer import CONSUME_ERROR_EVENT, REJECTED_EVENT
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import bind_fields, current_fields, current_trace_id, trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 log = structlog.get_logger("tests.kafka")
 KAFKA_KEYS = {"kafka_topic", "kafka_partition", "kafka_offset", "consumer_group"}

@@ -10,9 +10,6 @@ import pytest
 from confluent_kafka import Producer
 from kafka_helpers import JsonLogs, header, make_consumer, read_topic
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka import (
     DeadLetterQueue,
     TracedProducer,
@@ -21,6 +18,9 @@ from moose_trace.kafka import (
     traced_messages,
 )
 from moose_trace.kafka.dlq import DLQ_EVENT, MAX_ERROR_MESSAGE
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 Record = namedtuple("Record", "topic partition offset key value headers")
 

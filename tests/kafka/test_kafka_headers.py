@@ -12,8 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.propagators.textmap import Getter
 
-from moose_trace.context import trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka import (
     extract_trace_id,
     incoming_trace,
@@ -23,7 +21,9 @@ from moose_trace.kafka import (
     traced_headers,
 )
 from moose_trace.kafka.headers import batch_incoming
-from moose_trace.propagation import extract_incoming, header_getter
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.propagation import extract_incoming, header_getter
 
 TID = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
 HEX = TID.replace("-", "")
@@ -291,7 +291,7 @@ def test_header_helpers_work_without_confluent_kafka() -> None:
     code = (
         "import sys; sys.modules['confluent_kafka'] = None\n"
         "import moose_trace.kafka as k\n"
-        "from moose_trace.context import trace_context\n"
+        "from moose_trace.tracing.context import trace_context\n"
         f"with trace_context('{TID}'): h = k.inject_headers({{'a': 'b'}})\n"
         f"assert k.extract_trace_id(h) == '{TID}', h\n"
         "assert isinstance(sys.modules['confluent_kafka'], type(None))\n"

@@ -12,10 +12,10 @@ from confluent_kafka import Producer, TopicPartition
 from kafka_helpers import make_consumer
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from moose_trace.broker import EmbeddedBroker
 from moose_trace.kafka import traced_messages
-from moose_trace.log_config import configure_logging, shutdown_logging
+from moose_trace.logging.config import configure_logging, shutdown_logging
 from moose_trace.metrics import CONSUMER_LAG, configure_metrics, shutdown_metrics
+from moose_trace.testing.broker import EmbeddedBroker
 
 
 @pytest.fixture

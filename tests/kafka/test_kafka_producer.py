@@ -7,11 +7,11 @@ from typing import Any
 from confluent_kafka import Producer
 from kafka_helpers import JsonLogs, header, read_topic
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import current_trace_id, trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka import TracedProducer, extract_trace_id
 from moose_trace.kafka.producer import DELIVERED_EVENT, DELIVERY_FAILED_EVENT
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import current_trace_id, trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 
 def test_record_carries_the_producing_trace_and_the_callers_headers(

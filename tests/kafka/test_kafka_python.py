@@ -11,12 +11,12 @@ import structlog
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka_helpers import JsonLogs, header, read_topic
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import current_fields, current_trace_id, trace_context
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka import DeadLetterQueue, TracedProducer, extract_trace_id, traced_messages
 from moose_trace.kafka.consumer import REJECTED_EVENT
 from moose_trace.kafka.producer import DELIVERED_EVENT
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import current_fields, current_trace_id, trace_context
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 log = structlog.get_logger("tests.kafka_python")
 KAFKA_KEYS = {"kafka_topic", "kafka_partition", "kafka_offset", "consumer_group"}

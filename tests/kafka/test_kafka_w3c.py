@@ -10,10 +10,10 @@ import structlog
 from confluent_kafka import Producer
 from kafka_helpers import JsonLogs, header, make_consumer, read_topic
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import current_fields, trace_context
 from moose_trace.kafka import TracedProducer, inject_headers, message_context, traced_messages
-from moose_trace.propagation import bind_incoming, extract_incoming
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import current_fields, trace_context
+from moose_trace.tracing.propagation import bind_incoming, extract_incoming
 
 PEER_HEX = "4bf92f3577b34da6a3ce929d0e0e4736"
 PEER_ID = "4bf92f35-77b3-4da6-a3ce-929d0e0e4736"

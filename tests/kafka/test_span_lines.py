@@ -12,14 +12,14 @@ import structlog
 from confluent_kafka import Producer
 from kafka_helpers import JsonLogs, make_consumer, read_topic
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.context import trace_context
 from moose_trace.decorators import traced_transform
-from moose_trace.ids import new_trace_id
 from moose_trace.kafka import DeadLetterQueue, TracedProducer, message_context, traced_messages
 from moose_trace.kafka.dlq import DLQ_DELIVERED_EVENT
 from moose_trace.kafka.producer import DELIVERED_EVENT
 from moose_trace.query.trace_tree import build_trace_tree
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id
 
 
 def test_produce_and_consume_lines_nest_into_one_tree(

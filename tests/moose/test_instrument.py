@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from moose_trace.broker import EmbeddedBroker
+from moose_trace.testing.broker import EmbeddedBroker
 
 SCRIPT = Path(__file__).parent / "scripts" / "hooks_check.py"
 

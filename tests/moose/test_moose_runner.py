@@ -22,13 +22,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from runner_harness import start_runner, stop_runner
 
-from moose_trace.broker import EmbeddedBroker
-from moose_trace.cli import main as moose_trace_cli
+from moose_trace.commands.main import main as moose_trace_cli
 from moose_trace.errors import categorize_error
-from moose_trace.ids import new_trace_id, parse_trace_id
 from moose_trace.kafka.consumer import REJECTED_EVENT
 from moose_trace.moose import MISSING_TRACE_EVENT, OUTPUTS_SENT_EVENT
-from moose_trace.propagation import traceparent_for
+from moose_trace.testing.broker import EmbeddedBroker
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.propagation import traceparent_for
 
 pytestmark = pytest.mark.timeout(900)  # a first run creates the Python 3.12 environment
 

@@ -24,10 +24,10 @@ import structlog
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from moose_trace import trace_context
-from moose_trace.broker import EmbeddedBroker
 from moose_trace.decorators import traced_sync, traced_transform
 from moose_trace.kafka import DeadLetterQueue, TracedProducer, traced_messages
-from moose_trace.log_config import LoggingSetup, configure_logging, shutdown_logging
+from moose_trace.logging.config import LoggingSetup, configure_logging, shutdown_logging
+from moose_trace.testing.broker import EmbeddedBroker
 
 
 @pytest.fixture

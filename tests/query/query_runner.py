@@ -7,7 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
-from moose_trace.query.cli import main
+from moose_trace.commands.logs import main
 
 
 @dataclass(frozen=True)

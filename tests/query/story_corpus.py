@@ -26,9 +26,9 @@ import orjson
 import structlog
 from structlog.contextvars import merge_contextvars
 
-from moose_trace.context import trace_context
-from moose_trace.ids import new_trace_id
-from moose_trace.signature import error_signature
+from moose_trace.errors.signature import error_signature
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import new_trace_id
 
 MALFORMED_LINES = 1
 """Lines in the corpus that are not JSON log events (the partial last line is not one)."""

@@ -16,9 +16,9 @@ import orjson
 import pytest
 from query_runner import run_logs
 
-from moose_trace.cli import main as moose_trace_main
-from moose_trace.paths import LOG_DIR_ENV
-from moose_trace.query.cli import register
+from moose_trace.commands.logs import register
+from moose_trace.commands.main import main as moose_trace_main
+from moose_trace.logging.paths import LOG_DIR_ENV
 from moose_trace.query.results import Bucket, HistogramResult
 
 
@@ -149,7 +149,7 @@ def test_bad_input_exits_2_naming_the_token(tmp_path: Path, args: list[str], mes
 def test_bad_input_through_a_real_process_has_no_traceback(tmp_path: Path) -> None:
     _write(tmp_path / "a.jsonl", _event(1))
     done = subprocess.run(
-        [sys.executable, "-m", "moose_trace.query.cli", str(tmp_path), "--filter", "x:>y"],
+        [sys.executable, "-m", "moose_trace.commands.logs", str(tmp_path), "--filter", "x:>y"],
         capture_output=True,
         text=True,
         check=False,
@@ -205,7 +205,7 @@ def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     _write(tmp_path / "a.jsonl", *(_event(i % 60, n=i) for i in range(5000)))
     reader = subprocess.Popen(["head", "-n", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     done = subprocess.run(
-        [sys.executable, "-m", "moose_trace.query.cli", str(tmp_path)],
+        [sys.executable, "-m", "moose_trace.commands.logs", str(tmp_path)],
         stdout=reader.stdin,
         stderr=subprocess.PIPE,
         text=True,

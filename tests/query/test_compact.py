@@ -12,6 +12,8 @@ from moose_trace.query.compact import CompactLines
 from moose_trace.query.screen import pager_command
 from moose_trace.query.text import Style
 
+LOGS_COMMAND = [sys.executable, "-m", "moose_trace.commands.main", "logs"]
+
 EVENTS = [
     {
         "timestamp": "2026-01-09T10:00:01.250Z",
@@ -86,7 +88,7 @@ def test_piped_output_is_not_paged_and_keeps_whole_lines(tmp_path: Path) -> None
     directory = tmp_path
     (directory / "a.jsonl").write_text("\n".join(json.dumps(e) for e in EVENTS))
     done = subprocess.run(
-        [sys.executable, "-m", "moose_trace.cli", "logs", str(directory), "--no-progress"],
+        [*LOGS_COMMAND, str(directory), "--no-progress"],
         capture_output=True,
         text=True,
         check=True,

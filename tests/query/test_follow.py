@@ -53,7 +53,7 @@ def follow(tmp_path: Path) -> Iterator[tuple[Path, _Following]]:
         [
             sys.executable,
             "-m",
-            "moose_trace.query.cli",
+            "moose_trace.commands.logs",
             str(logs),
             "--filter",
             "phase=execution",

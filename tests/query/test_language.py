@@ -8,7 +8,7 @@ import pytest
 
 from moose_trace.query.ast import AllOf, AnyOf, Match, Not, NumberCompare, TimeRange, Value
 from moose_trace.query.durations import parse_duration, parse_instant, parse_range
-from moose_trace.query.errors import QueryError
+from moose_trace.query.exceptions import QueryError
 from moose_trace.query.language import (
     KafkaRecord,
     parse_compare,

@@ -12,10 +12,10 @@ import pytest
 import structlog
 from query_runner import run_logs
 
-from moose_trace.baggage import configure_baggage
-from moose_trace.context import trace_context
-from moose_trace.log_config import configure_logging, shutdown_logging
-from moose_trace.propagation import bind_incoming, extract_incoming
+from moose_trace.logging.config import configure_logging, shutdown_logging
+from moose_trace.tracing.baggage import configure_baggage
+from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.propagation import bind_incoming, extract_incoming
 
 RESOURCE = "service.version=1.4.2,deployment.environment=prod,cloud.region=eu-west-1"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from moose_trace.prune import prune_log_dir, register
-from moose_trace.retention import RetentionPolicy, parse_retention
+from moose_trace.commands.prune import prune_log_dir, register
+from moose_trace.store.retention import RetentionPolicy, parse_retention
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc)
 

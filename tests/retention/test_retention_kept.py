@@ -16,10 +16,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from moose_trace.clickhouse.schema import ddl
-from moose_trace.clickhouse.transport import ChdbTransport
-from moose_trace.prune import prune_log_dir
-from moose_trace.retention import DEFAULT_RETENTION, RetentionPolicy, parse_retention
+from moose_trace.commands.prune import prune_log_dir
+from moose_trace.store.clickhouse.schema import ddl
+from moose_trace.store.clickhouse.transport import ChdbTransport
+from moose_trace.store.retention import DEFAULT_RETENTION, RetentionPolicy, parse_retention
 
 LEVELS = ["debug", "info", "warning", "WARN", "error", "critical", "notice", "TRACE"]
 POLICIES = {

@@ -17,7 +17,7 @@ from moose_lib import commons
 
 import moose_trace.moose
 import moose_trace.moose._kafka_hooks as kafka_hooks
-from moose_trace.log_config import configure_logging
+from moose_trace.logging.config import configure_logging
 
 broker = sys.argv[1]
 found: dict[str, object] = {}

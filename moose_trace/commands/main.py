@@ -1,0 +1,148 @@
+"""The ``moose-trace`` command: one entry point, one subcommand per job.
+
+Subcommands live with the layer they drive (``logs`` in ``moose_trace.query``); this module only
+wires them together, so ``moose-trace --help`` starts fast and an extra that is not installed
+costs only its own subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from moose_trace import __version__
+from moose_trace._text import terminal_safe
+
+__all__ = ["build_parser", "main", "run_subcommand", "say"]
+
+# (subcommand, module that registers it, extra that provides its dependencies)
+_SUBCOMMANDS = (
+    ("logs", "moose_trace.commands.logs", "query"),
+    ("ingest", "moose_trace.commands.ingest", "clickhouse"),
+    ("prune", "moose_trace.commands.prune", "all"),
+    ("demo", "moose_trace.commands.demo", "demo"),
+    ("serve", "moose_trace.commands.serve", "console"),
+)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the ``moose-trace`` argument parser with every available subcommand.
+
+    With ``only``, just that subcommand is loaded (the others' modules are not imported), so
+    ``moose-trace logs …`` starts as fast as the query tool alone.
+    """
+    parser: argparse.ArgumentParser = _Parser(
+        prog="moose-trace",
+        description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
+    )
+    parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND"
+    )
+    for command, module_name, extra in _SUBCOMMANDS:
+        if only is not None and command != only:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as missing:
+            if (missing.name or "").split(".")[0] == "moose_trace":
+                raise
+            _register_missing_extra(subparsers, command, extra, missing)
+            continue
+        module.register(subparsers)
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage dump), escaped, exit status 2.
+
+    For an unknown option it names the closest known one.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: <message>`` (``did you mean --filter?`` when one fits), exit 2."""
+        text = terminal_safe(message + _suggestion(self, message), reversible=False)
+        self.exit(2, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    if "unrecognized arguments:" not in message:
+        return ""
+    known = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                known.update(sub._option_string_actions)
+    words = message.split("unrecognized arguments:", 1)[1].split()
+    for word in words:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], sorted(known), n=1)
+            if close:
+                return f" (did you mean {close[0]}?)"
+    return ""
+
+
+def _register_missing_extra(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    command: str,
+    extra: str,
+    missing: ModuleNotFoundError,
+) -> None:
+    message = (
+        f"moose-trace {command} needs the optional dependency {missing.name!r}: "
+        f"pip install 'moose-trace[{extra}]'"
+    )
+
+    def explain(_args: argparse.Namespace) -> int:
+        print(message, file=sys.stderr)
+        return 2
+
+    parser = subparsers.add_parser(command, help=f"(needs moose-trace[{extra}])", add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.set_defaults(func=explain)
+
+
+def say(command: str, message: object, file: TextIO | None = None) -> None:
+    """Print ``moose-trace <command>: <message>`` on stderr (or ``file``), on one line.
+
+    Messages echo what the user typed and what the logs hold, so the text is made
+    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts (a
+    value quoted with ``repr`` is not escaped twice).
+    """
+    text = terminal_safe(str(message), reversible=False)
+    print(f"moose-trace {command}: {text}", file=file or sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``moose-trace`` with ``argv`` (default: the process arguments); return the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    commands = {command for command, _module, _extra in _SUBCOMMANDS}
+    first = arguments[0] if arguments else None
+    parser = build_parser(first if first in commands else None)
+    args = parser.parse_args(arguments)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def run_subcommand(command: str, argv: Sequence[str] | None = None) -> int:
+    """Run ``moose-trace <command>`` with ``argv`` (default: the process arguments).
+
+    What ``python -m moose_trace.commands.logs`` and ``python -m moose_trace.demo`` run: the same
+    parser and error handling as the ``moose-trace`` command, one subcommand loaded.
+    """
+    return main([command, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""What a traced call's input says about itself: its trace, its Kafka position, its data.
+
+Inputs come in three shapes: confluent-kafka ``Message`` objects (``headers()``, ``topic()``,
+``value()`` methods), kafka-python / aiokafka records (the same as attributes), and plain
+records (a ``dict`` with a ``trace_id`` key). Anything else carries no trace. Nothing here
+raises: a record that cannot be read is a record without a trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from moose_trace.kafka.headers import incoming_trace, message_fields
+from moose_trace.logging.redaction import Redactor
+from moose_trace.tracing.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, extract_incoming
+
+__all__ = ["RecordTrace", "is_kafka_record", "kafka_fields", "payload_of", "record_trace"]
+
+_TRACE_KEYS = (KAFKA_TRACE_HEADER, TRACEPARENT_HEADER)
+
+RecordTrace = tuple[str, str | None]
+"""A record's ``(trace_id, parent_span_id)``; the parent comes from its ``traceparent``."""
+
+
+def record_trace(record: object) -> RecordTrace | None:
+    """Return the trace a record carries, or ``None``; never raises.
+
+    Kafka messages: their headers; dict records: their ``trace_id`` and ``traceparent`` keys;
+    both by ``moose_trace.tracing.propagation.extract_incoming``'s rules (a valid ``traceparent``
+    decides, else ``trace_id``).
+    """
+    try:
+        if type(record) is dict or isinstance(record, Mapping):
+            # The one parser, on the record's trace keys only (a record may be large).
+            carrier = {key: record[key] for key in _TRACE_KEYS if key in record}
+            if not carrier:
+                return None
+            incoming = extract_incoming(carrier, id_headers=(KAFKA_TRACE_HEADER,))
+        elif not hasattr(record, "headers"):
+            return None
+        else:
+            incoming = incoming_trace(record)
+    except Exception:
+        return None
+    if incoming.trace_id is None:
+        return None
+    return incoming.trace_id, incoming.parent_span_id
+
+
+def is_kafka_record(record: object) -> bool:
+    """Return whether ``record`` looks like a Kafka message (headers, topic, offset)."""
+    return hasattr(record, "offset") and hasattr(record, "topic") and hasattr(record, "headers")
+
+
+def kafka_fields(record: object) -> dict[str, Any]:
+    """Return a Kafka message's topic, partition and offset as log fields, or ``{}``."""
+    return message_fields(record) if is_kafka_record(record) else {}
+
+
+def payload_of(value: object, redactor: Redactor) -> Any:
+    """Return ``value`` as a log line shows it, secrets redacted.
+
+    A Kafka message shows its value; bytes are decoded (and parsed when they hold JSON), so a
+    password inside a JSON payload is found by key like in any dict.
+    """
+    if is_kafka_record(value):
+        try:
+            raw = getattr(value, "value", None)
+            value = raw() if callable(raw) else raw
+        except Exception:
+            value = None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = data.decode("utf-8", "backslashreplace")
+    return redactor.redact(value)

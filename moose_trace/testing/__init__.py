@@ -1,0 +1,1 @@
+"""Tools for tests and demos, not for production code: an embedded Kafka broker (``broker``)."""

@@ -1,0 +1,313 @@
+"""The current trace context: trace id and fields in contextvars, visible to structlog.
+
+Every key lives in the very ContextVar that ``structlog.contextvars`` uses for it, so a plain
+``merge_contextvars`` processor (ours or the user's own chain) sees ``trace_id``, ``span_id`` and
+every bound field with no extra step. Entering a context sets those variables; leaving resets them
+with their tokens, which restores exactly the previous state, exceptions included. Threads and
+asyncio tasks each have their own contextvars, so concurrent requests never see each other's ids.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import structlog.contextvars as _structlog_cv
+from opentelemetry import trace as otel_trace
+
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id, trace_id_from_int
+
+if TYPE_CHECKING:
+    from moose_trace.tracing.propagation import IncomingTrace
+
+__all__ = [
+    "bind_fields",
+    "current_fields",
+    "current_parent_span_id",
+    "current_span_id",
+    "current_trace_id",
+    "new_span_id",
+    "trace_context",
+]
+
+_PREFIX = _structlog_cv.STRUCTLOG_KEY_PREFIX
+# structlog keeps one ContextVar per key in this dict; sharing it means bind_contextvars() and
+# trace_context() address the same variable, so neither can shadow the other.
+_STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] = getattr(
+    _structlog_cv, "_CONTEXT_VARS", {}
+)
+_VARS: dict[str, contextvars.ContextVar[Any]] = {}
+
+
+def _var(key: str) -> contextvars.ContextVar[Any]:
+    try:
+        return _VARS[key]
+    except KeyError:
+        name = _PREFIX + key
+        var = _STRUCTLOG_VARS.get(name)
+        if var is None:
+            var = contextvars.ContextVar(name, default=Ellipsis)
+            _STRUCTLOG_VARS[name] = var
+        _VARS[key] = var
+        return var
+
+
+_TRACE_ID = _var("trace_id")
+_FRAME: contextvars.ContextVar[trace_context | None] = contextvars.ContextVar(
+    "moose_trace_frame", default=None
+)
+# What the incoming carrier said beyond the id (parent, flags, tracestate, baggage): set by
+# ``propagation.bind_incoming`` inside the incoming trace's context, reset with it.
+_INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar(
+    "moose_trace_incoming", default=None
+)
+_getrandbits = random.getrandbits
+_last_valid: object = None
+_current_span = otel_trace.get_current_span
+
+
+def new_span_id() -> str:
+    """Return a random 64-bit span id as 16 lowercase hex digits (never all zeros)."""
+    value = _getrandbits(64)
+    while not value:
+        value = _getrandbits(64)
+    return f"{value:016x}"
+
+
+def _otel_trace_id() -> str | None:
+    """The active OpenTelemetry span's trace id (canonical), or ``None`` without a valid span."""
+    span_context = _current_span().get_span_context()
+    return trace_id_from_int(span_context.trace_id) if span_context.is_valid else None
+
+
+def current_trace_id() -> str | None:
+    """Return the trace id of the current context, or ``None`` outside any trace.
+
+    Outside any ``trace_context`` but inside a valid OpenTelemetry span (a span started by
+    OpenTelemetry's own instrumentation), that span's trace id: the one its log lines carry.
+    """
+    value = _TRACE_ID.get()
+    if value is not Ellipsis:
+        return value  # type: ignore[no-any-return]
+    return _otel_trace_id()
+
+
+def current_span_id() -> str | None:
+    """Return the span id of the innermost trace context (16 hex digits), or ``None``.
+
+    Outside any ``trace_context`` but inside a valid local OpenTelemetry span, that span's id.
+    """
+    frame = _FRAME.get()
+    if frame is not None:
+        return frame.span_id
+    span_context = _current_span().get_span_context()
+    if span_context.is_valid and not span_context.is_remote:
+        return f"{span_context.span_id:016x}"
+    return None
+
+
+def current_incoming() -> IncomingTrace | None:
+    """Return what the incoming carrier of this context said beyond its id (internal).
+
+    Set by ``moose_trace.tracing.propagation.bind_incoming``; ``None`` when nothing was kept.
+    """
+    return _INCOMING.get()
+
+
+def set_incoming(
+    incoming: IncomingTrace | None, *, remember: bool = True
+) -> contextvars.Token[IncomingTrace | None]:
+    """Keep ``incoming`` until the current trace context exits (internal: ``bind_incoming``).
+
+    ``remember=False``: the caller resets the returned token itself (a consume loop that binds
+    records without a ``trace_context`` frame of their own).
+    """
+    token = _INCOMING.set(incoming)
+    if remember:
+        frame = _FRAME.get()
+        if frame is not None:
+            frame._remember(token)
+    return token
+
+
+def current_parent_span_id() -> str | None:
+    """Return the span id of the trace context enclosing the innermost one, or ``None``."""
+    frame = _FRAME.get()
+    return None if frame is None else frame.parent_span_id
+
+
+def current_fields() -> dict[str, Any]:
+    """Return a copy of everything bound for logging in this context (trace id and fields)."""
+    return _structlog_cv.get_contextvars()
+
+
+class trace_context:
+    """Bind a trace id and fields for the code inside ``with`` (or ``async with``).
+
+    ``trace_id`` is validated: a valid id in any accepted form is normalized; ``None`` keeps the
+    current context's id, else the active OpenTelemetry span's trace id, else makes a new UUIDv7;
+    an invalid id is replaced by a new one (it never reaches a log line). Each context has its
+    own ``span_id`` (pass one to use an OpenTelemetry span's; otherwise a random one is made the
+    first time it is asked for). Its ``parent_span_id`` is the one given (the span that sent the
+    request or record this context handles), else the enclosing context's span, else, at the
+    root, the incoming ``traceparent``'s span kept by ``bind_incoming``. On exit every variable
+    is reset to what it was, so nothing leaks, even when the body raises.
+    """
+
+    __slots__ = ("_fields", "_given", "_parent", "_span_id", "_tokens", "trace_id")
+
+    trace_id: str
+    """The canonical trace id bound by this context (set on enter)."""
+    _tokens: list[contextvars.Token[Any]]
+    _fields: Mapping[str, Any]
+
+    def __init__(
+        self,
+        trace_id: str | bytes | None = None,
+        *,
+        span_id: str | None = None,
+        parent_span_id: str | None = None,
+        **fields: Any,
+    ) -> None:
+        self._given = trace_id
+        self._span_id = span_id
+        self._parent = parent_span_id
+        self._fields = fields
+
+    @property
+    def span_id(self) -> str:
+        """This context's span id: the one given, else a random 64-bit id made on first use."""
+        span_id = self._span_id
+        if span_id is None:
+            span_id = self._span_id = new_span_id()
+        return span_id
+
+    @property
+    def parent_span_id(self) -> str | None:
+        """The parent given (the sender of the request or record), else the enclosing context's
+        span id, else, at the root, the incoming trace's caller span (``traceparent``, kept by
+        ``bind_incoming``), else ``None``."""
+        given = self._parent
+        if given is not None:
+            return given
+        enclosing = self._tokens[1].old_value
+        if isinstance(enclosing, trace_context):
+            return enclosing.span_id
+        incoming = _INCOMING.get()
+        if incoming is not None and incoming.trace_id == self.trace_id:
+            return incoming.parent_span_id
+        return None
+
+    def __enter__(self) -> trace_context:
+        global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
+        given = self._given
+        if given is None:
+            current = _TRACE_ID.get()
+            tid = (_otel_trace_id() or new_trace_id()) if current is Ellipsis else current
+        elif given is _last_valid:
+            # The very string object validated last time (an id handed from the middleware to the
+            # decorators, or reused in a loop): it is immutable, so it is still valid.
+            tid = given
+        else:
+            tid = parse_trace_id(given) or new_trace_id()
+            _last_valid = tid
+        self.trace_id = tid
+        tokens = [_TRACE_ID.set(tid), _FRAME.set(self)]
+        for key, value in self._fields.items():
+            tokens.append((_VARS.get(key) or _var(key)).set(value))
+        self._tokens = tokens
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tokens = self._tokens
+        try:
+            for token in reversed(tokens):
+                token.var.reset(token)
+        except ValueError:
+            _reset_each(tokens)
+
+    async def __aenter__(self) -> trace_context:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def _remember(self, token: contextvars.Token[Any]) -> None:
+        self._tokens.append(token)
+
+
+def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
+    """Reset each token not used yet, newest first (after one failed to reset)."""
+    for token in reversed(tokens):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            # ValueError: a field bound from a child task, whose value lives in that task's
+            # Context (nothing of ours to undo); RuntimeError: a token reset before the failure.
+            continue
+
+
+def bound_pairs(fields: Mapping[str, Any]) -> tuple[tuple[contextvars.ContextVar[Any], Any], ...]:
+    """Return ``fields`` as ``(ContextVar, value)`` pairs, for ``enter_prepared`` (internal)."""
+    found = _VARS
+    return tuple((found.get(key) or _var(key), value) for key, value in fields.items())
+
+
+def enter_prepared(
+    trace_id: str | None,
+    fields: tuple[tuple[contextvars.ContextVar[Any], Any], ...],
+    span_id: str | None = None,
+    parent_span_id: str | None = None,
+) -> trace_context:
+    """Build and enter a ``trace_context`` from prepared parts (internal: the decorators' path).
+
+    ``trace_id`` must be canonical already (from ``parse_trace_id``) or ``None``; ``fields``
+    come from ``bound_pairs``; ``parent_span_id``, when given, is the parent instead of the
+    enclosing context (the input record's sender). Leave it with ``__exit__`` like any
+    ``trace_context``.
+    """
+    context = _new_context(trace_context)
+    context._given = None
+    context._span_id = span_id
+    context._parent = parent_span_id
+    context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
+    if trace_id is None:
+        trace_id = _TRACE_ID.get()
+        if trace_id is Ellipsis:
+            trace_id = _otel_trace_id() or new_trace_id()
+    context.trace_id = trace_id
+    context._tokens = tokens = [_TRACE_ID.set(trace_id), _FRAME.set(context)]
+    append = tokens.append
+    for var, value in fields:
+        append(var.set(value))
+    return context
+
+
+_new_context = object.__new__
+_NO_FIELDS: Mapping[str, Any] = {}
+
+
+def bind_fields(**fields: Any) -> None:
+    """Add fields to the current trace context; they are removed when that context exits.
+
+    Use it for facts learned mid-request (the authenticated ``principal``, a record count).
+    Outside any trace context it binds like ``structlog.contextvars.bind_contextvars``.
+    """
+    frame = _FRAME.get()
+    for key, value in fields.items():
+        token = _var(key).set(value)
+        if frame is not None:
+            frame._remember(token)

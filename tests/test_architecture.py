@@ -1,0 +1,378 @@
+"""The layers of docs/architecture.md hold: imports point down, and no private name crosses modules.
+
+Every module of ``moose_trace/`` is read with ``ast`` (nothing is imported), so the check sees
+imports inside functions too. It fails on
+
+- an import from a layer that may not be imported (``store`` importing ``query``, ``query``
+  importing an integration, anything importing a public face such as ``moose_trace`` itself),
+- a cycle between packages (``query`` ↔ ``clickhouse`` was one),
+- ``from x import _name`` or ``x._name`` where ``_name`` is another module's private name (a
+  private *module* may be imported by name: its public names are the internal API).
+
+The first tests run the checker on small made-up trees, so a checker that cannot fail fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "moose_trace"
+
+# Where each module belongs, by longest matching prefix. ``face`` modules only name things.
+GROUPS: Mapping[str, str] = {
+    "moose_trace": "face",
+    "moose_trace.clickhouse": "face",
+    "moose_trace._moved": "core",
+    "moose_trace._record": "core",
+    "moose_trace._text": "core",
+    "moose_trace._version": "core",
+    "moose_trace.errors": "core",
+    "moose_trace.tracing": "core",
+    "moose_trace.logging": "core",
+    "moose_trace.metrics": "core",
+    "moose_trace._metrics_sdk": "core",
+    "moose_trace.configuration": "core",
+    "moose_trace.asgi": "asgi",
+    "moose_trace.http": "http",
+    "moose_trace.kafka": "kafka",
+    "moose_trace.decorators": "decorators",
+    "moose_trace.moose": "moose",
+    "moose_trace.store": "store",
+    "moose_trace.query": "query",
+    "moose_trace.console": "console",
+    "moose_trace.commands": "commands",
+    "moose_trace.demo": "demo",
+    "moose_trace.demo.__main__": "commands",  # ``python -m moose_trace.demo`` is an entry point
+    "moose_trace.testing": "testing",
+}
+
+# What each group may import besides itself (docs/architecture.md, "What each package owns").
+MAY_IMPORT: Mapping[str, frozenset[str]] = {
+    "face": frozenset(GROUPS.values()),
+    "core": frozenset(),
+    "asgi": frozenset({"core"}),
+    "http": frozenset({"core"}),
+    "kafka": frozenset({"core"}),
+    "decorators": frozenset({"core", "kafka"}),
+    "moose": frozenset({"core", "kafka"}),
+    "testing": frozenset({"core"}),
+    "store": frozenset({"core"}),
+    "query": frozenset({"core", "store"}),
+    "console": frozenset({"core", "store", "query"}),
+    "demo": frozenset({"core", "asgi", "http", "kafka", "decorators", "store", "query", "testing"}),
+    "commands": frozenset({"core", "store", "query", "console", "demo"}),
+}
+
+# The query tool reads logs, whoever wrote them: of the core it uses only pure functions.
+QUERY_MAY_USE_FROM_CORE = frozenset(
+    {
+        "moose_trace._record",
+        "moose_trace._text",
+        "moose_trace.tracing.ids",
+        "moose_trace.logging.paths",
+    }
+)
+
+# Packages whose import graph must have no cycle (core's parts count as packages of their own).
+CYCLE_UNITS = (
+    "moose_trace.tracing",
+    "moose_trace.logging",
+    "moose_trace.errors",
+    *(name for name, group in GROUPS.items() if group not in {"face", "core"}),
+)
+
+# Known debts, each with the reason it is still here. A debt that is paid makes the test fail
+# until it is taken off this list, so the list only shrinks.
+KNOWN: frozenset[str] = frozenset(
+    {
+        # __version__ is read from the public face (a _version module takes it)
+        "moose_trace.commands.main imports the public face moose_trace",
+        "moose_trace.decorators._spans imports the public face moose_trace",
+        "moose_trace.metrics imports the public face moose_trace",
+        # the fast-path internals are read across modules (one named home takes them)
+        "moose_trace.decorators._plan imports private _TRACE_ID from moose_trace.tracing.context",
+        "moose_trace.decorators._plan imports private _PROVIDER_FROM_ENV from "
+        "moose_trace.decorators._spans",
+        "moose_trace.decorators._spans imports private _OTEL_CONTEXT_VAR from "
+        "moose_trace.tracing.otel",
+        "moose_trace.decorators._spans imports private _OTEL_SPAN_KEY from "
+        "moose_trace.tracing.otel",
+        "moose_trace.kafka.consumer imports private _var from moose_trace.tracing.context",
+        "moose_trace.kafka.dlq imports private _header_value from moose_trace.kafka.headers",
+        "moose_trace.logging.processors imports private _FRAME from moose_trace.tracing.context",
+        "moose_trace.logging.processors imports private _STRUCTLOG_VARS from "
+        "moose_trace.tracing.context",
+        "moose_trace.logging.processors imports private _TRACE_ID from moose_trace.tracing.context",
+        "moose_trace.logging.processors imports private _OTEL_CONTEXT_VAR from "
+        "moose_trace.tracing.otel",
+        "moose_trace.logging.processors imports private _OTEL_SPAN_KEY from "
+        "moose_trace.tracing.otel",
+        "moose_trace.tracing._otel_sdk imports private _TRACE_ID from moose_trace.tracing.context",
+        # the demo runs `moose-trace logs` itself (the command will hand it the runner)
+        "moose_trace.demo.runner imports moose_trace.commands.main: demo may not import commands",
+        "moose_trace.demo.stories imports moose_trace.commands.logs: demo may not import commands",
+        "package cycle: moose_trace.commands -> moose_trace.demo -> moose_trace.commands",
+        # the ClickHouse errors derive from the query tool's EngineError
+        "moose_trace.query.engines imports the public face moose_trace.clickhouse",
+        "moose_trace.store.clickhouse.transport imports moose_trace.query.exceptions: store may "
+        "not import query",
+        "package cycle: moose_trace.query -> moose_trace.store -> moose_trace.query",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Import:
+    """One ``import`` or ``from … import`` in a module, resolved to absolute names."""
+
+    importer: str
+    target: str
+    names: tuple[str, ...]
+    line: int
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def is_package(path: Path) -> bool:
+    return path.name == "__init__.py"
+
+
+def imports_of(
+    source: str, name: str, package: bool, modules: Mapping[str, object] | None = None
+) -> Iterator[Import]:
+    """Every import of ``moose_trace`` in ``source`` (module ``name``), relative ones resolved.
+
+    With ``modules`` (the tree's module names), ``from package import module`` is an import of
+    that module.
+    """
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "moose_trace":
+                    yield Import(name, alias.name, (), node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if package else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "moose_trace":
+                continue
+            names = tuple(alias.name for alias in node.names)
+            submodules = [
+                f"{target}.{n}" for n in names if modules is not None and f"{target}.{n}" in modules
+            ]
+            if submodules and len(submodules) == len(names):
+                # ``from package import module``: the import is of the modules, not the package
+                for submodule in submodules:
+                    yield Import(name, submodule, (), node.lineno)
+            else:
+                yield Import(name, target, names, node.lineno)
+
+
+def private_attribute_uses(source: str, name: str, package: bool) -> Iterator[tuple[str, int]]:
+    """``alias._name`` where ``alias`` is a moose_trace module imported into this one."""
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("moose_trace.") and alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            for found in imports_of(ast.unparse(node), name, package):
+                for alias in node.names:
+                    aliases[alias.asname or alias.name] = f"{found.target}.{alias.name}"
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and _is_private(node.attr)
+        ):
+            yield f"{aliases[node.value.id]}.{node.attr}", node.lineno
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def group_of(module: str) -> str | None:
+    best = None
+    for prefix in GROUPS:
+        if (module == prefix or module.startswith(prefix + ".")) and (
+            best is None or len(prefix) > len(best)
+        ):
+            best = prefix
+    return None if best is None else GROUPS[best]
+
+
+def unit_of(module: str) -> str | None:
+    for unit in CYCLE_UNITS:
+        if module == unit or module.startswith(unit + "."):
+            return unit
+    return None
+
+
+def check_tree(modules: Mapping[str, tuple[str, bool]]) -> list[str]:
+    """Every rule broken by ``modules`` (name -> (source, is package)), as readable lines."""
+    problems: list[str] = []
+    edges: dict[str, set[str]] = {}
+    for name, (source, package) in sorted(modules.items()):
+        group = group_of(name)
+        for found in imports_of(source, name, package, modules):
+            target_group = group_of(found.target)
+            where = f"{name}:{found.line}"
+            if group is not None and target_group is not None and group != "face":
+                if target_group == "face":
+                    problems.append(f"{where} imports the public face {found.target}")
+                elif target_group != group and target_group not in MAY_IMPORT[group]:
+                    problems.append(
+                        f"{where} imports {found.target}: {group} may not import {target_group}"
+                    )
+                elif (
+                    group == "query"
+                    and target_group == "core"
+                    and found.target not in QUERY_MAY_USE_FROM_CORE
+                ):
+                    problems.append(f"{where} imports {found.target}: query uses no SDK state")
+            for imported in found.names:
+                submodule = f"{found.target}.{imported}"
+                if _is_private(imported) and submodule not in modules:
+                    problems.append(f"{where} imports private {imported} from {found.target}")
+            source_unit, target_unit = unit_of(name), unit_of(found.target)
+            if source_unit and target_unit and source_unit != target_unit:
+                edges.setdefault(source_unit, set()).add(target_unit)
+        for private, line in private_attribute_uses(source, name, package):
+            owner = private.rsplit(".", 1)[0]
+            if owner != name and private not in modules:
+                problems.append(f"{name}:{line} uses private {private}")
+    problems.extend(f"package cycle: {' -> '.join(cycle)}" for cycle in _cycles(edges))
+    return problems
+
+
+def _cycles(edges: Mapping[str, set[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(edges.get(node, ())):
+            if nxt in path:
+                cycle = [*path[path.index(nxt) :], nxt]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    cycles.append(cycle)
+            elif len(path) < len(edges) + 1:
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(edges):
+        visit(start, [start])
+    return cycles
+
+
+def package_modules(root: Path = PACKAGE) -> dict[str, tuple[str, bool]]:
+    return {
+        module_name(path, root): (path.read_text(encoding="utf-8"), is_package(path))
+        for path in sorted(root.rglob("*.py"))
+    }
+
+
+def without_known(problems: list[str]) -> list[str]:
+    return [problem for problem in problems if _key(problem) not in KNOWN]
+
+
+def _key(problem: str) -> str:
+    """The problem without its line number, so an edit above it does not move the debt."""
+    head, _, rest = problem.partition(" ")
+    return f"{head.rsplit(':', 1)[0]} {rest}" if ":" in head else problem
+
+
+# --- the checker can fail --------------------------------------------------------------------
+
+
+def test_an_upward_import_between_layers_is_found() -> None:
+    tree = {
+        "moose_trace.store.sink": ("from moose_trace.query.errors import EngineError\n", False),
+        "moose_trace.query.errors": ("class EngineError(Exception): ...\n", False),
+    }
+    assert check_tree(tree) == [
+        "moose_trace.store.sink:1 imports moose_trace.query.errors: store may not import query"
+    ]
+
+
+def test_importing_a_private_name_from_another_module_is_found() -> None:
+    tree = {
+        "moose_trace.kafka.consumer": ("from moose_trace.tracing.context import _var\n", False),
+        "moose_trace.tracing.context": ("_var = None\n", False),
+    }
+    assert check_tree(tree) == [
+        "moose_trace.kafka.consumer:1 imports private _var from moose_trace.tracing.context"
+    ]
+
+
+def test_reading_a_private_attribute_of_an_imported_module_is_found() -> None:
+    source = "from moose_trace.tracing import otel\n\ndef f():\n    return otel._SPAN_KEY\n"
+    tree = {
+        "moose_trace.logging.processors": (source, False),
+        "moose_trace.tracing.otel": ("_SPAN_KEY = 1\n", False),
+        "moose_trace.tracing": ("", True),
+    }
+    assert check_tree(tree) == [
+        "moose_trace.logging.processors:4 uses private moose_trace.tracing.otel._SPAN_KEY"
+    ]
+
+
+def test_a_private_module_imported_by_name_is_allowed_and_the_face_is_not() -> None:
+    tree = {
+        "moose_trace.logging.config": ("from moose_trace.logging import _fast_line\n", False),
+        "moose_trace.logging._fast_line": ("", False),
+        "moose_trace.logging": ("", True),
+        "moose_trace.metrics": ("from moose_trace import __version__\n", False),
+    }
+    assert check_tree(tree) == ["moose_trace.metrics:1 imports the public face moose_trace"]
+
+
+def test_a_cycle_between_packages_is_found_even_inside_functions() -> None:
+    tree = {
+        "moose_trace.commands.demo": ("from moose_trace.demo import stories\n", False),
+        "moose_trace.demo.stories": (
+            "def run():\n    from moose_trace.commands.logs import main\n",
+            False,
+        ),
+    }
+    problems = check_tree(tree)
+    assert (
+        "moose_trace.demo.stories:2 imports moose_trace.commands.logs: demo may not import "
+        + ("commands")
+        in problems
+    )
+    assert "package cycle: moose_trace.commands -> moose_trace.demo -> moose_trace.commands" in (
+        problems
+    )
+
+
+# --- the package keeps the rules ---------------------------------------------------------------
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    assert [name for name in package_modules() if group_of(name) is None] == []
+
+
+def test_imports_point_down_and_no_private_name_crosses_modules() -> None:
+    problems = without_known(check_tree(package_modules()))
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_known_debt_is_still_owed() -> None:
+    owed = {_key(problem) for problem in check_tree(package_modules())}
+    assert sorted(KNOWN - owed) == [], "paid: take these off KNOWN"
