@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -121,3 +122,22 @@ def test_missing_log_directory_is_one_line_and_exit_2(tmp_path: object) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "no such file or directory" in result.stderr
+
+
+def test_assets_are_cached_by_their_hash_and_the_page_revalidates(console: ConsoleServer) -> None:
+    page = httpx.get(console.url + "/", timeout=10)
+    assert page.headers["cache-control"] == "no-cache"
+    script = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page.text)
+    style = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', page.text)
+    assert script is not None
+    assert style is not None
+    for url in (script.group(1), style.group(1)):
+        asset = httpx.get(console.url + url, timeout=10)
+        assert asset.status_code == 200
+        assert "immutable" in asset.headers["cache-control"]
+    stale = httpx.get(console.url + "/static/app.js?v=0000", timeout=10)
+    assert stale.headers["cache-control"] == "no-cache"  # not the current content: ask again
+    revalidate = {"If-None-Match": page.headers["etag"]}
+    again = httpx.get(console.url + "/", headers=revalidate, timeout=10)
+    assert again.status_code == 304
+    assert again.content == b""
