@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from moose_trace._moved import MOVED_MODULES
 from moose_trace._moved import install as _install_moved_modules
-
-__version__ = "0.1.0"
+from moose_trace._version import __version__
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {

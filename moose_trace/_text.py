@@ -15,6 +15,9 @@ The escapes are visible and reversible (``unescape_terminal`` undoes them): ``\\
 separator, surrogate and filler characters. A backslash is doubled only where it would
 otherwise read as one of these escapes, so ``C:\\Users`` and ``\\d+`` show as written.
 
+``say`` prints a command's one-line note or error that way (every subcommand and the demo use
+it).
+
 Cost: one regular-expression search per value; values without anything to escape (nearly
 all) are returned as they are.
 """
@@ -22,11 +25,13 @@ all) are returned as they are.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 __all__ = [
     "safe_str",
+    "say",
     "terminal_lines",
     "terminal_safe",
     "terminal_safe_event",
@@ -126,3 +131,14 @@ def safe_str(value: object) -> str:
         return str(value)
     except Exception:
         return f"<unprintable {type(value).__name__}>"
+
+
+def say(command: str, message: object, file: TextIO | None = None) -> None:
+    """Print ``moose-trace <command>: <message>`` on stderr (or ``file``), on one line.
+
+    Messages echo what the user typed and what the logs hold, so the text is made
+    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts (a
+    value quoted with ``repr`` is not escaped twice).
+    """
+    text = terminal_safe(str(message), reversible=False)
+    print(f"moose-trace {command}: {text}", file=file or sys.stderr)

@@ -32,6 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from moose_trace._fastpath import meter_provider_reader
+from moose_trace._version import __version__
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader
@@ -114,8 +117,6 @@ class OperationMetrics:
     def __init__(
         self, provider: otel_metrics.MeterProvider, *, name_limit: int = DEFAULT_NAME_LIMIT
     ) -> None:
-        from moose_trace import __version__  # noqa: PLC0415 - the package imports this module
-
         if name_limit < 0:
             raise ValueError("name_limit must be ≥ 0")
         self.provider = provider
@@ -251,13 +252,9 @@ _from_global: tuple[object, OperationMetrics | None] = (None, None)
 _lock = threading.Lock()
 
 
-# OpenTelemetry's global ``MeterProvider`` lives in this module global, ``None`` until
-# ``set_meter_provider`` (``get_meter_provider`` answers with a proxy either way): read here only.
-from opentelemetry.metrics import _internal as _api_state  # noqa: E402
-
-
-def _global_provider() -> object:
-    return getattr(_api_state, "_METER_PROVIDER", None)
+# OpenTelemetry's global ``MeterProvider``: ``None`` until ``set_meter_provider``
+# (``get_meter_provider`` answers with a proxy either way).
+_global_provider = meter_provider_reader()
 
 
 def operation_metrics() -> OperationMetrics | None:
@@ -268,7 +265,7 @@ def operation_metrics() -> OperationMetrics | None:
     explicit = _explicit
     if explicit is not None:
         return explicit
-    provider = _api_state._METER_PROVIDER
+    provider = _global_provider()
     if provider is None:
         return None
     cached = _from_global

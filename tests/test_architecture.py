@@ -25,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "moose_trace"
 GROUPS: Mapping[str, str] = {
     "moose_trace": "face",
     "moose_trace.clickhouse": "face",
+    "moose_trace._fastpath": "core",
     "moose_trace._moved": "core",
     "moose_trace._record": "core",
     "moose_trace._text": "core",
@@ -86,42 +87,7 @@ CYCLE_UNITS = (
 
 # Known debts, each with the reason it is still here. A debt that is paid makes the test fail
 # until it is taken off this list, so the list only shrinks.
-KNOWN: frozenset[str] = frozenset(
-    {
-        # __version__ is read from the public face (a _version module takes it)
-        "moose_trace.commands.main imports the public face moose_trace",
-        "moose_trace.decorators._spans imports the public face moose_trace",
-        "moose_trace.metrics imports the public face moose_trace",
-        # the fast-path internals are read across modules (one named home takes them)
-        "moose_trace.decorators._plan imports private _TRACE_ID from moose_trace.tracing.context",
-        "moose_trace.decorators._plan imports private _PROVIDER_FROM_ENV from "
-        "moose_trace.decorators._spans",
-        "moose_trace.decorators._spans imports private _OTEL_CONTEXT_VAR from "
-        "moose_trace.tracing.otel",
-        "moose_trace.decorators._spans imports private _OTEL_SPAN_KEY from "
-        "moose_trace.tracing.otel",
-        "moose_trace.kafka.consumer imports private _var from moose_trace.tracing.context",
-        "moose_trace.kafka.dlq imports private _header_value from moose_trace.kafka.headers",
-        "moose_trace.logging.processors imports private _FRAME from moose_trace.tracing.context",
-        "moose_trace.logging.processors imports private _STRUCTLOG_VARS from "
-        "moose_trace.tracing.context",
-        "moose_trace.logging.processors imports private _TRACE_ID from moose_trace.tracing.context",
-        "moose_trace.logging.processors imports private _OTEL_CONTEXT_VAR from "
-        "moose_trace.tracing.otel",
-        "moose_trace.logging.processors imports private _OTEL_SPAN_KEY from "
-        "moose_trace.tracing.otel",
-        "moose_trace.tracing._otel_sdk imports private _TRACE_ID from moose_trace.tracing.context",
-        # the demo runs `moose-trace logs` itself (the command will hand it the runner)
-        "moose_trace.demo.runner imports moose_trace.commands.main: demo may not import commands",
-        "moose_trace.demo.stories imports moose_trace.commands.logs: demo may not import commands",
-        "package cycle: moose_trace.commands -> moose_trace.demo -> moose_trace.commands",
-        # the ClickHouse errors derive from the query tool's EngineError
-        "moose_trace.query.engines imports the public face moose_trace.clickhouse",
-        "moose_trace.store.clickhouse.transport imports moose_trace.query.exceptions: store may "
-        "not import query",
-        "package cycle: moose_trace.query -> moose_trace.store -> moose_trace.query",
-    }
-)
+KNOWN: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -203,6 +169,51 @@ def private_attribute_uses(source: str, name: str, package: bool) -> Iterator[tu
             yield f"{aliases[node.value.id]}.{node.attr}", node.lineno
 
 
+# Libraries whose private state the fast paths read: only ``moose_trace._fastpath`` may.
+WATCHED_LIBRARIES = ("structlog", "opentelemetry")
+FASTPATH = "moose_trace._fastpath"
+
+
+def third_party_private_uses(source: str) -> Iterator[tuple[str, int]]:
+    """Private names of the watched libraries used in ``source``: imported, read, or looked up
+    with ``getattr`` by name."""
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in WATCHED_LIBRARIES:
+                    aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            module = node.module or ""
+            if module.split(".")[0] not in WATCHED_LIBRARIES:
+                continue
+            for alias in node.names:
+                if _is_private(alias.name) or any(_is_private(p) for p in module.split(".")):
+                    yield f"{module}.{alias.name}", node.lineno
+                aliases[alias.asname or alias.name] = f"{module}.{alias.name}"
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and _is_private(node.attr)
+        ):
+            yield f"{aliases[node.value.id]}.{node.attr}", node.lineno
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in aliases
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _is_private(node.args[1].value)
+        ):
+            yield f"{aliases[node.args[0].id]}.{node.args[1].value}", node.lineno
+
+
 def _is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
@@ -218,10 +229,9 @@ def group_of(module: str) -> str | None:
 
 
 def unit_of(module: str) -> str | None:
-    for unit in CYCLE_UNITS:
-        if module == unit or module.startswith(unit + "."):
-            return unit
-    return None
+    """The package ``module`` counts as for cycles (the longest unit that contains it)."""
+    found = [unit for unit in CYCLE_UNITS if module == unit or module.startswith(unit + ".")]
+    return max(found, key=len, default=None)
 
 
 def check_tree(modules: Mapping[str, tuple[str, bool]]) -> list[str]:
@@ -253,6 +263,11 @@ def check_tree(modules: Mapping[str, tuple[str, bool]]) -> list[str]:
             source_unit, target_unit = unit_of(name), unit_of(found.target)
             if source_unit and target_unit and source_unit != target_unit:
                 edges.setdefault(source_unit, set()).add(target_unit)
+        if name != FASTPATH:
+            problems.extend(
+                f"{name}:{line} reads {private}: only {FASTPATH} reads another library's internals"
+                for private, line in third_party_private_uses(source)
+            )
         for private, line in private_attribute_uses(source, name, package):
             owner = private.rsplit(".", 1)[0]
             if owner != name and private not in modules:
@@ -329,6 +344,26 @@ def test_reading_a_private_attribute_of_an_imported_module_is_found() -> None:
     }
     assert check_tree(tree) == [
         "moose_trace.logging.processors:4 uses private moose_trace.tracing.otel._SPAN_KEY"
+    ]
+
+
+def test_a_third_party_private_read_outside_the_fast_path_home_is_found() -> None:
+    source = (
+        "import structlog.contextvars as cv\n"
+        "from opentelemetry import trace\n"
+        "from structlog import _config\n"
+        "VARS = cv._CONTEXT_VARS\n"
+        "PROVIDER = getattr(trace, '_TRACER_PROVIDER', None)\n"
+    )
+    tree = {"moose_trace.logging.processors": (source, False), FASTPATH: (source, False)}
+    assert check_tree(tree) == [
+        f"moose_trace.logging.processors:{line} reads {name}: only {FASTPATH} reads another "
+        "library's internals"
+        for line, name in [
+            (3, "structlog._config"),
+            (4, "structlog.contextvars._CONTEXT_VARS"),
+            (5, "opentelemetry.trace._TRACER_PROVIDER"),
+        ]
     ]
 
 

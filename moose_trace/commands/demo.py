@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``moose-trace demo`` with parsed ``args``; return the exit status."""
     # Imported here: the pipeline's modules are only needed when the demo runs, so other
     # subcommands (``moose-trace logs``) start without them.
+    from moose_trace.commands.logs import main as run_logs  # noqa: PLC0415
     from moose_trace.demo.runner import DemoOptions, run_demo  # noqa: PLC0415
 
     options = DemoOptions(
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         keep_running=args.keep_running,
         short=args.short,
         log_dir=args.log_dir,
+        run_logs=run_logs,
         report=args.report,
     )
     try:

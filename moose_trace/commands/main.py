@@ -12,10 +12,10 @@ import difflib
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import NoReturn
 
-from moose_trace import __version__
-from moose_trace._text import terminal_safe
+from moose_trace._text import say, terminal_safe
+from moose_trace._version import __version__
 
 __all__ = ["build_parser", "main", "run_subcommand", "say"]
 
@@ -104,17 +104,6 @@ def _register_missing_extra(
     parser = subparsers.add_parser(command, help=f"(needs moose-trace[{extra}])", add_help=False)
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     parser.set_defaults(func=explain)
-
-
-def say(command: str, message: object, file: TextIO | None = None) -> None:
-    """Print ``moose-trace <command>: <message>`` on stderr (or ``file``), on one line.
-
-    Messages echo what the user typed and what the logs hold, so the text is made
-    ``terminal_safe``: an escape sequence or a newline in it shows escaped, never acts (a
-    value quoted with ``repr`` is not escaped twice).
-    """
-    text = terminal_safe(str(message), reversible=False)
-    print(f"moose-trace {command}: {text}", file=file or sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from opentelemetry import trace as _otel_trace
-
+from moose_trace._fastpath import TRACE_ID_VAR, TRACER_PROVIDER_FROM_ENV
+from moose_trace._fastpath import global_tracer_provider as _global_tracer_provider
 from moose_trace.decorators.dead_letters import DeadLetterSink, dead_letter_target
 from moose_trace.errors.categories import error_fields, error_message, error_type_name
 from moose_trace.logging._outputs import report_once
@@ -24,7 +24,6 @@ from moose_trace.logging.config import direct_logger
 from moose_trace.logging.redaction import Redactor, default_redactor
 from moose_trace.metrics import operation_metrics
 from moose_trace.tracing.context import (
-    _TRACE_ID,
     bind_fields,
     bound_pairs,
     current_fields,
@@ -37,7 +36,6 @@ from moose_trace.tracing.otel import LAYER_ATTRIBUTE
 from ._inputs import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
 from ._metrics import CallMetrics
 from ._spans import (
-    _PROVIDER_FROM_ENV,
     attach_record_context,
     detach,
     end_span,
@@ -64,7 +62,8 @@ DECORATOR_LOG = direct_logger("moose_trace.decorators")
 _log = DECORATOR_LOG
 _INFO = logging.INFO
 _perf_ns = time.perf_counter_ns
-_trace_id_var = _TRACE_ID
+_trace_id_var = TRACE_ID_VAR
+_PROVIDER_FROM_ENV = TRACER_PROVIDER_FROM_ENV
 _RUN_ID_PARAMETERS = ("workflow_run_id", "run_id")
 _RECORD_KINDS = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -293,7 +292,7 @@ def begin(plan: Plan, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple
             if extra:
                 fields = fields + bound_pairs(extra)
     context = enter_prepared(trace_id, fields, None, parent)
-    if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
+    if _PROVIDER_FROM_ENV or _global_tracer_provider() is not None:
         span = _start_span_safely(plan, context.trace_id, context.parent_span_id, None)
         return record, context, span
     return record, context, None
@@ -399,7 +398,7 @@ class Call:
             fields = fields + bound_pairs(extra)  # set after the plan's: the same keys win
         context = self._context = enter_prepared(trace_id, fields, None, parent)
         # No tracer provider (OpenTelemetry's module global still None): no span, no call.
-        if _PROVIDER_FROM_ENV or getattr(_otel_trace, "_TRACER_PROVIDER", True) is not None:
+        if _PROVIDER_FROM_ENV or _global_tracer_provider() is not None:
             self._span = self._start_span(context.trace_id, context.parent_span_id)
         else:
             self._span = None

@@ -9,7 +9,6 @@ remote parent context when the provider makes its own ids.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,14 +17,11 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span
 
+from moose_trace._fastpath import OTEL_CONTEXT_VAR, OTEL_SPAN_KEY, TRACER_PROVIDER_FROM_ENV
+from moose_trace._fastpath import global_tracer_provider as _global_tracer_provider
+from moose_trace._version import __version__
 from moose_trace.tracing.ids import trace_id_to_int
-from moose_trace.tracing.otel import (
-    _OTEL_CONTEXT_VAR,
-    _OTEL_SPAN_KEY,
-    otel_context_for,
-    record_span_error,
-    sdk_available,
-)
+from moose_trace.tracing.otel import otel_context_for, record_span_error, sdk_available
 
 __all__ = [
     "INSTRUMENTATION_NAME",
@@ -42,7 +38,7 @@ INSTRUMENTATION_NAME = "moose_trace.decorators"
 _get_provider = otel_trace.get_tracer_provider
 # While no provider is set, ``get_tracer_provider`` looks at the environment on every call; the
 # API's module global says the same for free (unless a provider is to come from the environment).
-_PROVIDER_FROM_ENV = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_PROVIDER_FROM_ENV = TRACER_PROVIDER_FROM_ENV
 _get_current_span = otel_trace.get_current_span
 _set_span_in_context = otel_trace.set_span_in_context
 _attach = otel_context.attach
@@ -50,8 +46,8 @@ _detach = otel_context.detach
 _PROXY = otel_trace.ProxyTracerProvider
 _NOOP = otel_trace.NoOpTracerProvider
 _ROOT = Context()
-_context_var = _OTEL_CONTEXT_VAR if _OTEL_SPAN_KEY else None
-_span_key: str = _OTEL_SPAN_KEY or ""
+_context_var = OTEL_CONTEXT_VAR if OTEL_SPAN_KEY else None
+_span_key: str = OTEL_SPAN_KEY or ""
 # (provider, its tracer, whether it makes moose-trace ids, the id generator it had then)
 _tracer_cache: tuple[object, otel_trace.Tracer, bool, object] | None = None
 _generator_class: type | None = None
@@ -64,8 +60,6 @@ def _tracer(provider: otel_trace.TracerProvider) -> tuple[otel_trace.Tracer, boo
     cached = _tracer_cache
     generator = getattr(provider, "id_generator", None)
     if cached is None or cached[0] is not provider or cached[3] is not generator:
-        from moose_trace import __version__  # noqa: PLC0415 - the package imports this module
-
         tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         cached = _tracer_cache = (provider, tracer, _makes_moose_ids(provider), generator)
     return cached[1], cached[2]
@@ -116,7 +110,7 @@ def start_span(
     Returns the span and the token ``end_span`` needs. Call it inside the call's
     ``trace_context``, so a root span takes that context's trace id.
     """
-    if not _PROVIDER_FROM_ENV and getattr(otel_trace, "_TRACER_PROVIDER", True) is None:
+    if not _PROVIDER_FROM_ENV and _global_tracer_provider() is None:
         return None
     provider = _get_provider()
     if type(provider) is _PROXY or isinstance(provider, _NOOP):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 import time
@@ -23,7 +24,15 @@ import structlog
 from moose_trace.demo.table import OlapStore
 from moose_trace.tracing.context import trace_context
 
-__all__ = ["Change", "TableSpec", "deploy", "ensure_topics", "leadership_lock", "plan"]
+__all__ = [
+    "Change",
+    "TableSpec",
+    "deploy",
+    "ensure_topics",
+    "kafka_logger",
+    "leadership_lock",
+    "plan",
+]
 
 _log = structlog.get_logger("moose_trace.demo.deploy")
 LOCK_ID = "infra_ddl"
@@ -162,9 +171,13 @@ def _apply(store: OlapStore, change: Change) -> None:
         )
 
 
+def kafka_logger() -> logging.Logger:
+    """The stdlib logger librdkafka's own messages go to (into the log files, not stderr)."""
+    return logging.getLogger("confluent_kafka")
+
+
 def ensure_topics(bootstrap_servers: str, names: Sequence[str]) -> None:
     """Create the Kafka topics that do not exist yet (one partition each), logging each."""
-    from moose_trace.demo.pipeline import kafka_logger  # noqa: PLC0415
     from moose_trace.testing.broker import BrokerUnavailable, create_topics  # noqa: PLC0415
 
     with trace_context(service="demo-deploy", layer="streaming", phase="execution"):

@@ -18,7 +18,6 @@ the HTTP request to the table. The workload turns the knobs the stories need: sl
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections import defaultdict, deque
@@ -30,7 +29,7 @@ import orjson
 import structlog
 
 from moose_trace.demo.app import PIPELINE
-from moose_trace.demo.infra import TableSpec
+from moose_trace.demo.infra import TableSpec, kafka_logger
 from moose_trace.demo.processes import Supervisor
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
@@ -45,7 +44,6 @@ __all__ = [
     "DeadLetter",
     "Pipeline",
     "close_producer",
-    "kafka_logger",
     "traced_producer",
 ]
 
@@ -522,11 +520,6 @@ def close_producer(producer: Any) -> None:
     close = getattr(producer, "close", None)
     if close is not None:
         close()
-
-
-def kafka_logger() -> logging.Logger:
-    """The stdlib logger librdkafka's own messages go to (into the log files, not stderr)."""
-    return logging.getLogger("confluent_kafka")
 
 
 def _failed(message: Any) -> bool:

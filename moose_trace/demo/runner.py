@@ -20,8 +20,7 @@ from typing import TextIO
 
 import orjson
 
-from moose_trace._text import terminal_safe
-from moose_trace.commands.main import say
+from moose_trace._text import say, terminal_safe
 from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.external import ExternalApi
 from moose_trace.demo.infra import deploy, ensure_topics
@@ -41,7 +40,7 @@ from moose_trace.demo.processes import (
     interrupts_as_exceptions,
 )
 from moose_trace.demo.progress import DemoStats, ProgressView
-from moose_trace.demo.stories import print_results
+from moose_trace.demo.stories import LogsCommand, print_results
 from moose_trace.demo.table import OlapStore, open_store
 from moose_trace.demo.workload import StoryFacts, Workload, WorkloadSize
 from moose_trace.logging.paths import LOG_DIR_ENV, default_log_dir
@@ -78,6 +77,9 @@ class DemoOptions:
     """Where logs go; default: the SDK's default log directory."""
     report: Path | None = None
     """Write the run's facts (trace ids, offsets, times) as JSON here."""
+    run_logs: LogsCommand | None = None
+    """Runs ``moose-trace logs`` in this process for the closing trace (``moose-trace demo``
+    passes its own); ``None``: as a child process."""
 
 
 def _check_requirements(options: DemoOptions) -> None:
@@ -151,6 +153,7 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> int:
                 log_dir=log_dir,
                 source=options.log_dir,
                 out=stream,
+                run_logs=options.run_logs,
             )
             if options.keep_running:
                 _wait_for_interrupt(stream)

@@ -10,7 +10,9 @@ import io
 import os
 import shlex
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -22,6 +24,7 @@ from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.workload import StoryFacts
 
 __all__ = [
+    "LogsCommand",
     "Story",
     "command_line",
     "print_results",
@@ -241,16 +244,37 @@ def _same(first: Path, second: Path) -> bool:
         return False
 
 
-def trace_output(trace_id: str, *, color: bool, source: Path | None = None) -> tuple[int, str]:
-    """Run ``moose-trace logs --trace <id>`` here; return its exit status and what it wrote."""
-    from moose_trace.commands.logs import main  # noqa: PLC0415
+LogsCommand = Callable[[Sequence[str]], int]
+"""Runs ``moose-trace logs`` with these arguments in this process; returns its exit status."""
 
-    out, err = io.StringIO(), io.StringIO()
+
+def trace_output(
+    trace_id: str,
+    *,
+    color: bool,
+    source: Path | None = None,
+    run_logs: LogsCommand | None = None,
+) -> tuple[int, str]:
+    """Run ``moose-trace logs --trace <id>``; return its exit status and what it wrote.
+
+    ``run_logs`` runs it in this process (``moose-trace demo`` hands in the command's own
+    ``main``; the demo sits below the commands and imports none); without it, the command runs
+    as a child process, as a user would run it.
+    """
     arguments = ["--trace", trace_id, "--color", "always" if color else "never", "--no-progress"]
     if source is not None:
         arguments.append(str(source))
+    if run_logs is None:
+        done = subprocess.run(
+            [sys.executable, "-m", "moose_trace.commands.main", "logs", *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode, done.stdout + done.stderr
+    out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = main(arguments)
+        code = run_logs(arguments)
     return code, out.getvalue() + err.getvalue()
 
 
@@ -262,11 +286,12 @@ def print_results(
     log_dir: Path,
     source: Path | None,
     out: TextIO,
+    run_logs: LogsCommand | None = None,
 ) -> None:
     """Show the run's outcome: counters, the failed ingest's trace, the stories' commands.
 
     ``source`` is the log directory to name in commands (``None``: the default one, which the
-    commands find by themselves).
+    commands find by themselves); ``run_logs`` as in ``trace_output``.
     """
     color = _is_tty(out)
     bold = (lambda text: f"\x1b[1m{text}\x1b[0m") if color else (lambda text: text)
@@ -279,7 +304,9 @@ def print_results(
         f"X-Trace-Id: {bold(facts.failed_ingest_trace)}\n\n"
     )
     write(f"$ {command_line(('--trace', facts.failed_ingest_trace), source)}\n")
-    _code, text = trace_output(facts.failed_ingest_trace, color=color, source=source)
+    _code, text = trace_output(
+        facts.failed_ingest_trace, color=color, source=source, run_logs=run_logs
+    )
     write(text if text.endswith("\n") else text + "\n")
     write("\n" + bold("Next: each user story's question, answered from these logs") + "\n")
     for story in story_commands(facts):

@@ -17,11 +17,12 @@ from typing import Any
 
 import structlog
 
+from moose_trace._fastpath import FRAME_VAR, TRACE_ID_VAR, field_var
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
 from moose_trace.tracing.baggage import baggage_fields
-from moose_trace.tracing.context import _var, set_incoming, trace_context
+from moose_trace.tracing.context import enter_record, leave_record, set_incoming, trace_context
 from moose_trace.tracing.ids import new_trace_id
 from moose_trace.tracing.propagation import IncomingTrace, bind_incoming
 
@@ -43,11 +44,10 @@ SEEK_FAILED_EVENT = "kafka seek back failed"
 _log = structlog.get_logger("moose_trace.kafka")
 
 # The very ContextVars that trace_context and structlog's merge_contextvars use for these keys.
-_TRACE_ID = _var("trace_id")
-_TOPIC = _var("kafka_topic")
-_PARTITION = _var("kafka_partition")
-_OFFSET = _var("kafka_offset")
-_GROUP = _var("consumer_group")
+_TOPIC = field_var("kafka_topic")
+_PARTITION = field_var("kafka_partition")
+_OFFSET = field_var("kafka_offset")
+_GROUP = field_var("consumer_group")
 
 
 class message_context:
@@ -163,14 +163,15 @@ def traced_messages(
     remaining = max_messages
     poll = consumer.poll
     consume = consumer.consume
-    set_trace_id, set_topic = _TRACE_ID.set, _TOPIC.set
+    set_trace_id, set_frame, set_topic = TRACE_ID_VAR.set, FRAME_VAR.set, _TOPIC.set
     set_partition, set_offset = _PARTITION.set, _OFFSET.set
     read_batch = batch_incoming
     tokens: list[Any] | None = None
     extra: list[Any] | None = None  # the current record's parent, flags, tracestate, baggage
+    frame: Any = None  # the current record's trace context (its span, its sender's as parent)
     bound_topic: str | None = None
     bound_partition: int | None = None
-    pending: Iterator[tuple[Any, str | IncomingTrace]] = iter(())
+    pending: Iterator[tuple[Any, tuple[str, str] | IncomingTrace]] = iter(())
     try:
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -186,6 +187,9 @@ def traced_messages(
             # Each record's own trace, read for the whole batch at once.
             pending = zip(batch, read_batch(batch), strict=True)
             for message, read in pending:
+                if frame is not None:
+                    leave_record(frame)
+                    frame = None
                 if extra is not None:
                     _restore(extra)
                     extra = None
@@ -209,17 +213,19 @@ def traced_messages(
                     return
                 rejected = None
                 incoming: IncomingTrace | None = None
-                if isinstance(read, str):  # the producer's shape: the id, nothing more to carry
-                    trace_id = read
-                else:
+                if isinstance(read, IncomingTrace):
                     incoming = read
                     trace_id = read.trace_id or new_trace_id()
+                    parent = read.parent_span_id
                     if read.trace_id is None:
                         rejected = read.rejected
+                else:  # the producer's shape: the ids, nothing more to carry
+                    trace_id, parent = read
                 topic, partition = message.topic(), message.partition()
                 if tokens is None:
                     tokens = [
                         set_trace_id(trace_id),
+                        set_frame(None),
                         set_topic(topic),
                         set_partition(partition),
                         set_offset(message.offset()),
@@ -228,13 +234,13 @@ def traced_messages(
                         tokens.append(_GROUP.set(consumer_group))
                     bound_topic, bound_partition = topic, partition
                 else:
-                    set_trace_id(trace_id)
                     set_offset(message.offset())
                     # Within a batch the topic and partition rarely change: set them only then.
                     if partition != bound_partition or topic != bound_topic:
                         set_topic(topic)
                         set_partition(partition)
                         bound_topic, bound_partition = topic, partition
+                frame = enter_record(trace_id, parent)
                 if incoming is not None and incoming.carries_state:
                     extra = _bind_extra(incoming)
                 if rejected is not None:
@@ -244,6 +250,9 @@ def traced_messages(
                     remaining -= 1
                     if remaining <= 0:
                         return
+            if frame is not None:
+                leave_record(frame)
+                frame = None
             if extra is not None:
                 _restore(extra)
                 extra = None
@@ -253,6 +262,8 @@ def traced_messages(
                 _restore(tokens)
                 tokens = None
     finally:
+        if frame is not None:
+            leave_record(frame)
         if extra is not None:
             _restore(extra)
         if tokens is not None:
@@ -304,7 +315,7 @@ def _bind_extra(incoming: IncomingTrace) -> list[Any]:
     tokens: list[Any] = [set_incoming(incoming, remember=False)]
     if incoming.baggage:
         for field, value in baggage_fields(incoming.baggage).items():
-            tokens.append(_var(field).set(value))
+            tokens.append(field_var(field).set(value))
     return tokens
 
 

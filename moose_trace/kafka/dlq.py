@@ -22,7 +22,7 @@ from moose_trace.errors.categories import categorize_error, error_message, error
 from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import (
     KafkaHeaders,
-    _header_value,
+    header_bytes,
     incoming_trace,
     message_fields,
     message_headers,
@@ -72,7 +72,7 @@ def _field(record: Any, name: str) -> Any:
 def _encode(value: Any) -> bytes | None:
     """A plain record as a message value: as a header value would be, other values as JSON."""
     if value is None or isinstance(value, (bytes, str, bytearray, memoryview)):
-        return _header_value(value)
+        return header_bytes(value)
     try:
         return orjson.dumps(value, default=safe_str, option=orjson.OPT_NON_STR_KEYS)
     except Exception:

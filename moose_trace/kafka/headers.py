@@ -66,7 +66,8 @@ def _header_name(name: Any) -> str:
     return str(name)
 
 
-def _header_value(value: Any) -> bytes | None:
+def header_bytes(value: Any) -> bytes | None:
+    """A header value as Kafka carries it: bytes (``None`` stays ``None``; text is UTF-8)."""
     if value is None or isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -88,7 +89,7 @@ def _user_headers(headers: Any) -> KafkaHeaders:
         name, value = pair
         text = _header_name(name)
         if text.lower() not in _TRACE_HEADERS:
-            kept.append((text, _header_value(value)))
+            kept.append((text, header_bytes(value)))
     return kept
 
 
@@ -180,15 +181,14 @@ def message_headers(message_or_headers: Any) -> Any:
         return None
 
 
-def batch_incoming(messages: Sequence[Any]) -> list[str | IncomingTrace]:
+def batch_incoming(messages: Sequence[Any]) -> list[tuple[str, str] | IncomingTrace]:
     """What ``traced_messages`` needs of each confluent-kafka message of a fetched batch (internal).
 
     A message in this library's producer shape — first ``trace_id`` with a canonical id, then
     ``traceparent`` of that trace, version 00, flags 01, no other trace header — gives its trace
-    id as text: ``incoming_trace`` would give that id with nothing to send on but the parent
-    (``carries_state`` false), and ``traced_messages`` binds no parent of its own. The candidates
-    of the whole batch are checked together with byte operations. Any other message gives
-    ``incoming_trace(message)`` itself.
+    id and its parent span id as text: all ``incoming_trace`` would give, with nothing else to
+    send on (``carries_state`` false). The candidates of the whole batch are checked together
+    with byte operations. Any other message gives ``incoming_trace(message)`` itself.
     """
     ids: list[bytes] = []
     parents: list[bytes] = []
@@ -223,9 +223,11 @@ def batch_incoming(messages: Sequence[Any]) -> list[str | IncomingTrace]:
     if not ids or not _producer_shaped(ids, parents):
         return [incoming_trace(message) for message in messages]
     texts = b"\n".join(ids).decode("ascii").split("\n")
+    spans = b"\n".join([parent[36:52] for parent in parents]).decode("ascii").split("\n")
+    pairs = list(zip(texts, spans, strict=True))
     if len(ids) == len(shaped):  # the usual batch: every record from this library's producer
-        return list(texts)
-    remaining = iter(texts)
+        return pairs  # type: ignore[return-value]
+    remaining = iter(pairs)
     return [
         next(remaining) if is_shaped else incoming_trace(message)
         for message, is_shaped in zip(messages, shaped, strict=True)

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 from structlog.typing import Processor
 
+from moose_trace._fastpath import structlog_config
 from moose_trace.logging._fast_line import LineFunction
 from moose_trace.logging._levels import LevelMap
 from moose_trace.logging.processors import level_name
@@ -293,12 +294,9 @@ _BY_LEVEL: dict[int, Callable[..., Any]] = {
 }
 
 
-try:  # structlog's live configuration: read to know whether it is still ours (see DirectLogger)
-    from structlog import _config as _structlog_config
-
-    _STRUCTLOG_CONFIG: Any = _structlog_config._CONFIG
-except (ImportError, AttributeError):  # pragma: no cover - then always the ordinary path
-    _STRUCTLOG_CONFIG = None
+# structlog's live configuration: read to know whether it is still ours (see DirectLogger);
+# ``None`` when it moved, and then always the ordinary path.
+_STRUCTLOG_CONFIG: Any = structlog_config()
 
 _METHOD_NAMES = {
     logging.DEBUG: "debug",

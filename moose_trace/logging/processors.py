@@ -24,12 +24,16 @@ import structlog.contextvars as _structlog_cv
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 
+from moose_trace._fastpath import FRAME_VAR as _FRAME
+from moose_trace._fastpath import OTEL_CONTEXT_VAR as _OTEL_CONTEXT_VAR
+from moose_trace._fastpath import OTEL_SPAN_KEY as _OTEL_SPAN_KEY
+from moose_trace._fastpath import SHARES_STRUCTLOG_REGISTRY, STRUCTLOG_KEY_PREFIX
+from moose_trace._fastpath import STRUCTLOG_VARS as _STRUCTLOG_VARS
+from moose_trace._fastpath import TRACE_ID_VAR as _TRACE_ID
 from moose_trace.errors.categories import error_fields
 from moose_trace.errors.signature import error_signature
 from moose_trace.logging.redaction import default_redactor
-from moose_trace.tracing.context import _FRAME, _STRUCTLOG_VARS, _TRACE_ID
 from moose_trace.tracing.ids import trace_id_from_int
-from moose_trace.tracing.otel import _OTEL_CONTEXT_VAR, _OTEL_SPAN_KEY
 
 __all__ = [
     "ERROR_KEYS",
@@ -49,9 +53,9 @@ __all__ = [
 EventDict = MutableMapping[str, Any]
 
 _structlog_merge = _structlog_cv.merge_contextvars
-_PREFIX_LEN = len(_structlog_cv.STRUCTLOG_KEY_PREFIX)
+_PREFIX_LEN = len(STRUCTLOG_KEY_PREFIX)
 # Whether ``_STRUCTLOG_VARS`` is structlog's own registry (else only structlog's merge sees all).
-_SHARED_REGISTRY = getattr(_structlog_cv, "_CONTEXT_VARS", None) is _STRUCTLOG_VARS
+_SHARED_REGISTRY = SHARES_STRUCTLOG_REGISTRY
 _MAX_KNOWN = 64
 _known: tuple[tuple[str, contextvars.ContextVar[Any]], ...] | None = ()
 _known_size = 0

@@ -40,11 +40,10 @@ def open_store(url: str, table: str | None) -> Engine:
     Raises ``QueryError`` for a bad URL and ``ModuleNotFoundError`` without the
     ``clickhouse`` extra.
     """
-    from moose_trace.clickhouse import (  # noqa: PLC0415 (optional dependency)
-        DEFAULT_TABLE,
-        ClickHouseEngine,
-        connect,
-    )
+    # imported on use: the ClickHouse client is an optional dependency
+    from moose_trace.query.clickhouse_engine import ClickHouseEngine  # noqa: PLC0415
+    from moose_trace.store.clickhouse.schema import DEFAULT_TABLE  # noqa: PLC0415
+    from moose_trace.store.clickhouse.transport import connect  # noqa: PLC0415
 
     try:
         transport = connect(url)

@@ -1,6 +1,11 @@
-"""The one error a query raises for bad input: it names the bad token and what was expected."""
+"""The query tool's errors: bad input (``QueryError``), an engine that failed (``EngineError``).
+
+``EngineError`` is defined with the stores (``moose_trace.store.exceptions``), which raise it too.
+"""
 
 from __future__ import annotations
+
+from moose_trace.store.exceptions import EngineError
 
 __all__ = ["EngineError", "QueryError"]
 
@@ -10,11 +15,4 @@ class QueryError(ValueError):
 
     The message names the bad token and what was expected; the command line prints it and
     exits with status 2, without a traceback.
-    """
-
-
-class EngineError(RuntimeError):
-    """An engine could not answer (a file unreadable mid-scan, the database failed).
-
-    The command line prints the message and exits with status 1.
     """

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog.contextvars as _structlog_cv
 from opentelemetry import trace as otel_trace
 
+from moose_trace._fastpath import FIELD_VARS, FRAME_VAR, TRACE_ID_VAR, field_var
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id, trace_id_from_int
 
 if TYPE_CHECKING:
@@ -33,32 +34,6 @@ __all__ = [
     "trace_context",
 ]
 
-_PREFIX = _structlog_cv.STRUCTLOG_KEY_PREFIX
-# structlog keeps one ContextVar per key in this dict; sharing it means bind_contextvars() and
-# trace_context() address the same variable, so neither can shadow the other.
-_STRUCTLOG_VARS: dict[str, contextvars.ContextVar[Any]] = getattr(
-    _structlog_cv, "_CONTEXT_VARS", {}
-)
-_VARS: dict[str, contextvars.ContextVar[Any]] = {}
-
-
-def _var(key: str) -> contextvars.ContextVar[Any]:
-    try:
-        return _VARS[key]
-    except KeyError:
-        name = _PREFIX + key
-        var = _STRUCTLOG_VARS.get(name)
-        if var is None:
-            var = contextvars.ContextVar(name, default=Ellipsis)
-            _STRUCTLOG_VARS[name] = var
-        _VARS[key] = var
-        return var
-
-
-_TRACE_ID = _var("trace_id")
-_FRAME: contextvars.ContextVar[trace_context | None] = contextvars.ContextVar(
-    "moose_trace_frame", default=None
-)
 # What the incoming carrier said beyond the id (parent, flags, tracestate, baggage): set by
 # ``propagation.bind_incoming`` inside the incoming trace's context, reset with it.
 _INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar(
@@ -89,7 +64,7 @@ def current_trace_id() -> str | None:
     Outside any ``trace_context`` but inside a valid OpenTelemetry span (a span started by
     OpenTelemetry's own instrumentation), that span's trace id: the one its log lines carry.
     """
-    value = _TRACE_ID.get()
+    value = TRACE_ID_VAR.get()
     if value is not Ellipsis:
         return value  # type: ignore[no-any-return]
     return _otel_trace_id()
@@ -100,7 +75,7 @@ def current_span_id() -> str | None:
 
     Outside any ``trace_context`` but inside a valid local OpenTelemetry span, that span's id.
     """
-    frame = _FRAME.get()
+    frame = FRAME_VAR.get()
     if frame is not None:
         return frame.span_id
     span_context = _current_span().get_span_context()
@@ -127,7 +102,7 @@ def set_incoming(
     """
     token = _INCOMING.set(incoming)
     if remember:
-        frame = _FRAME.get()
+        frame = FRAME_VAR.get()
         if frame is not None:
             frame._remember(token)
     return token
@@ -135,7 +110,7 @@ def set_incoming(
 
 def current_parent_span_id() -> str | None:
     """Return the span id of the trace context enclosing the innermost one, or ``None``."""
-    frame = _FRAME.get()
+    frame = FRAME_VAR.get()
     return None if frame is None else frame.parent_span_id
 
 
@@ -205,7 +180,7 @@ class trace_context:
         global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
         given = self._given
         if given is None:
-            current = _TRACE_ID.get()
+            current = TRACE_ID_VAR.get()
             tid = (_otel_trace_id() or new_trace_id()) if current is Ellipsis else current
         elif given is _last_valid:
             # The very string object validated last time (an id handed from the middleware to the
@@ -215,9 +190,9 @@ class trace_context:
             tid = parse_trace_id(given) or new_trace_id()
             _last_valid = tid
         self.trace_id = tid
-        tokens = [_TRACE_ID.set(tid), _FRAME.set(self)]
+        tokens = [TRACE_ID_VAR.set(tid), FRAME_VAR.set(self)]
         for key, value in self._fields.items():
-            tokens.append((_VARS.get(key) or _var(key)).set(value))
+            tokens.append((FIELD_VARS.get(key) or field_var(key)).set(value))
         self._tokens = tokens
         return self
 
@@ -262,8 +237,8 @@ def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
 
 def bound_pairs(fields: Mapping[str, Any]) -> tuple[tuple[contextvars.ContextVar[Any], Any], ...]:
     """Return ``fields`` as ``(ContextVar, value)`` pairs, for ``enter_prepared`` (internal)."""
-    found = _VARS
-    return tuple((found.get(key) or _var(key), value) for key, value in fields.items())
+    found = FIELD_VARS
+    return tuple((found.get(key) or field_var(key), value) for key, value in fields.items())
 
 
 def enter_prepared(
@@ -285,11 +260,11 @@ def enter_prepared(
     context._parent = parent_span_id
     context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
     if trace_id is None:
-        trace_id = _TRACE_ID.get()
+        trace_id = TRACE_ID_VAR.get()
         if trace_id is Ellipsis:
             trace_id = _otel_trace_id() or new_trace_id()
     context.trace_id = trace_id
-    context._tokens = tokens = [_TRACE_ID.set(trace_id), _FRAME.set(context)]
+    context._tokens = tokens = [TRACE_ID_VAR.set(trace_id), FRAME_VAR.set(context)]
     append = tokens.append
     for var, value in fields:
         append(var.set(value))
@@ -300,14 +275,56 @@ _new_context = object.__new__
 _NO_FIELDS: Mapping[str, Any] = {}
 
 
+class _RecordFrame(trace_context):
+    """The frame of one consumed record: its own span, its sender's span as parent (or none).
+
+    A consume loop's records follow one another in one context, not nested: the parent is what
+    the record says, never the loop's enclosing context.
+    """
+
+    __slots__ = ()
+
+    @property
+    def parent_span_id(self) -> str | None:
+        """The span that sent the record (its ``traceparent``), else ``None``."""
+        return self._parent
+
+
+def enter_record(trace_id: str, parent_span_id: str | None = None) -> trace_context:
+    """Make a consumed record's trace current in a consume loop (internal: ``traced_messages``).
+
+    Sets the trace id and a frame of the record's own, so ``current_span_id()`` in the loop's
+    body is the record's span and a ``trace_context`` entered there is its child. No tokens: the
+    loop saves the trace id and the frame before its first record and restores them after its
+    last; ``leave_record`` undoes what the body bound with ``bind_fields`` before the next one.
+    ``trace_id`` must be canonical already.
+    """
+    frame = _new_context(_RecordFrame)
+    frame._span_id = None
+    frame._parent = parent_span_id
+    frame._tokens = []
+    frame.trace_id = trace_id
+    TRACE_ID_VAR.set(trace_id)
+    FRAME_VAR.set(frame)
+    return frame
+
+
+def leave_record(frame: trace_context) -> None:
+    """Undo what was bound with ``bind_fields`` inside a record's frame (see ``enter_record``)."""
+    tokens = frame._tokens
+    if tokens:
+        _reset_each(tokens)
+        tokens.clear()
+
+
 def bind_fields(**fields: Any) -> None:
     """Add fields to the current trace context; they are removed when that context exits.
 
     Use it for facts learned mid-request (the authenticated ``principal``, a record count).
     Outside any trace context it binds like ``structlog.contextvars.bind_contextvars``.
     """
-    frame = _FRAME.get()
+    frame = FRAME_VAR.get()
     for key, value in fields.items():
-        token = _var(key).set(value)
+        token = field_var(key).set(value)
         if frame is not None:
             frame._remember(token)

@@ -9,20 +9,17 @@ only when ``configure_tracing`` (or ``TraceIdGenerator``) is used.
 
 from __future__ import annotations
 
-import contextvars
 import importlib.util
 import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate as otel_propagate
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
-from opentelemetry.trace import propagation as _otel_propagation
 
 from moose_trace.errors.categories import categorize_error, error_message, error_type_name
 from moose_trace.tracing.context import new_span_id
@@ -62,25 +59,6 @@ def __getattr__(name: str) -> Any:
 
         return _otel_sdk.TraceIdGenerator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _runtime_context_var() -> contextvars.ContextVar[Context] | None:
-    """OpenTelemetry's current-context ContextVar, when it runs its default runtime (internal).
-
-    Reading or setting it directly is what ``get_current``/``attach``/``detach`` do, minus their
-    Python frames; ``None`` under any other runtime context, and callers then use the API.
-    """
-    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
-    variable = getattr(runtime, "_current_context", None)
-    if type(runtime).__name__ != "ContextVarsRuntimeContext":
-        return None
-    return variable if isinstance(variable, contextvars.ContextVar) else None
-
-
-_OTEL_CONTEXT_VAR = _runtime_context_var()
-"""OpenTelemetry's current-context ContextVar, or ``None`` (internal; see above)."""
-_OTEL_SPAN_KEY: str | None = getattr(_otel_propagation, "_SPAN_KEY", None)
-"""The key of the current span in an OpenTelemetry ``Context`` (internal)."""
 
 
 def sdk_available() -> bool:

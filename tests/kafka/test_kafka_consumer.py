@@ -14,7 +14,14 @@ from kafka_helpers import JsonLogs, make_consumer
 from moose_trace.kafka import TracedProducer, extract_trace_id, message_context, traced_messages
 from moose_trace.kafka.consumer import CONSUME_ERROR_EVENT, REJECTED_EVENT
 from moose_trace.testing.broker import EmbeddedBroker
-from moose_trace.tracing.context import bind_fields, current_fields, current_trace_id, trace_context
+from moose_trace.tracing.context import (
+    bind_fields,
+    current_fields,
+    current_parent_span_id,
+    current_span_id,
+    current_trace_id,
+    trace_context,
+)
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 
 log = structlog.get_logger("tests.kafka")
@@ -278,3 +285,35 @@ async def test_message_context_works_with_async_with() -> None:
     async with message_context([("trace_id", b"nope")]) as context:
         assert context.trace_id != tid
         assert parse_trace_id(context.trace_id) == context.trace_id
+
+
+@pytest.mark.parametrize("batch_size", [1, 100])
+def test_inside_the_loop_the_current_span_is_the_message_s_own(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs, batch_size: int
+) -> None:
+    traced = TracedProducer(producer, log_deliveries=False)
+    senders = []
+    for number in range(3):
+        with trace_context(new_trace_id()) as sender:
+            senders.append(sender.span_id)  # the producer's span: the message's traceparent
+            traced.produce(kafka_topic, value=str(number).encode())
+    assert traced.flush(10) == 0
+    spans, parents, children = [], [], []
+    with trace_context(new_trace_id()) as loop:
+        for _ in traced_messages(consumer_of(kafka_topic), max_messages=3, batch_size=batch_size):
+            spans.append(current_span_id())
+            parents.append(current_parent_span_id())
+            with trace_context() as handling:  # work inside the message is its child
+                children.append(handling.parent_span_id)
+            bind_fields(step="handled")
+            log.info("handled")
+        assert current_span_id() == loop.span_id  # the loop's own frame, back after it
+        assert "step" not in current_fields()
+    assert parents == senders
+    assert len(set(spans)) == 3
+    assert loop.span_id not in spans
+    assert children == spans
+    lines = json_logs.lines("handled")
+    assert [line["span_id"] for line in lines] == spans
+    assert [line["parent_span_id"] for line in lines] == senders
+    assert [line["step"] for line in lines] == ["handled"] * 3

@@ -238,10 +238,10 @@ batch_headers = st.one_of(
 
 
 def same_reading(read: Any, headers: Any) -> bool:
-    """A batch entry is incoming_trace's answer, or its id when there is nothing to carry."""
+    """A batch entry is incoming_trace's answer, or its ids when there is nothing to carry."""
     general = incoming_trace(headers)
-    if isinstance(read, str):
-        return read == general.trace_id and not general.carries_state
+    if isinstance(read, tuple):
+        return read == (general.trace_id, general.parent_span_id) and not general.carries_state
     return bool(read == general)
 
 
@@ -254,14 +254,16 @@ def test_a_batch_reads_each_record_as_incoming_trace_does(batch: list[Any]) -> N
 
 def test_a_batch_of_producer_records_is_read_as_ids() -> None:
     ids = [new_trace_id() for _ in range(3)]
+    spans = [f"{number + 1:016x}" for number in range(3)]
     batch = [
         [
             ("trace_id", tid.encode()),
-            ("traceparent", f"00-{tid.replace('-', '')}-{'1' * 16}-01".encode()),
+            ("traceparent", f"00-{tid.replace('-', '')}-{span}-01".encode()),
         ]
-        for tid in ids
+        for tid, span in zip(ids, spans, strict=True)
     ]
-    assert batch_incoming([ConfluentLike(headers) for headers in batch]) == ids
+    found = batch_incoming([ConfluentLike(headers) for headers in batch])
+    assert found == list(zip(ids, spans, strict=True))
 
 
 def test_a_line_break_inside_one_id_spoils_no_other() -> None:
@@ -269,7 +271,7 @@ def test_a_line_break_inside_one_id_spoils_no_other() -> None:
     other = new_trace_id()
     batch = [[("trace_id", other.encode())], [("trace_id", broken)], [("trace_id", TID.encode())]]
     found = batch_incoming([ConfluentLike(headers) for headers in batch])
-    assert [getattr(read, "trace_id", read) for read in found] == [other, None, TID]
+    assert [read.trace_id for read in found] == [other, None, TID]  # type: ignore[union-attr]
 
 
 def test_the_records_own_headers_keep_parent_span_and_flags_next_to_trace_id() -> None:

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from moose_trace.query.exceptions import EngineError
 from moose_trace.store.clickhouse.url import ClickHouseURL, parse_clickhouse_url
+from moose_trace.store.exceptions import EngineError
 
 __all__ = [
     "PERMANENT_CODES",
