@@ -8,9 +8,9 @@ file again; a ClickHouse source answers everything. Following
 (the live stream) is ``--follow``'s: new lines of the files matched with the compiled predicate,
 or the table polled past the newest event shown.
 
-``warm()`` (the app's start-up) loads that table in a thread; until it is loaded, questions over
-files are answered by DuckDB over the files directly, as ``moose-trace logs`` answers them, so a
-first click does not wait for the whole load.
+``warm()`` (the app's start-up) loads that table in a thread, then builds the trace index; until
+the table is loaded, questions over files are answered by DuckDB over the files directly, as
+``moose-trace logs`` answers them, so a first click does not wait for the whole load.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ from moose_trace.query.follow_store import Boundary, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.results import Engine, EventsResult, Result
-from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
+from moose_trace.query.sources import (
+    LogSources,
+    UnreadableFile,
+    incomplete_tail,
+    resolve_sources,
+)
 from moose_trace.query.trace_index import candidate_lines
 
 __all__ = ["ConsoleSource", "open_source"]
@@ -105,9 +110,22 @@ class ConsoleSource:
                     cache.warm()
                 except Exception as failure:  # the next question over the table reports it
                     self._warm_failure = failure
+                self._index_traces()
 
             self._warming = threading.Thread(target=load, name="moose-trace-cache", daemon=True)
             self._warming.start()
+
+    def _index_traces(self) -> None:
+        """Build the files' trace index now, as the first trace asked would: that click then
+        reads only the trace's lines. (A file that cannot be read or indexed is left to that
+        question, which reports it.)"""
+        assert self.files is not None
+        unused = "0" * 32
+        try:
+            for _line in candidate_lines(self.files.discover(), (unused,), on_unreadable=_ignore):
+                pass
+        except Exception:  # the trace question meets it again and reports it
+            return
 
     def _cached(self) -> CachedDuckDBEngine:
         with self._cache_lock:
@@ -164,6 +182,10 @@ class ConsoleSource:
             close()
         if self._cache is not None:
             self._cache.close()
+
+
+def _ignore(_unreadable: UnreadableFile) -> None:
+    """A file the warm-up cannot read is reported by the question that needs it."""
 
 
 class _FileScan:
