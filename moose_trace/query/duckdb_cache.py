@@ -214,6 +214,7 @@ class CachedDuckDBEngine:
         mode = query.mode
         with self._lock:
             self._refresh()
+            self._ensure_table()
             self._ready.set()
             try:
                 if isinstance(mode, ListEvents) and mode.limit is not None:
@@ -341,6 +342,13 @@ class CachedDuckDBEngine:
             self._delete_rows(number)
         with _slice(path, start, end, self._dir) as part:
             self._insert(part, number)
+
+    def _ensure_table(self) -> None:
+        """Create the (empty) table when no file has a line yet: questions then find none."""
+        if not self._created:
+            empty = Path(self._dir) / "empty.jsonl"
+            empty.write_bytes(b"")
+            self._insert(empty, 0)
 
     def _next_number(self) -> int:
         self._numbers += 1
