@@ -73,6 +73,7 @@ QUERY_MAY_USE_FROM_CORE = frozenset(
         "moose_trace._record",
         "moose_trace._text",
         "moose_trace.tracing.ids",
+        "moose_trace.logging.levels",
         "moose_trace.logging.paths",
     }
 )
