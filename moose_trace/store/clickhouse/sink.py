@@ -55,7 +55,8 @@ from typing import Any
 
 from moose_trace._text import safe_str
 from moose_trace.logging.paths import default_log_dir
-from moose_trace.store.clickhouse.lines import count_lines, encode_event, is_event_line
+from moose_trace.store.clickhouse.lines import encode_event, is_event_line
+from moose_trace.store.clickhouse.refusals import store_batch
 from moose_trace.store.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
 from moose_trace.store.clickhouse.shutdown import install_sigterm_handler, register, unregister
 from moose_trace.store.clickhouse.spool import Spool, SpooledBatch
@@ -70,9 +71,6 @@ logger = logging.getLogger("moose_trace.clickhouse")
 
 _URGENT_LEVELS = frozenset({"error", "critical", "ERROR", "CRITICAL", "exception"})
 _URGENT_JSON = re.compile(rb'"level":\s*"(?:error|critical|ERROR|CRITICAL|exception)"')
-# A server error code in neither list of the transport is retried this often, then the batch is
-# treated as refused: an unknown error must not block the queue forever.
-_UNKNOWN_CODE_ATTEMPTS = 5
 # Threads whose log records must not enter a sink: the sinks' own threads, and any thread while
 # it reports a sink's trouble. Records from there still reach every other handler.
 _quiet = threading.local()
@@ -533,53 +531,14 @@ class ClickHouseSink:
         return spooled
 
     def _store(self, batch: _Batch | SpooledBatch, attempts: dict[str, int]) -> int:
-        """Insert a batch; on a refusal, store what can be stored and set the rest aside.
-
-        Returns how many events were stored. A transient failure propagates (the whole batch is
-        retried later; the deterministic tokens of its parts make the retry store them once).
-        A spooled batch (a write-ahead segment, a file of an earlier run) is checked line by
-        line first: lines that are not one JSON object each never reach the server.
-        """
-        data, token = batch.data, batch.token
-        if isinstance(batch, SpooledBatch):
-            lines = data.split(b"\n")
-            good = [line for line in lines if is_event_line(line)]
-            if len(good) < len(lines):
-                bad = [line for line in lines if not is_event_line(line)]
-                self._set_aside(token, bad, "not one JSON object each")
-                return self._store_parts(good, f"{token}.v", "refused")
-        try:
-            self._insert(data, token)
-            return count_lines(data)
-        except ClickHouseError as failure:
-            refused = failure.permanent or (
-                not failure.transient and attempts.get(token, 0) + 1 >= _UNKNOWN_CODE_ATTEMPTS
-            )
-            if not refused:
-                raise
-            reason = safe_str(failure)
-        lines = data.split(b"\n")
-        good = [line for line in lines if is_event_line(line)]
-        if len(good) < len(lines):
-            self._set_aside(token, [line for line in lines if not is_event_line(line)], reason)
-        return self._store_parts(good, f"{token}.v", reason)
-
-    def _store_parts(self, lines: list[bytes], token: str, reason: str) -> int:
-        """Insert ``lines``; on a refusal split them in halves until the refused lines are alone."""
-        if not lines:
-            return 0
-        try:
-            self._insert(b"\n".join(lines), token)
-            return len(lines)
-        except ClickHouseError as failure:
-            if failure.transient:
-                raise
-            if len(lines) == 1:
-                self._set_aside(token, lines, safe_str(failure))
-                return 0
-        half = len(lines) // 2
-        return self._store_parts(lines[:half], f"{token}0", reason) + self._store_parts(
-            lines[half:], f"{token}1", reason
+        """Insert a batch; on a refusal, store what can be stored and set the rest aside."""
+        return store_batch(
+            batch.data,
+            batch.token,
+            spooled=isinstance(batch, SpooledBatch),
+            failed_before=attempts.get(batch.token, 0),
+            insert=self._insert,
+            set_aside=self._set_aside,
         )
 
     def _insert(self, data: bytes, token: str) -> None:
