@@ -33,7 +33,12 @@ from moose_trace.kafka.headers import incoming_trace, inject_headers, message_fi
 from moose_trace.moose._state import ThreadState, guard, thread_state
 from moose_trace.tracing.context import bound_pairs, enter_prepared, trace_context
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id
-from moose_trace.tracing.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER
+from moose_trace.tracing.propagation import (
+    KAFKA_TRACE_HEADER,
+    TRACEPARENT_HEADER,
+    IncomingTrace,
+    bind_incoming,
+)
 
 __all__ = [
     "MISSING_TRACE_EVENT",
@@ -61,24 +66,28 @@ _CANONICAL_LENGTH = 36
 def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_context | None:
     """Enter ``record``'s trace and make it this thread's record; ``None`` if the hook failed.
 
-    The id a record gets is kept on it: entered again (iterated while copied, then used), it
-    gets the same id and no second warning.
+    What the record's headers say is kept on it: entered again (iterated while copied, then
+    used), it gets the same trace and no second warning.
     """
     state.record_object = record  # first: reading its fields below must not enter it again
+    untraced: IncomingTrace | None = None  # what a record without a valid id said
     try:
-        trace_id = getattr(record, _ID_ATTRIBUTE, None)
-        incoming = None
-        if trace_id is None:
-            trace_id = _leading_trace_id(record)
-            if trace_id is None:
-                incoming = incoming_trace(record)
-                trace_id = incoming.trace_id or new_trace_id()
+        known: str | IncomingTrace | None = getattr(record, _ID_ATTRIBUTE, None)
+        if known is None:
+            known = _lone_trace_id(record) or incoming_trace(record)
+            if isinstance(known, IncomingTrace) and known.trace_id is None:
+                untraced = known
+                known = new_trace_id()
             if type(record) in _traced_classes.values():
-                setattr(record, _ID_ATTRIBUTE, trace_id)
-        fields = message_fields(record)
-        if group is not None:
-            fields["consumer_group"] = group
-        context = enter_prepared(trace_id, bound_pairs(fields))
+                setattr(record, _ID_ATTRIBUTE, known)
+        if isinstance(known, str):  # one valid ``trace_id`` header, or a new id: nothing more
+            context = enter_prepared(known, _record_fields(record, group))
+        else:
+            context = enter_prepared(
+                known.trace_id, _record_fields(record, group), None, known.parent_span_id
+            )
+            if known.carries_state:  # flags, tracestate, baggage: sent on with the outputs
+                bind_incoming(known)
     except Exception as exc:
         guard.failed(exc)
         state.record_object = None
@@ -86,17 +95,24 @@ def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_c
     state.record = context
     state.failure = None
     state.dead_letter_due = False
-    if incoming is not None and incoming.trace_id is None:
-        _warn_untraced(incoming.rejected)
+    if untraced is not None:
+        _warn_untraced(untraced.rejected)
     return context
 
 
-def _leading_trace_id(record: Any) -> str | None:
-    """The id when the record's first header is ``trace_id`` with a valid id (what our
-    producers and the seed plan's ingest write), else ``None``: then ``incoming_trace`` reads
-    all headers, and gives the same id for such a record."""
+def _record_fields(record: Any, group: str | None) -> Any:
+    fields = message_fields(record)
+    if group is not None:
+        fields["consumer_group"] = group
+    return bound_pairs(fields)
+
+
+def _lone_trace_id(record: Any) -> str | None:
+    """The id when the record's only header is ``trace_id`` with a valid id (what the seed
+    plan's ingest writes), else ``None``: then ``incoming_trace`` reads the headers by the
+    general rules (``traceparent`` decides, its parent span, ``tracestate``, ``baggage``)."""
     headers = getattr(record, "headers", None)
-    if type(headers) is not list or not headers:
+    if type(headers) is not list or len(headers) != 1:
         return None
     first = headers[0]
     if type(first) is not tuple or len(first) != 2 or first[0] != KAFKA_TRACE_HEADER:

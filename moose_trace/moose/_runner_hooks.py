@@ -21,9 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 from moose_trace.errors.categories import UNKNOWN_ERROR, categorize_error, error_type_name
-from moose_trace.kafka.headers import trace_headers
+from moose_trace.kafka.headers import inject_headers, trace_headers
 from moose_trace.moose._state import guard, thread_state
-from moose_trace.tracing.context import current_span_id, current_trace_id, trace_context
+from moose_trace.tracing.context import (
+    current_incoming,
+    current_span_id,
+    current_trace_id,
+    trace_context,
+)
 
 __all__ = ["STRUCTURED_MARKER", "TracedMooseJson", "traced_run"]
 
@@ -75,7 +80,12 @@ class TracedMooseJson(types.ModuleType):
 
     def dump(self, obj: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
         """``json.dump``, with the trace added to a Moose structured line."""
-        self._real.dump(_with_trace(obj), fp, *args, **kwargs)
+        if args or kwargs:
+            self._real.dump(_with_trace(obj), fp, *args, **kwargs)
+        else:
+            # The same text as ``json.dump(obj, fp)``, in one write: ``dump`` encodes with the
+            # pure-Python encoder and writes each token separately (about 20 writes a line).
+            fp.write(self._real.dumps(_with_trace(obj)))
 
     def dumps(self, obj: Any, *args: Any, **kwargs: Any) -> str:
         """``json.dumps``, with the trace added to a Moose structured line."""
@@ -84,8 +94,14 @@ class TracedMooseJson(types.ModuleType):
 
 
 def _queue_outputs(record: trace_context, result: Any) -> None:
-    # The record's own ids: any span the function opened has ended by now.
-    entry = (record.trace_id, trace_headers(record.trace_id, record.span_id))
+    # The record's own span is the outputs' parent: any span the function opened has ended by
+    # now. A record that came with flags, tracestate or baggage sends them on (inject_headers
+    # reads them from the record's context); the usual record needs only the two ids.
+    if current_incoming() is None:
+        headers = trace_headers(record.trace_id, record.span_id)
+    else:
+        headers = inject_headers()
+    entry = (record.trace_id, headers)
     pending = thread_state.pending
     if isinstance(result, list):  # the runner sends a list's items one by one
         pending.extend(entry for item in result if item is not None)

@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 ENV_DIR = REPO / ".moose-venv"
 MOOSE_LIB = "moose-lib>=0.6,<0.7"
+CRC32C = "crc32c>=2"
 _NAMES = ("python3.12", "python3.13", "python3.14")
 _PROBE = "import sys; assert sys.version_info >= (3, 12); print(sys.executable)"
 
@@ -112,6 +113,23 @@ def ensure_moose_env() -> Path:
     if not _ready():
         raise RuntimeError(f"{ENV_DIR} was created but cannot import moose_lib and moose_trace")
     return env_python()
+
+
+def crc32c_dir() -> Path:
+    """A directory holding the ``crc32c`` package, for ``PYTHONPATH`` (made once).
+
+    kafka-python computes the CRC-32C of each record batch in pure Python unless ``crc32c`` is
+    importable; ``benchmarks/bench_moose.py`` measures the runner both ways, without changing
+    ``.moose-venv`` itself (it stays what ``pip install moose-lib`` gives).
+    """
+    target = ENV_DIR / "crc32c"
+    if not (target / "crc32c").exists():
+        subprocess.run(
+            [ensure_moose_env(), "-m", "pip", "install", "-q", "--target", str(target), CRC32C],
+            check=True,
+            timeout=600,
+        )
+    return target
 
 
 if __name__ == "__main__":

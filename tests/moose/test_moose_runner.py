@@ -87,19 +87,40 @@ GOOD = new_trace_id()
 FROM_TRACEPARENT = new_trace_id()
 FAILING = new_trace_id()
 FILTERED = new_trace_id()
-# id -> (kind, headers); ids 1..4 carry a trace, 5.. do not (or carry a bad one).
+W3C = new_trace_id()
+SENDER_SPAN = "00f067aa0ba902b7"  # the span of whoever produced the W3C inputs
+TRACESTATE = b"acme=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+BAGGAGE = b"tenant_id=acme,user_id=42"
+# id -> (kind, headers); ids 1..4 and 9 carry a trace, 5..8 do not (or carry a bad one).
 INPUTS: dict[int, tuple[str, Any]] = {
     1: ("one", [("trace_id", GOOD.encode())]),
-    2: ("three", [("traceparent", traceparent_for(FROM_TRACEPARENT, "00f067aa0ba902b7").encode())]),
-    3: ("fail", [("trace_id", FAILING.encode())]),
+    2: ("three", [("traceparent", traceparent_for(FROM_TRACEPARENT, SENDER_SPAN).encode())]),
+    3: (
+        "fail",
+        [
+            ("trace_id", FAILING.encode()),
+            ("traceparent", traceparent_for(FAILING, SENDER_SPAN).encode()),
+            ("tracestate", TRACESTATE),
+            ("baggage", BAGGAGE),
+        ],
+    ),
     4: ("none", [("trace_id", FILTERED.encode())]),
     5: ("one", None),
     6: ("one", [("trace_id", b"not-a-trace-id")]),
     7: ("one", [("trace_id", None), ("trace_id", b"\xff\xfe\xfd")]),  # None-valued, not UTF-8
     8: ("one", [("trace_id", b"7" * 10_000)]),  # oversized
+    # A W3C peer's record: sampled + random flags, tracestate and baggage to send on.
+    9: (
+        "three",
+        [
+            ("traceparent", traceparent_for(W3C, SENDER_SPAN, flags=0x03).encode()),
+            ("tracestate", TRACESTATE),
+            ("baggage", BAGGAGE),
+        ],
+    ),
 }
-TRACED = {1: GOOD, 2: FROM_TRACEPARENT, 3: FAILING, 4: FILTERED}
-OUTPUT_COUNT = {1: 1, 2: 3, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1}
+TRACED = {1: GOOD, 2: FROM_TRACEPARENT, 3: FAILING, 4: FILTERED, 9: W3C}
+OUTPUT_COUNT = {1: 1, 2: 3, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1, 9: 3}
 
 
 def read_all(broker: EmbeddedBroker, topic: str, count: int, deadline: float) -> list[Any]:
@@ -339,3 +360,64 @@ def test_moose_trace_logs_finds_the_whole_trace(moose_run: dict[str, Any], tmp_p
     assert sent["kafka_topic"] == moose_run["topics"]["Cooked"]
     assert GOOD in sent["trace_ids"]
     assert {event.get("trace_id") for event in events} <= {GOOD, None}
+
+
+def input_span_ids(run: dict[str, Any]) -> dict[int, str]:
+    """Each input's span in the transform's runner: the ``span_id`` of Moose's own line for it."""
+    found = {}
+    for line in moose_lines(run, run["topics"]["Cooked"]):
+        message = line["message"]
+        if ": Message partition=0 offset=" in message:
+            found[int(message.rsplit("offset=", 1)[1]) + 1] = line["span_id"]
+    return found
+
+
+def traceparent_parts(value: bytes | None) -> list[str]:
+    assert value is not None
+    return value.decode().split("-")
+
+
+def test_tracestate_baggage_and_flags_go_on_with_outputs_and_dead_letters(
+    moose_run: dict[str, Any],
+) -> None:
+    spans = input_span_ids(moose_run)
+    w3c_outputs = [
+        output for output in moose_run["outputs"] if json.loads(output.value())["id"] == 9
+    ]
+    assert len(w3c_outputs) == 3
+    for output in w3c_outputs:
+        headers = headers_of(output)
+        assert headers["trace_id"] == [W3C.encode()]
+        assert headers["tracestate"] == [TRACESTATE]
+        assert headers["baggage"] == [BAGGAGE]
+        version, trace, parent, flags = traceparent_parts(headers["traceparent"][0])
+        assert (version, trace, flags) == ("00", W3C.replace("-", ""), "03")  # flags as received
+        assert parent == spans[9] != SENDER_SPAN  # the transform's span is the outputs' parent
+    (letter,) = moose_run["dead"]
+    headers = headers_of(letter)
+    assert headers["tracestate"] == [TRACESTATE]
+    assert headers["baggage"] == [BAGGAGE]
+    assert traceparent_parts(headers["traceparent"][0])[2] == spans[3]
+    # Records that came with ids only send ids only.
+    for output in moose_run["outputs"]:
+        if json.loads(output.value())["id"] in (1, 2, 5):
+            assert set(headers_of(output)) == {"trace_id", "traceparent"}
+
+
+def test_the_record_span_names_the_sender_as_its_parent(moose_run: dict[str, Any]) -> None:
+    spans = input_span_ids(moose_run)
+    sdk = sdk_lines(moose_run)
+    [transformed] = [
+        line
+        for line in sdk
+        if line.get("event") == "record transformed" and line.get("kafka_offset") == 8
+    ]
+    [watched] = [line for line in sdk if line.get("event") == "watched" and line["record_id"] == 9]
+    # The record's span in each runner is a child of the sender's span from ``traceparent``;
+    # @traced_transform's span is a child of the record's.
+    assert watched["trace_id"] == transformed["trace_id"] == W3C
+    assert watched["parent_span_id"] == SENDER_SPAN
+    assert transformed["parent_span_id"] == spans[9]
+    # Allow-listed baggage members label the lines of that record.
+    assert (watched["tenant_id"], watched["user_id"]) == ("acme", "42")
+    assert (transformed["tenant_id"], transformed["user_id"]) == ("acme", "42")
