@@ -83,6 +83,8 @@ CYCLE_UNITS = (
     "moose_trace.tracing",
     "moose_trace.logging",
     "moose_trace.errors",
+    "moose_trace.metrics",
+    "moose_trace.configuration",
     *(name for name, group in GROUPS.items() if group not in {"face", "core"}),
 )
 
