@@ -35,6 +35,7 @@ from moose_trace.logging.levels import LEVEL_BY_SPELLING as _LEVEL_ALIASES
 from moose_trace.logging.levels import level_name
 from moose_trace.logging.redaction import default_redactor
 from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import ContextParent
 
 __all__ = [
     "ERROR_KEYS",
@@ -195,6 +196,7 @@ class TraceFields:
         if (
             span is not None
             and span is not _INVALID_SPAN
+            and type(span) is not ContextParent  # remote: never a line's span, and lazy
             and isinstance(span, _Span)
             and _add_span_ids(span, event_dict)
         ):
