@@ -47,7 +47,9 @@ PLAIN_CHARACTERS = frozenset(chr(code) for code in range(32, 127)) - frozenset("
 for these. Not ``i`` (``İ`` lowercases to ``i`` and a combining dot) nor ``k`` (the Kelvin
 sign ``K`` lowercases to ``k``); a test checks that no other character is left out."""
 
-_CHUNK = 8 * 1024 * 1024
+_CHUNK = 256 * 1024
+"""Bytes lowercased at a time: small enough to stay in the CPU's cache and to reuse the
+allocator's memory (8 MB chunks took 1.8 times as long: every new chunk faulted its pages in)."""
 _TEXT_CHUNK = 1024 * 1024
 _SAMPLE_BYTES = 64 * 1024
 _SAMPLE_FILES = 6
