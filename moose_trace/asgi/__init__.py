@@ -16,6 +16,7 @@ from moose_trace.asgi.middleware import (
     OUTER_SPAN_EVENT,
     REJECTED_EVENT,
     REQUEST_FIELDS,
+    STACKING_EVENT,
     TraceMiddleware,
 )
 from moose_trace.asgi.naming import PathClassifier, PathRule
@@ -30,6 +31,7 @@ __all__ = [
     "OUTER_SPAN_EVENT",
     "REJECTED_EVENT",
     "REQUEST_FIELDS",
+    "STACKING_EVENT",
     "PathClassifier",
     "PathRule",
     "TraceMiddleware",

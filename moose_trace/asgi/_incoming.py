@@ -14,11 +14,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
 from moose_trace.tracing.ids import parse_trace_id, trace_id_from_int
+from moose_trace.tracing.otel import active_span
 from moose_trace.tracing.propagation import (
     HTTP_TRACE_HEADER,
     TRACEPARENT_HEADER,
@@ -29,7 +29,7 @@ from moose_trace.tracing.propagation import (
 )
 from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
-__all__ = ["TraceChoice", "choose_trace", "read_headers"]
+__all__ = ["NO_TRACE", "TraceChoice", "choose_trace", "read_headers"]
 
 _TRACE_ID = 0
 _TRACEPARENT = 1
@@ -48,9 +48,10 @@ _HEADER_SLOTS = {
 }
 _ID_HEADERS = (HTTP_TRACE_HEADER,)
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+/=-]{1,64}").fullmatch
-_NO_TRACE = IncomingTrace(None)
+NO_TRACE = IncomingTrace(None)
+"""``read_headers``' answer for a request without trace headers (always this object)."""
+_NO_TRACE = NO_TRACE
 _last_lone_id: tuple[bytes, IncomingTrace] = (b"", _NO_TRACE)
-_current_span = otel_trace.get_current_span
 
 
 def read_headers(
@@ -115,10 +116,19 @@ class TraceChoice:
     """Whether an outer span overruled a valid incoming id (worth one warning)."""
 
 
+_NEW_TRACE = TraceChoice(None, None, None, None, False)
+
+
 def choose_trace(incoming: IncomingTrace) -> TraceChoice:
     """Apply the rules: an outer span's trace, else the incoming trace, else a new one."""
-    outer = _current_span().get_span_context()
-    if not outer.is_valid:
+    span = active_span()
+    if span is None:
+        outer = None
+        if incoming is _NO_TRACE:  # the usual request: no outer span, no trace headers
+            return _NEW_TRACE
+    else:
+        outer = span.get_span_context()
+    if outer is None or not outer.is_valid:
         needs_parent = incoming.trace_id is not None or bool(incoming.baggage)
         return TraceChoice(
             incoming.trace_id,

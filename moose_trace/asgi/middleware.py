@@ -28,9 +28,10 @@ from typing import Any
 import orjson
 from opentelemetry import trace as otel_trace
 
-from moose_trace.asgi._incoming import choose_trace, read_headers
+from moose_trace.asgi._incoming import NO_TRACE, choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
 from moose_trace.asgi._span import ServerSpans, span_ids
+from moose_trace.asgi._stacking import STACKING_HINT, stacking_risk
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
 from moose_trace.asgi.naming import PathClassifier, PathRule
@@ -38,8 +39,20 @@ from moose_trace.asgi.principal import scope_principal
 from moose_trace.errors._rules import category_of_error_status
 from moose_trace.errors.categories import error_fields
 from moose_trace.logging.config import direct_logger
-from moose_trace.tracing.context import current_fields, trace_context
-from moose_trace.tracing.otel import LAYER_ATTRIBUTE, otel_in_use
+from moose_trace.tracing.context import (
+    bound_pairs,
+    current_fields,
+    enter_prepared,
+    trace_context,
+)
+from moose_trace.tracing.otel import (
+    LAYER_ATTRIBUTE,
+    ContextParent,
+    attach_context,
+    context_with_span,
+    detach_context,
+    otel_in_use,
+)
 from moose_trace.tracing.propagation import (
     HTTP_TRACE_HEADER,
     IncomingTrace,
@@ -57,6 +70,7 @@ __all__ = [
     "OUTER_SPAN_EVENT",
     "REJECTED_EVENT",
     "REQUEST_FIELDS",
+    "STACKING_EVENT",
     "TraceMiddleware",
 ]
 
@@ -72,6 +86,10 @@ REJECTED_EVENT = "rejected incoming trace id"
 """The ``event`` of the warning about an invalid incoming ``X-Trace-Id`` (value escaped, cut)."""
 OUTER_SPAN_EVENT = "outer span overrules incoming trace id"
 """The ``event`` of the one warning when an outer OpenTelemetry span ignored ``X-Trace-Id``."""
+STACKING_EVENT = "opentelemetry middleware may overrule incoming trace ids"
+"""The ``event`` of the warning at ASGI lifespan startup: OpenTelemetry's ASGI instrumentation is
+loaded, its propagator does not read ``X-Trace-Id`` and no ``OpenTelemetryMiddleware`` is inside
+``TraceMiddleware``; one outside cannot continue a client's ``X-Trace-Id``."""
 REQUEST_FIELDS = (
     "type",
     "name",
@@ -90,6 +108,7 @@ _TRACEPARENT_HEADER = b"traceparent"
 _TRACED_SCOPES = frozenset({"http", "websocket"})
 _CLIENT_CLOSED = 499  # nginx's status for a request the client gave up on
 _DEFAULT_RULE = PathRule()
+_MAX_CACHED_PAIRS = 1024
 _now_ns = time.perf_counter_ns
 
 
@@ -153,11 +172,15 @@ class TraceMiddleware:
             ServerSpans(tracer_provider) if tracing or tracer_provider is not None else None
         )
         self._warned_outer = False
+        # (type, name) → the default context fields' ContextVars and values, looked up once.
+        self._pairs: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection: trace http and websocket scopes, pass others through."""
         kind = scope["type"]
         if kind not in _TRACED_SCOPES:
+            if kind == "lifespan" and not self._warned_outer:
+                send = self._checking_startup(send)
             await self.app(scope, receive, send)
             return
         started_ns = _now_ns()
@@ -212,21 +235,20 @@ class TraceMiddleware:
 
         bound = self._context_fields
         if bound is None:
-            context = trace_context(
-                trace_id, span_id=span_id, type=primitive, name=name, layer=layer
-            )
+            pairs = self._pairs.get((primitive, name))
+            if pairs is None:
+                pairs = self._default_pairs(primitive, name)
         else:
-            context = trace_context(
-                trace_id, span_id=span_id, **{key: fields[key] for key in bound if key in fields}
-            )
-        context.__enter__()
+            pairs = bound_pairs({key: fields[key] for key in bound if key in fields})
+        context = enter_prepared(trace_id, pairs, span_id)
         trace_id = context.trace_id
-        if incoming.carries_more:
+        if incoming is not NO_TRACE and incoming.carries_more:
             bind_incoming(incoming)
+        remote_token = None
         if span_token is None and traceparent is None and otel_in_use():
             # No span of ours or an outer one: OpenTelemetry instrumentation inside the app
             # (an inner OpenTelemetryMiddleware, an HTTP client's) continues this trace.
-            span_token = ServerSpans.activate_context(_remote_parent(context, incoming))
+            remote_token = attach_context(_remote_parent(context, incoming))
         added = [(_TRACE_ID_HEADER, trace_id.encode("ascii"))]
         if traceparent is not None:
             added.append((_TRACEPARENT_HEADER, traceparent.encode("ascii")))
@@ -283,6 +305,8 @@ class TraceMiddleware:
             )
         finally:
             context.__exit__(None, None, None)
+            if remote_token is not None:
+                detach_context(remote_token)
             if span_token is not None:
                 ServerSpans.deactivate(span_token)
             if spans is not None and span is not None:
@@ -290,8 +314,41 @@ class TraceMiddleware:
         if error is not None and not handled:
             raise error
 
+    def _default_pairs(self, primitive: str, name: str) -> Any:
+        """The bound fields of requests to ``(primitive, name)``, made once (a bounded cache)."""
+        if len(self._pairs) >= _MAX_CACHED_PAIRS:
+            self._pairs.clear()  # paths named by id: do not grow without bound
+        pairs = self._pairs[(primitive, name)] = bound_pairs(
+            {"type": primitive, "name": name, "layer": self._layer}
+        )
+        return pairs
+
+    def _checking_startup(self, send: Send) -> Send:
+        """Wrap the lifespan ``send``: when the app's startup is complete, check the stacking.
+
+        Checked after the app's own startup ran (it may install the propagator there), and
+        before any request; the first request that shows the problem warns in servers without
+        lifespan (``_warn_outer_span``).
+        """
+
+        async def send_checked(message: Message) -> None:
+            if message.get("type") == "lifespan.startup.complete" and not self._warned_outer:
+                try:
+                    risky = stacking_risk(self.app)
+                except Exception:  # a check must never fail the app's startup
+                    risky = False
+                if risky:
+                    self._warned_outer = True
+                    self._logger().warning(STACKING_EVENT, hint=STACKING_HINT)
+            await send(message)
+
+        return send_checked
+
     def _warn_outer_span(self, trace_id: str | None, linked: str) -> None:
-        """Say once that an outer span overruled a client's id, and how to avoid it."""
+        """Say once that an outer span overruled a client's id, and how to avoid it.
+
+        Not again when the startup check already said so (``STACKING_EVENT``).
+        """
         if self._warned_outer:
             return
         self._warned_outer = True
@@ -299,13 +356,7 @@ class TraceMiddleware:
             OUTER_SPAN_EVENT,
             outer_trace_id=trace_id,
             linked_trace_id=linked,
-            hint=(
-                "an OpenTelemetry middleware outside TraceMiddleware started its span without "
-                "reading X-Trace-Id; the request follows that span's trace and keeps the client's "
-                "id as linked_trace_id. Call moose_trace.tracing.otel.install_propagator() "
-                "(configure() does) so OpenTelemetry reads X-Trace-Id too, or add TraceMiddleware "
-                "outside it."
-            ),
+            hint=STACKING_HINT,
         )
 
     def _logger(self) -> Any:
@@ -378,6 +429,12 @@ def _status_category(status: int) -> str | None:
 def _remote_parent(context: trace_context, incoming: IncomingTrace) -> Any:
     """An OpenTelemetry context whose remote parent is this request's trace context span."""
     same = incoming.trace_id == context.trace_id
+    if not incoming.baggage:
+        if same:
+            parent = ContextParent(context, incoming.trace_flags, incoming.tracestate)
+        else:
+            parent = ContextParent(context, 1, None)
+        return context_with_span(parent)
     return otel_context_of(
         IncomingTrace(
             context.trace_id,

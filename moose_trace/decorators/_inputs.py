@@ -15,22 +15,46 @@ import orjson
 
 from moose_trace.kafka.headers import incoming_trace, message_fields
 from moose_trace.logging.redaction import Redactor
-from moose_trace.tracing.propagation import KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, extract_incoming
+from moose_trace.tracing.baggage import BAGGAGE_HEADER
+from moose_trace.tracing.ids import parse_trace_id
+from moose_trace.tracing.propagation import (
+    KAFKA_TRACE_HEADER,
+    TRACEPARENT_HEADER,
+    IncomingTrace,
+    extract_incoming,
+)
+from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
-__all__ = ["RecordTrace", "is_kafka_record", "kafka_fields", "payload_of", "record_trace"]
+__all__ = [
+    "RecordTrace",
+    "is_kafka_record",
+    "kafka_fields",
+    "payload_of",
+    "record_incoming",
+    "record_trace",
+]
 
-_TRACE_KEYS = (KAFKA_TRACE_HEADER, TRACEPARENT_HEADER)
+_TRACE_KEYS = (KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, BAGGAGE_HEADER)
 
 RecordTrace = tuple[str, str | None]
 """A record's ``(trace_id, parent_span_id)``; the parent comes from its ``traceparent``."""
 
 
 def record_trace(record: object) -> RecordTrace | None:
-    """Return the trace a record carries, or ``None``; never raises.
+    """Return the trace a record carries, or ``None``; never raises (see ``record_incoming``)."""
+    incoming = record_incoming(record)
+    if incoming is None or incoming.trace_id is None:
+        return None
+    return incoming.trace_id, incoming.parent_span_id
 
-    Kafka messages: their headers; dict records: their ``trace_id`` and ``traceparent`` keys;
-    both by ``moose_trace.tracing.propagation.extract_incoming``'s rules (a valid ``traceparent``
-    decides, else ``trace_id``).
+
+def record_incoming(record: object) -> IncomingTrace | None:
+    """Return what a record says about its trace, or ``None`` without a valid id; never raises.
+
+    Kafka messages: their headers; dict records: their ``trace_id``, ``traceparent``,
+    ``tracestate`` and ``baggage`` keys; both by
+    ``moose_trace.tracing.propagation.extract_incoming``'s rules (a valid ``traceparent``
+    decides, else ``trace_id``), flags, ``tracestate`` and baggage included.
     """
     try:
         if type(record) is dict or isinstance(record, Mapping):
@@ -38,6 +62,12 @@ def record_trace(record: object) -> RecordTrace | None:
             carrier = {key: record[key] for key in _TRACE_KEYS if key in record}
             if not carrier:
                 return None
+            if len(carrier) == 1 and type(value := carrier.get(KAFKA_TRACE_HEADER)) is str:
+                # A lone valid id (what Moose records carry): extract_incoming's answer is
+                # IncomingTrace(parse_trace_id(value)); an invalid one goes the general way.
+                trace_id = parse_trace_id(value)
+                if trace_id is not None:
+                    return IncomingTrace(trace_id)
             incoming = extract_incoming(carrier, id_headers=(KAFKA_TRACE_HEADER,))
         elif not hasattr(record, "headers"):
             return None
@@ -45,9 +75,7 @@ def record_trace(record: object) -> RecordTrace | None:
             incoming = incoming_trace(record)
     except Exception:
         return None
-    if incoming.trace_id is None:
-        return None
-    return incoming.trace_id, incoming.parent_span_id
+    return None if incoming.trace_id is None else incoming
 
 
 def is_kafka_record(record: object) -> bool:

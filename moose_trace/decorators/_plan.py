@@ -27,13 +27,22 @@ from moose_trace.tracing.context import (
     bind_fields,
     bound_pairs,
     current_fields,
+    current_incoming,
     enter_prepared,
     trace_context,
 )
 from moose_trace.tracing.ids import new_trace_id
 from moose_trace.tracing.otel import LAYER_ATTRIBUTE
+from moose_trace.tracing.propagation import IncomingTrace, bind_incoming
 
-from ._inputs import RecordTrace, is_kafka_record, kafka_fields, payload_of, record_trace
+from ._inputs import (
+    RecordTrace,
+    is_kafka_record,
+    kafka_fields,
+    payload_of,
+    record_incoming,
+    record_trace,
+)
 from ._metrics import CallMetrics
 from ._spans import (
     attach_record_context,
@@ -284,36 +293,50 @@ def begin(plan: Plan, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple
     fields = plan.context_fields
     trace_id: str | None = None
     parent: str | None = None
+    carried: IncomingTrace | None = None
     if record is not _MISSING:
         kafka = type(record) is not dict and is_kafka_record(record)
-        trace_id, parent = _record_origin(record, kafka)
+        trace_id, parent, carried = _record_origin(record, kafka)
         if kafka:
             extra = kafka_fields(record)
             if extra:
                 fields = fields + bound_pairs(extra)
     context = enter_prepared(trace_id, fields, None, parent)
+    if carried is not None:
+        bind_incoming(carried)
     if _PROVIDER_FROM_ENV or _global_tracer_provider() is not None:
         span = _start_span_safely(plan, context.trace_id, context.parent_span_id, None)
         return record, context, span
     return record, context, None
 
 
-def _record_origin(record: Any, kafka: bool) -> tuple[str | None, str | None]:
-    """Return ``(trace id to enter, parent span)`` for a call handling ``record``.
+Origin = tuple[str | None, str | None, IncomingTrace | None]
+_NO_ORIGIN: Origin = (None, None, None)
+
+
+def _record_origin(record: Any, kafka: bool) -> Origin:
+    """Return ``(trace id to enter, parent span, what to send on)`` for a call handling ``record``.
 
     Outside a trace, the record's trace and sender; inside one, the sender of a Kafka record of
     the same trace (the span whose ``traceparent`` it carries), so the call's line names the
     span that produced its input as its parent, whether or not a context encloses the call.
+    The third part is the record's incoming trace when it carries flags, ``tracestate`` or
+    baggage that the call's own outgoing records and calls must pass on (and no enclosing
+    context keeps them already); else ``None``.
     """
     current = _trace_id_var.get()
     if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
-        found = record_trace(record)
-        return (None, None) if found is None else found
+        found = record_incoming(record)
+        if found is None:
+            return _NO_ORIGIN
+        return found.trace_id, found.parent_span_id, found if found.carries_state else None
     if kafka:
-        found = record_trace(record)
-        if found is not None and found[0] == current:
-            return None, found[1]
-    return None, None
+        found = record_incoming(record)
+        if found is not None and found.trace_id == current:
+            kept = current_incoming()
+            carried = found.carries_state and (kept is None or kept.trace_id != current)
+            return None, found.parent_span_id, found if carried else None
+    return _NO_ORIGIN
 
 
 def _start_span_safely(plan: Plan, trace_id: str, parent: str | None, batch: Batch | None) -> Any:
@@ -378,6 +401,7 @@ class Call:
         extra: dict[str, Any] | None = None
         trace_id: str | None = None
         parent: str | None = None
+        carried: IncomingTrace | None = None
         self._batch = None
         if plan.batch:
             batch = self._batch = _batch_of(record, plan.max_trace_ids)
@@ -385,7 +409,7 @@ class Call:
                 extra = {"kafka_topic": batch.topic}
         elif record is not _MISSING:
             kafka = type(record) is not dict and is_kafka_record(record)
-            trace_id, parent = _record_origin(record, kafka)
+            trace_id, parent, carried = _record_origin(record, kafka)
             if kafka:
                 extra = kafka_fields(record)
         if plan.run_ids:
@@ -397,6 +421,8 @@ class Call:
         if extra:
             fields = fields + bound_pairs(extra)  # set after the plan's: the same keys win
         context = self._context = enter_prepared(trace_id, fields, None, parent)
+        if carried is not None:
+            bind_incoming(carried)
         # No tracer provider (OpenTelemetry's module global still None): no span, no call.
         if _PROVIDER_FROM_ENV or _global_tracer_provider() is not None:
             self._span = self._start_span(context.trace_id, context.parent_span_id)

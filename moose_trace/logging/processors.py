@@ -34,6 +34,7 @@ from moose_trace.errors.categories import error_fields
 from moose_trace.errors.signature import error_signature
 from moose_trace.logging.redaction import default_redactor
 from moose_trace.tracing.ids import trace_id_from_int
+from moose_trace.tracing.otel import ContextParent
 
 __all__ = [
     "ERROR_KEYS",
@@ -233,6 +234,7 @@ class TraceFields:
         if (
             span is not None
             and span is not _INVALID_SPAN
+            and type(span) is not ContextParent  # remote: never a line's span, and lazy
             and isinstance(span, _Span)
             and _add_span_ids(span, event_dict)
         ):

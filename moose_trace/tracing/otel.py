@@ -9,22 +9,26 @@ only when ``configure_tracing`` (or ``TraceIdGenerator``) is used.
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import re
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate as otel_propagate
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
+from moose_trace._fastpath import OTEL_CONTEXT_VAR, OTEL_SPAN_KEY
 from moose_trace.errors.categories import categorize_error, error_message, error_type_name
-from moose_trace.tracing.context import new_span_id
+from moose_trace.tracing.context import new_span_id, trace_context
 from moose_trace.tracing.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
 from moose_trace.tracing.propagation import TraceIdPropagator
+from moose_trace.tracing.tracestate import parse_tracestate
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -35,12 +39,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYER_ATTRIBUTE",
+    "ContextParent",
     "TraceIdGenerator",
+    "active_span",
+    "attach_context",
     "configure_tracing",
+    "context_with_span",
     "current_otel_ids",
+    "detach_context",
     "install_propagator",
     "otel_context_for",
     "otel_in_use",
+    "propagator_installed",
     "record_span_error",
     "sdk_available",
 ]
@@ -59,6 +69,51 @@ def __getattr__(name: str) -> Any:
 
         return _otel_sdk.TraceIdGenerator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_ROOT_CONTEXT = Context()
+
+
+def active_span() -> otel_trace.Span | None:
+    """Return OpenTelemetry's current span object, or ``None`` when no span was made current.
+
+    What ``opentelemetry.trace.get_current_span()`` answers, minus its Python frames (it runs on
+    every request and traced call); ``None`` where that function answers ``INVALID_SPAN``
+    because nothing was set.
+    """
+    if OTEL_CONTEXT_VAR is not None and OTEL_SPAN_KEY is not None:
+        span = OTEL_CONTEXT_VAR.get().get(OTEL_SPAN_KEY)
+        return None if span is None or not isinstance(span, otel_trace.Span) else span
+    span = otel_trace.get_current_span()
+    return None if span is otel_trace.INVALID_SPAN else span
+
+
+def context_with_span(span: otel_trace.Span) -> Context:
+    """Return a new OpenTelemetry ``Context`` holding ``span`` as the current span, nothing else."""
+    if OTEL_SPAN_KEY is not None:
+        return Context({OTEL_SPAN_KEY: span})
+    return otel_trace.set_span_in_context(span, _ROOT_CONTEXT)
+
+
+def attach_context(context: Context) -> contextvars.Token[Context]:
+    """Make ``context`` OpenTelemetry's current context: ``opentelemetry.context.attach``, cheaper.
+
+    Undo with ``detach_context`` (in the same task), like ``attach``/``detach``.
+    """
+    if OTEL_CONTEXT_VAR is not None:
+        return OTEL_CONTEXT_VAR.set(context)
+    return otel_context.attach(context)
+
+
+def detach_context(token: contextvars.Token[Context]) -> None:
+    """Undo ``attach_context`` (a token from ``opentelemetry.context.attach`` works too)."""
+    if OTEL_CONTEXT_VAR is not None and isinstance(token, contextvars.Token):
+        try:
+            OTEL_CONTEXT_VAR.reset(token)
+            return
+        except (ValueError, RuntimeError):  # another context's, or used: the API logs it
+            pass
+    otel_context.detach(token)
 
 
 def sdk_available() -> bool:
@@ -108,6 +163,11 @@ def _has_trace_id_propagator(propagator: TextMapPropagator) -> bool:
     # CompositePropagator keeps its members in ``_propagators`` (read here only).
     members = getattr(propagator, "_propagators", ())
     return any(_has_trace_id_propagator(member) for member in members)
+
+
+def propagator_installed() -> bool:
+    """Return whether OpenTelemetry's global propagator reads ``X-Trace-Id`` (see below)."""
+    return _has_trace_id_propagator(otel_propagate.get_global_textmap())
 
 
 def install_propagator() -> TextMapPropagator:
@@ -207,3 +267,41 @@ def record_span_error(span: otel_trace.Span, error: BaseException) -> None:
     span.set_status(
         otel_trace.Status(otel_trace.StatusCode.ERROR, f"{kind}: {error_message(error)}"[:256])
     )
+
+
+class ContextParent(otel_trace.NonRecordingSpan):
+    """A ``trace_context`` as OpenTelemetry's remote parent span (internal: ``TraceMiddleware``).
+
+    Made current for every request while OpenTelemetry is in use, so instrumentation inside the
+    app (an inner ``OpenTelemetryMiddleware``, an HTTP client's) continues the request's trace.
+    Most requests never ask for it, so its ``SpanContext`` (trace id as an integer, the
+    context's span id, flags, ``tracestate``) is built only when someone asks; log lines know
+    it is remote by its type and never ask.
+    """
+
+    __slots__ = ("_flags", "_trace", "_tracestate")
+
+    def __init__(self, context: trace_context, flags: int, tracestate: str | None) -> None:
+        self._context: otel_trace.SpanContext | None = None  # type: ignore[assignment]
+        self._trace = context
+        self._flags = flags
+        self._tracestate = tracestate
+
+    def get_span_context(self) -> otel_trace.SpanContext:
+        """The remote parent: the request's trace id and span id, flags and ``tracestate``."""
+        made = self._context
+        if made is None:
+            state = otel_trace.DEFAULT_TRACE_STATE
+            if self._tracestate:
+                state = otel_trace.TraceState(list(parse_tracestate(self._tracestate) or ()))
+            made = self._context = otel_trace.SpanContext(
+                trace_id=trace_id_to_int(self._trace.trace_id),
+                span_id=int(self._trace.span_id, 16),
+                is_remote=True,
+                trace_flags=otel_trace.TraceFlags(self._flags),
+                trace_state=state,
+            )
+        return made
+
+    def __repr__(self) -> str:
+        return f"ContextParent({self.get_span_context()!r})"

@@ -32,7 +32,7 @@ def free_port() -> int:
 class Server:
     """A uvicorn server in a thread: ``url`` once started, stopped by ``stop``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, lifespan: str = "on") -> None:
         port = free_port()
         config = uvicorn.Config(
             app,
@@ -41,7 +41,7 @@ class Server:
             log_config=None,
             access_log=False,
             proxy_headers=False,  # uvicorn would rewrite the client from X-Forwarded-For itself
-            lifespan="on",
+            lifespan=lifespan,
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
@@ -78,8 +78,8 @@ def serve() -> Iterator[Callable[[Any], str]]:
     """Start a uvicorn server for an app (stopped after the test); returns its base URL."""
     servers: list[Server] = []
 
-    def start(app: Any) -> str:
-        server = Server(app).start()
+    def start(app: Any, lifespan: str = "on") -> str:
+        server = Server(app, lifespan=lifespan).start()
         servers.append(server)
         return server.url
 

@@ -21,6 +21,7 @@ from asgi_logs import Logs
 from opentelemetry import propagate
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from moose_trace.asgi import OUTER_SPAN_EVENT, TraceMiddleware
+from moose_trace.asgi import OUTER_SPAN_EVENT, STACKING_EVENT, TraceMiddleware
 from moose_trace.tracing.context import current_trace_id
 from moose_trace.tracing.ids import trace_id_from_int
 from moose_trace.tracing.otel import install_propagator
@@ -64,7 +65,12 @@ def provider() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 @pytest.fixture
 def global_propagator() -> Iterator[None]:
+    """OpenTelemetry's default global propagator for the test (an earlier test may have added
+    moose-trace's), and whatever was there before afterwards."""
     before = propagate.get_global_textmap()
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    )
     yield
     propagate.set_global_textmap(before)
 
@@ -130,8 +136,59 @@ def test_every_stacking_keeps_one_trace_id(
             assert trace_id == CLIENT_ID
         else:  # OpenTelemetry started its span before reading no X-Trace-Id: linked, warned
             assert access["linked_trace_id"] == CLIENT_ID
-            (warning,) = logs.wait_for(lambda e: e["event"] == OUTER_SPAN_EVENT)
+            # ... at startup already (uvicorn runs the lifespan), so not again per request.
+            (warning,) = logs.wait_for(lambda e: e["event"] == STACKING_EVENT)
             assert "install_propagator" in warning["hint"]
+            assert not [line for line in logs.lines() if line["event"] == OUTER_SPAN_EVENT]
+
+
+def test_the_order_without_agreement_is_warned_at_startup_before_any_request(
+    serve: Callable[..., str],
+    logs: Logs,
+    provider: tuple[TracerProvider, InMemorySpanExporter],
+    global_propagator: None,
+) -> None:
+    serve(stacked("otel-outside", False, provider[0]))
+    (warning,) = [line for line in logs.lines() if line["event"] == STACKING_EVENT]
+    assert warning["level"] == "warning"
+    assert "install_propagator" in warning["hint"]
+
+
+@pytest.mark.parametrize("fixed", ["otel-inside", "propagator"])
+def test_no_startup_warning_where_the_order_agrees(
+    serve: Callable[..., str],
+    logs: Logs,
+    provider: tuple[TracerProvider, InMemorySpanExporter],
+    global_propagator: None,
+    fixed: str,
+) -> None:
+    if fixed == "propagator":
+        install_propagator()
+    url = serve(
+        stacked("otel-outside" if fixed == "propagator" else "otel-inside", False, provider[0])
+    )
+    response = httpx.get(f"{url}/api/echo", headers={"X-Trace-Id": CLIENT_ID})
+    assert response.headers["x-trace-id"] == CLIENT_ID
+    logs.access(CLIENT_ID)
+    events = {line["event"] for line in logs.lines()}
+    assert STACKING_EVENT not in events
+    assert OUTER_SPAN_EVENT not in events
+
+
+def test_without_lifespan_the_first_request_that_shows_it_warns_once(
+    serve: Callable[..., str],
+    logs: Logs,
+    provider: tuple[TracerProvider, InMemorySpanExporter],
+    global_propagator: None,
+) -> None:
+    url = serve(stacked("otel-outside", False, provider[0]), lifespan="off")
+    assert not [line for line in logs.lines() if line["event"] == STACKING_EVENT]
+    for _ in range(2):
+        response = httpx.get(f"{url}/api/echo", headers={"X-Trace-Id": CLIENT_ID})
+        logs.access(response.headers["x-trace-id"])
+    (warning,) = [line for line in logs.lines() if line["event"] == OUTER_SPAN_EVENT]
+    assert warning["linked_trace_id"] == CLIENT_ID
+    assert "install_propagator" in warning["hint"]
 
 
 @pytest.mark.parametrize("order", ["otel-outside", "otel-inside"])
