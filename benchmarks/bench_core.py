@@ -52,8 +52,8 @@ from structlog.contextvars import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from moose_trace import _fastpath  # noqa: E402
 from moose_trace.logging.config import configure_logging, shutdown_logging  # noqa: E402
-from moose_trace.tracing import context as _context  # noqa: E402
 from moose_trace.tracing.context import trace_context  # noqa: E402
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id  # noqa: E402
 
@@ -167,10 +167,10 @@ FLOOR_LABEL = "· floor: a class with its signature that only sets and resets th
 EMPTY_LABEL = "· floor: a class with its signature, built and entered, doing nothing"
 # trace_context's own variables, bound here by assignment: CPython 3.11 compiles ``name.set(x)``
 # without its method-call fast path when ``name`` came from an import (~10 % slower here).
-_TRACE_VAR = _context._TRACE_ID
-_FRAME_VAR = _context._FRAME
-_TYPE_VAR = _context._var("type")
-_NAME_VAR = _context._var("name")
+_TRACE_VAR = _fastpath.TRACE_ID_VAR
+_FRAME_VAR = _fastpath.FRAME_VAR
+_TYPE_VAR = _fastpath.field_var("type")
+_NAME_VAR = _fastpath.field_var("name")
 
 
 class _EmptyContext:

@@ -14,7 +14,9 @@ from moose_trace._moved import MOVED_MODULES
 from moose_trace._moved import install as _install_moved_modules
 from moose_trace._version import __version__
 
-# public name -> module that defines it
+# The public API: each name and the module that defines it. This is the one list: ``__all__``,
+# ``dir()`` and the lazy loading below come from it. The ``TYPE_CHECKING`` block at the end says
+# the same to type checkers, and tests/test_public_api.py checks that it says exactly this.
 _EXPORTS: dict[str, str] = {
     # ids
     "new_trace_id": "moose_trace.tracing.ids",
@@ -86,50 +88,7 @@ _SUBMODULES = frozenset(
     }
 )
 
-__all__ = [
-    "Configuration",
-    "DeadLetterSink",
-    "LoggingSetup",
-    "Redactor",
-    "TraceIdPropagator",
-    "TraceMiddleware",
-    "__version__",
-    "bind_fields",
-    "categorize_error",
-    "configure",
-    "configure_logging",
-    "configure_tracing",
-    "current_fields",
-    "current_otel_ids",
-    "current_parent_span_id",
-    "current_span_id",
-    "current_trace_id",
-    "default_log_dir",
-    "error_fields",
-    "error_signature",
-    "extract_incoming",
-    "extract_trace_id",
-    "merge_context",
-    "new_span_id",
-    "new_trace_id",
-    "otel_context_for",
-    "parse_trace_id",
-    "parse_traceparent",
-    "register_error_category",
-    "shutdown_logging",
-    "trace_context",
-    "trace_id_from_hex",
-    "trace_id_from_int",
-    "trace_id_to_hex",
-    "trace_id_to_int",
-    "traced",
-    "traced_api",
-    "traced_sync",
-    "traced_task",
-    "traced_transform",
-    "traced_workflow",
-    "unregister_error_category",
-]
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 - derived from the one list above
 
 
 def __getattr__(name: str) -> Any:
@@ -150,50 +109,63 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-if TYPE_CHECKING:
-    from moose_trace.asgi import TraceMiddleware
-    from moose_trace.configuration import Configuration, configure
+# isort: off
+if TYPE_CHECKING:  # the same names, for type checkers (``as``: an explicit re-export)
+    from moose_trace.asgi import TraceMiddleware as TraceMiddleware
+    from moose_trace.configuration import (
+        Configuration as Configuration,
+        configure as configure,
+    )
     from moose_trace.decorators import (
-        traced,
-        traced_api,
-        traced_sync,
-        traced_task,
-        traced_transform,
-        traced_workflow,
+        traced as traced,
+        traced_api as traced_api,
+        traced_sync as traced_sync,
+        traced_task as traced_task,
+        traced_transform as traced_transform,
+        traced_workflow as traced_workflow,
     )
-    from moose_trace.decorators.dead_letters import DeadLetterSink
+    from moose_trace.decorators.dead_letters import DeadLetterSink as DeadLetterSink
     from moose_trace.errors.categories import (
-        categorize_error,
-        error_fields,
-        register_error_category,
-        unregister_error_category,
+        categorize_error as categorize_error,
+        error_fields as error_fields,
+        register_error_category as register_error_category,
+        unregister_error_category as unregister_error_category,
     )
-    from moose_trace.errors.signature import error_signature
-    from moose_trace.logging.config import LoggingSetup, configure_logging, shutdown_logging
-    from moose_trace.logging.paths import default_log_dir
-    from moose_trace.logging.processors import merge_context
-    from moose_trace.logging.redaction import Redactor
+    from moose_trace.errors.signature import error_signature as error_signature
+    from moose_trace.logging.config import (
+        LoggingSetup as LoggingSetup,
+        configure_logging as configure_logging,
+        shutdown_logging as shutdown_logging,
+    )
+    from moose_trace.logging.paths import default_log_dir as default_log_dir
+    from moose_trace.logging.processors import merge_context as merge_context
+    from moose_trace.logging.redaction import Redactor as Redactor
     from moose_trace.tracing.context import (
-        bind_fields,
-        current_fields,
-        current_parent_span_id,
-        current_span_id,
-        current_trace_id,
-        new_span_id,
-        trace_context,
+        bind_fields as bind_fields,
+        current_fields as current_fields,
+        current_parent_span_id as current_parent_span_id,
+        current_span_id as current_span_id,
+        current_trace_id as current_trace_id,
+        new_span_id as new_span_id,
+        trace_context as trace_context,
     )
     from moose_trace.tracing.ids import (
-        new_trace_id,
-        parse_trace_id,
-        trace_id_from_hex,
-        trace_id_from_int,
-        trace_id_to_hex,
-        trace_id_to_int,
+        new_trace_id as new_trace_id,
+        parse_trace_id as parse_trace_id,
+        trace_id_from_hex as trace_id_from_hex,
+        trace_id_from_int as trace_id_from_int,
+        trace_id_to_hex as trace_id_to_hex,
+        trace_id_to_int as trace_id_to_int,
     )
-    from moose_trace.tracing.otel import configure_tracing, current_otel_ids, otel_context_for
+    from moose_trace.tracing.otel import (
+        configure_tracing as configure_tracing,
+        current_otel_ids as current_otel_ids,
+        otel_context_for as otel_context_for,
+    )
     from moose_trace.tracing.propagation import (
-        TraceIdPropagator,
-        extract_incoming,
-        extract_trace_id,
-        parse_traceparent,
+        TraceIdPropagator as TraceIdPropagator,
+        extract_incoming as extract_incoming,
+        extract_trace_id as extract_trace_id,
+        parse_traceparent as parse_traceparent,
     )
+# isort: on

@@ -24,6 +24,12 @@ excepted; a class attribute of the same name is the default):
 Type checkers see a frozen dataclass (PEP 681 ``dataclass_transform``). Construction costs a
 little more than a dataclass's generated ``__init__``, so per-line objects on hot paths are
 plain classes instead.
+
+The rule, checked by ``tests/core/test_record.py``: a value class in a module that
+``moose-trace logs`` or ``moose-trace serve`` imports to start (the query tool: ``query``,
+``console``, ``commands.logs``, and ``store.retention`` below them) is a ``@record``; everywhere
+else (the SDK, the integrations, the writer, the demo) ``@dataclass`` is the idiom, since their
+classes are defined once in a long-running process where a millisecond does not show.
 """
 
 from __future__ import annotations

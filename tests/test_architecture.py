@@ -73,6 +73,7 @@ QUERY_MAY_USE_FROM_CORE = frozenset(
         "moose_trace._record",
         "moose_trace._text",
         "moose_trace.tracing.ids",
+        "moose_trace.logging.levels",
         "moose_trace.logging.paths",
     }
 )
@@ -82,6 +83,8 @@ CYCLE_UNITS = (
     "moose_trace.tracing",
     "moose_trace.logging",
     "moose_trace.errors",
+    "moose_trace.metrics",
+    "moose_trace.configuration",
     *(name for name, group in GROUPS.items() if group not in {"face", "core"}),
 )
 

@@ -64,3 +64,12 @@ def test_python_dash_m_on_an_old_command_path_still_runs_it() -> None:
 def test_a_name_that_never_existed_still_fails_to_import() -> None:
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("moose_trace.no_such_module")
+
+
+def test_an_old_clickhouse_submodule_is_an_attribute_of_the_face() -> None:
+    import moose_trace.clickhouse as face  # noqa: PLC0415
+
+    _forget("moose_trace.clickhouse.sink")
+    with pytest.warns(DeprecationWarning, match="moose_trace.store.clickhouse.sink"):
+        sink = face.sink  # type: ignore[attr-defined]
+    assert sink.ClickHouseSink is face.ClickHouseSink

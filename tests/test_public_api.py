@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -22,8 +24,27 @@ def test_each_public_name_resolves_and_is_documented(name: str) -> None:
     assert f"`{name}" in documented, f"{name} is public but not in docs/"
 
 
-def test_all_lists_exactly_the_lazy_exports() -> None:
-    assert set(moose_trace.__all__) == {"__version__", *moose_trace._EXPORTS}
+def type_checking_exports() -> dict[str, str]:
+    """What the ``TYPE_CHECKING`` block of moose_trace/__init__.py tells type checkers."""
+    tree = ast.parse(Path(moose_trace.__file__).read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for statement in node.body:
+                assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+                for alias in statement.names:
+                    assert alias.asname == alias.name, f"{alias.name}: an explicit re-export"
+                    found[alias.name] = statement.module or ""
+    return found
+
+
+def test_the_public_names_are_one_list_said_the_same_everywhere() -> None:
+    exports = moose_trace._EXPORTS
+    assert moose_trace.__all__ == ["__version__", *exports]
+    assert type_checking_exports() == exports  # same names, same defining modules
+    for name, module in exports.items():
+        assert getattr(moose_trace, name) is getattr(importlib.import_module(module), name)
+    assert set(exports) <= set(dir(moose_trace))
 
 
 def test_unknown_names_raise_attribute_error() -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from moose_trace._moved import MOVED_MODULES
+
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "ClickHouseEngine": "moose_trace.query.clickhouse_engine",
@@ -53,6 +55,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if f"{__name__}.{name}" in MOVED_MODULES:  # an old submodule: ``moose_trace.clickhouse.sink``
+        return importlib.import_module(f"{__name__}.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'moose_trace.clickhouse' has no attribute {name!r}")

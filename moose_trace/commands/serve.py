@@ -3,7 +3,8 @@
     moose-trace serve [LOGDIR …] [--port 8765] [--host 127.0.0.1] [--source URL] [--token T]
 
 One process: uvicorn serving ``moose_trace.console.app``. It binds loopback unless told
-otherwise; any other address needs a token (``--token`` or ``$MOOSE_TRACE_CONSOLE_TOKEN``).
+otherwise; any other address needs a token: ``$MOOSE_TRACE_CONSOLE_TOKEN`` (``--token`` works
+too, but a command line is visible to every user of the machine in ``ps``, so it warns).
 Bad arguments exit 2 with one line and no traceback.
 """
 
@@ -64,8 +65,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--token",
-        help="access token, required when binding other than loopback "
-        "(default: $MOOSE_TRACE_CONSOLE_TOKEN)",
+        help="access token, required when binding other than loopback; prefer "
+        "$MOOSE_TRACE_CONSOLE_TOKEN (a command line shows in ps)",
     )
     parser.set_defaults(func=run)
 
@@ -89,6 +90,12 @@ def is_loopback(host: str) -> bool:
 def _token(args: argparse.Namespace) -> str | None:
     from moose_trace.console.security import TOKEN_ENV  # noqa: PLC0415 (needs starlette)
 
+    if args.token:
+        print(
+            f"moose-trace serve: warning: --token is visible to other users (ps, shell "
+            f"history); set ${TOKEN_ENV} instead",
+            file=sys.stderr,
+        )
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if token is not None and _TOKEN.fullmatch(token) is None:
         raise QueryError(
@@ -97,7 +104,7 @@ def _token(args: argparse.Namespace) -> str | None:
     if token is None and not is_loopback(args.host):
         raise QueryError(
             f"--host {args.host} is reachable from other machines: give a token "
-            f"(--token or ${TOKEN_ENV}), or bind 127.0.0.1"
+            f"(${TOKEN_ENV}), or bind 127.0.0.1"
         )
     return token
 

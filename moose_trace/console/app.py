@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from moose_trace.console.api import ConsoleApi, json_response
+from moose_trace.console.assets import ConsolePage, VersionedAssets, asset_versions
 from moose_trace.console.security import ConsoleGuard
 from moose_trace.console.source import ConsoleSource
 from moose_trace.console.stream import stream_events
@@ -60,18 +60,16 @@ def create_app(
     console; ``None`` accepts any, for a console behind its token).
     """
     api = ConsoleApi(source)
-
-    async def page(_request: Request) -> Response:
-        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+    versions = asset_versions(STATIC_DIR)
 
     async def stream(websocket: WebSocket) -> None:
         await stream_events(websocket, source)
 
     async def about(_request: Request) -> Response:
-        return json_response({"source": source.describe()})
+        return json_response({"source": source.describe(), "ready": source.ready})
 
     routes = [
-        Route("/", page),
+        Route("/", ConsolePage(STATIC_DIR, versions).respond),
         Route("/api/source", about),
         Route("/api/events", api.events),
         Route("/api/traces/{trace_id}", api.trace),
@@ -80,7 +78,7 @@ def create_app(
         Route("/api/histogram", api.histogram),
         Route("/api/export", api.export),
         WebSocketRoute("/api/stream", stream),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", VersionedAssets(STATIC_DIR, versions), name="static"),
     ]
     handlers = {
         QueryError: _bad_request,
@@ -100,6 +98,7 @@ def create_app(
 def _closing(source: ConsoleSource) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        source.warm()  # the table loads while the page opens; questions meanwhile scan
         try:
             yield
         finally:

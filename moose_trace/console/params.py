@@ -3,7 +3,9 @@
 ``filter`` (repeatable), ``level``, ``since``, ``until``, ``search`` and ``trace`` mean what
 ``moose-trace logs --filter/--level/--since/--until/--search/--trace`` mean: each goes through
 ``moose_trace.query.language``, so the console and the terminal answer the same question the
-same way. A bad value raises ``QueryError`` naming it; the API answers it with HTTP 400.
+same way. ``tenant`` is the page's tenant box: events whose ``tenant_id`` or ``tenant_slug``
+(the baggage members ``moose_trace.baggage`` logs) is the value. A bad value raises
+``QueryError`` naming it; the API answers it with HTTP 400.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from datetime import datetime
 from typing import Protocol
 
 from moose_trace._record import record
-from moose_trace.query.ast import AllOf, Condition, Search, TimeRange
+from moose_trace.query.ast import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Match,
+    Search,
+    TimeRange,
+    Value,
+    ValueKind,
+)
 from moose_trace.query.exceptions import QueryError
 from moose_trace.query.language import (
     parse_fields,
@@ -22,11 +33,12 @@ from moose_trace.query.language import (
     parse_time_range,
     parse_trace,
 )
-from moose_trace.query.normalize import datetime_us
+from moose_trace.query.normalize import datetime_us, number_of
 from moose_trace.query.search import search_needle
 
 __all__ = [
     "MAX_LIMIT",
+    "TENANT_FIELDS",
     "EventFilter",
     "Params",
     "event_filter",
@@ -34,7 +46,11 @@ __all__ = [
     "one_of",
     "positive_int",
     "search_condition",
+    "tenant_condition",
 ]
+
+TENANT_FIELDS = ("tenant_id", "tenant_slug")
+"""The fields ``tenant`` looks in: a tenant is named by its id or its slug."""
 
 MAX_LIMIT = 5000
 """The most events one page of ``/api/events`` holds."""
@@ -70,6 +86,19 @@ def search_condition(text: str) -> Condition:
     return Search(search_needle(text))
 
 
+def tenant_condition(text: str) -> Condition:
+    """Return ``tenant=TEXT``'s condition: ``tenant_id`` or ``tenant_slug`` is ``TEXT``
+    (as in a filter: a number also matches the JSON number, ``*``/``?`` are wildcards)."""
+    wanted = text.strip()
+    kind: ValueKind = "text"
+    if number_of(wanted) is not None:
+        kind = "number"
+    elif "*" in wanted or "?" in wanted:
+        kind = "glob"
+    value = (Value(wanted, kind),)
+    return AnyOf(tuple(Match(field, value) for field in TENANT_FIELDS))
+
+
 def _text(params: Params, key: str) -> str | None:
     value = params.get(key)
     if value is None or value.strip() == "":
@@ -94,6 +123,8 @@ def event_filter(params: Params, now: datetime) -> EventFilter:
     )
     if time_range is not None:
         conditions.append(time_range)
+    if (tenant := _text(params, "tenant")) is not None:
+        conditions.append(tenant_condition(tenant))
     if (search := _text(params, "search")) is not None:
         conditions.append(search_condition(search))
     if (trace := _text(params, "trace")) is not None:

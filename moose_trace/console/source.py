@@ -7,6 +7,10 @@ any other question over files goes to DuckDB — to a table kept up to date with
 file again; a ClickHouse source answers everything. Following
 (the live stream) is ``--follow``'s: new lines of the files matched with the compiled predicate,
 or the table polled past the newest event shown.
+
+``warm()`` (the app's start-up) loads that table in a thread, then builds the trace index; until
+the table is loaded, questions over files are answered by DuckDB over the files directly, as
+``moose-trace logs`` answers them, so a first click does not wait for the whole load.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from moose_trace._record import record_values
 from moose_trace.query.ast import Condition, ListEvents, Query
 from moose_trace.query.duckdb_cache import CachedDuckDBEngine
 from moose_trace.query.duckdb_engine import DuckDBEngine
@@ -25,7 +30,12 @@ from moose_trace.query.follow_store import Boundary, poll_events
 from moose_trace.query.predicate import compile_predicate
 from moose_trace.query.python_engine import PythonEngine, read_line
 from moose_trace.query.results import Engine, EventsResult, Result
-from moose_trace.query.sources import LogSources, incomplete_tail, resolve_sources
+from moose_trace.query.sources import (
+    LogSources,
+    UnreadableFile,
+    incomplete_tail,
+    resolve_sources,
+)
 from moose_trace.query.trace_index import candidate_lines
 
 __all__ = ["ConsoleSource", "open_source"]
@@ -43,6 +53,8 @@ class ConsoleSource:
         self.store = store
         self._cache: CachedDuckDBEngine | None = None
         self._cache_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+        self._warm_failure: Exception | None = None
 
     def describe(self) -> str:
         """Say what is served, for the page's title bar and the start-up line."""
@@ -59,7 +71,8 @@ class ConsoleSource:
 
         As ``moose-trace logs`` picks: the table for a ClickHouse source, the trace index for a
         trace. Other questions over files go to the cached DuckDB table when it holds the
-        fields they read (``CachedDuckDBEngine``), else to DuckDB over the files.
+        fields they read (``CachedDuckDBEngine``) and is loaded, else to DuckDB over the files
+        (whose unfinished last lines are not counted as skipped).
         """
         if self.store is not None:
             return self.store
@@ -71,8 +84,48 @@ class ConsoleSource:
         if not files:
             return PythonEngine(lambda: ())
         if CachedDuckDBEngine.covers(query):
-            return self._cached()
-        return DuckDBEngine(files)
+            cache = self._cached()
+            if cache.ready or self._warm_failure is not None:
+                return cache  # a failed load is tried again by the question, which reports it
+            self.warm()
+        return _FileScan(files)
+
+    @property
+    def ready(self) -> bool:
+        """Whether questions over files are answered from the loaded table (a ClickHouse
+        source: always)."""
+        return self.files is None or (self._cache is not None and self._cache.ready)
+
+    def warm(self) -> None:
+        """Start loading the cached table in a thread (log files only; at most once)."""
+        if self.files is None:
+            return
+        cache = self._cached()
+        with self._cache_lock:
+            if self._warming is not None:
+                return
+
+            def load() -> None:
+                try:
+                    cache.warm()
+                except Exception as failure:  # the next question over the table reports it
+                    self._warm_failure = failure
+                self._index_traces()
+
+            self._warming = threading.Thread(target=load, name="moose-trace-cache", daemon=True)
+            self._warming.start()
+
+    def _index_traces(self) -> None:
+        """Build the files' trace index now, as the first trace asked would: that click then
+        reads only the trace's lines. (A file that cannot be read or indexed is left to that
+        question, which reports it.)"""
+        assert self.files is not None
+        unused = "0" * 32
+        try:
+            for _line in candidate_lines(self.files.discover(), (unused,), on_unreadable=_ignore):
+                pass
+        except Exception:  # the trace question meets it again and reports it
+            return
 
     def _cached(self) -> CachedDuckDBEngine:
         with self._cache_lock:
@@ -81,22 +134,14 @@ class ConsoleSource:
                 self._cache = CachedDuckDBEngine(discover=self.files.discover)
             return self._cache
 
-    def _scans_files(self, query: Query) -> bool:
-        return (
-            self.files is not None
-            and trace_of(query.where) is None
-            and not CachedDuckDBEngine.covers(query)
-        )
-
     def run(self, query: Query) -> Result:
         """Answer ``query``."""
         return self.engine(query).run(query)
 
     def skipped(self, count: int, query: Query) -> int:
-        """Return ``count`` less the files' unfinished last lines a full scan counted as bad."""
-        if self.files is None or not self._scans_files(query):
-            return count
-        return max(0, count - sum(incomplete_tail(path) for path in self.files.discover()))
+        """Return the skipped-lines count to report for ``query``'s answer: ``count`` as
+        answered (``run`` already leaves out the files' unfinished last lines)."""
+        return count
 
     def follow(self, where: Condition, emit: EventBatch, stop: threading.Event) -> None:
         """Hand each batch of new matching events to ``emit``, oldest first, until ``stop``.
@@ -137,6 +182,32 @@ class ConsoleSource:
             close()
         if self._cache is not None:
             self._cache.close()
+
+
+def _ignore(_unreadable: UnreadableFile) -> None:
+    """A file the warm-up cannot read is reported by the question that needs it."""
+
+
+class _FileScan:
+    """DuckDB over the files, not counting their unfinished last lines as skipped (a line
+    still being written is read as a bad one by a full scan)."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.files = files
+        self.engine = DuckDBEngine(files)
+
+    def run(self, query: Query) -> Result:
+        result = self.engine.run(query)
+        unfinished = sum(incomplete_tail(path) for path in self.files)
+        if not unfinished:
+            return result
+        values = record_values(result)
+        skipped = values["skipped"]
+        if callable(skipped):
+            values["skipped"] = lambda: max(0, skipped() - unfinished)
+        else:
+            values["skipped"] = max(0, skipped - unfinished)
+        return type(result)(**values)
 
 
 def open_source(sources: Sequence[str], table: str | None = None) -> ConsoleSource:

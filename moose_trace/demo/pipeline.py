@@ -17,7 +17,6 @@ the HTTP request to the table. The workload turns the knobs the stories need: sl
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import defaultdict, deque
@@ -29,7 +28,17 @@ import orjson
 import structlog
 
 from moose_trace.demo.app import PIPELINE
-from moose_trace.demo.infra import TableSpec, kafka_logger
+from moose_trace.demo.infra import TableSpec
+from moose_trace.demo.kafka_clients import (
+    assigned_consumer,
+    bind_lag,
+    close_producer,
+    commit_past,
+    consumer_lag,
+    failed,
+    flush_to,
+    traced_producer,
+)
 from moose_trace.demo.processes import Supervisor
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
@@ -43,8 +52,6 @@ __all__ = [
     "TOPICS",
     "DeadLetter",
     "Pipeline",
-    "close_producer",
-    "traced_producer",
 ]
 
 _log = structlog.get_logger("moose_trace.demo.pipeline")
@@ -92,56 +99,6 @@ class DeadLetter:
     topic: str
     partition: int
     offset: int
-
-
-def _consumer(bootstrap_servers: str, group: str, topics: tuple[str, ...]) -> Any:
-    """A consumer assigned to partition 0 of ``topics`` from their current end.
-
-    ``assign`` instead of a group subscription: no rebalance wait, and the demo's topics have
-    one partition. Starting at the end makes a rerun against an existing broker skip old records.
-    """
-    from confluent_kafka import (  # noqa: PLC0415 (optional dependency)
-        Consumer,
-        KafkaException,
-        TopicPartition,
-    )
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": 10,
-            "fetch.min.bytes": 1,
-            "logger": kafka_logger(),
-        }
-    )
-    partitions = []
-    for topic in topics:
-        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        partitions.append(TopicPartition(topic, 0, high))
-    consumer.assign(partitions)
-    with contextlib.suppress(KafkaException):  # the start counts as committed: lag from 0
-        consumer.commit(offsets=partitions, asynchronous=False)
-    return consumer
-
-
-def traced_producer(bootstrap_servers: str) -> Any:
-    """Return a ``TracedProducer`` for the demo's broker (every record carries its trace)."""
-    from confluent_kafka import Producer  # noqa: PLC0415 (optional dependency)
-
-    from moose_trace.kafka import TracedProducer  # noqa: PLC0415
-
-    return TracedProducer(
-        Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "linger.ms": 0,
-                "acks": "all",
-                "logger": kafka_logger(),
-            }
-        )
-    )
 
 
 class Pipeline:
@@ -198,10 +155,12 @@ class Pipeline:
 
     def _run_sessions(self, stop: threading.Event) -> None:
         from moose_trace.decorators import traced_transform  # noqa: PLC0415
-        from moose_trace.kafka import DeadLetterQueue, message_context  # noqa: PLC0415
+        from moose_trace.kafka import DeadLetterQueue, traced_messages  # noqa: PLC0415
 
         bind_fields(service="demo-transform")
-        consumer = _consumer(self.bootstrap_servers, "user_event_to_session", ("UserEvent",))
+        consumer = assigned_consumer(
+            self.bootstrap_servers, "user_event_to_session", ("UserEvent",)
+        )
         producer = traced_producer(self.bootstrap_servers)
         dlq = DeadLetterQueue(producer, DLQ_TOPIC)
 
@@ -227,17 +186,20 @@ class Pipeline:
             producer.produce("Session", value=orjson.dumps(session), key=str(record["user_id"]))
             return session
 
+        messages = traced_messages(
+            consumer,
+            consumer_group="user_event_to_session",
+            stop=stop,
+            timeout=_POLL_SECONDS,
+            batch_size=1,  # one record at a time: the demo shows each one's way through
+        )
         try:
-            while not stop.is_set():
-                message = consumer.poll(_POLL_SECONDS)
-                if message is None or _failed(message):
+            for message in messages:
+                try:
+                    result = user_event_to_session(message)
+                except Exception:  # logged by the decorator: the dead-letter send failed too
                     continue
-                with message_context(message, consumer_group="user_event_to_session"):
-                    try:
-                        result = user_event_to_session(message)
-                    except Exception:  # logged by the decorator: the dead-letter send failed too
-                        continue
-                    _flush(producer, "Session" if result is not None else DLQ_TOPIC)
+                flush_to(producer, "Session" if result is not None else DLQ_TOPIC)
                 if result is None:
                     self._dead_lettered(message)
                 self.stats.add("transformed" if result is not None else "dead_lettered")
@@ -278,10 +240,10 @@ class Pipeline:
 
     def _run_enrichment(self, stop: threading.Event) -> None:
         from moose_trace.decorators import traced_transform  # noqa: PLC0415
-        from moose_trace.kafka import message_context  # noqa: PLC0415
+        from moose_trace.kafka import traced_messages  # noqa: PLC0415
 
         bind_fields(service="demo-transform")
-        consumer = _consumer(self.bootstrap_servers, "user_enrichment", ("Session",))
+        consumer = assigned_consumer(self.bootstrap_servers, "user_enrichment", ("Session",))
         producer = traced_producer(self.bootstrap_servers)
         table = self.store.qualified("UserEvent")
 
@@ -305,20 +267,23 @@ class Pipeline:
             producer.produce("EnrichedSession", value=orjson.dumps(enriched))
             return enriched
 
+        messages = traced_messages(
+            consumer,
+            consumer_group="user_enrichment",
+            stop=stop,
+            timeout=_POLL_SECONDS,
+            batch_size=1,
+        )
         try:
-            while not stop.is_set():
-                message = consumer.poll(_POLL_SECONDS)
-                if message is None or _failed(message):
+            for message in messages:
+                bind_fields(version=self.enrichment_version)  # ends with the record
+                try:
+                    user_enrichment(message)
+                except Exception:  # logged by the decorator; the next record goes on
                     continue
-                with message_context(message, consumer_group="user_enrichment"):
-                    bind_fields(version=self.enrichment_version)
-                    try:
-                        user_enrichment(message)
-                    except Exception:  # logged by the decorator; the next record goes on
-                        continue
-                    finally:
-                        self.stats.add("enriched")
-                    _flush(producer, "EnrichedSession")
+                finally:
+                    self.stats.add("enriched")
+                flush_to(producer, "EnrichedSession")
         finally:
             close_producer(producer)
             consumer.close()
@@ -330,20 +295,21 @@ class Pipeline:
         from moose_trace.kafka import message_context  # noqa: PLC0415
 
         bind_fields(service="demo-sync")
-        consumer = _consumer(self.bootstrap_servers, CONSUMER_GROUP, ("UserEvent", "Session"))
+        topics = ("UserEvent", "Session")
+        consumer = assigned_consumer(self.bootstrap_servers, CONSUMER_GROUP, topics)
 
         lags: dict[str, int] = {}
 
         @traced_sync("UserEvent", CONSUMER_GROUP, pipeline=PIPELINE)
         def insert_user_events(batch: list[Any]) -> int:
-            _bind_lag(lags.get("UserEvent"))
+            bind_lag(lags.get("UserEvent"))
             self._pending_merges()
             self.store.insert("UserEvent", [orjson.loads(message.value()) for message in batch])
             return len(batch)
 
         @traced_sync("Session", CONSUMER_GROUP)
         def insert_sessions(batch: list[Any]) -> int:
-            _bind_lag(lags.get("Session"))
+            bind_lag(lags.get("Session"))
             self.store.insert("Session", [orjson.loads(message.value()) for message in batch])
             return len(batch)
 
@@ -356,7 +322,7 @@ class Pipeline:
                 messages = consumer.consume(num_messages=_BATCH_MAX, timeout=_POLL_SECONDS)
                 batches: dict[str, list[Any]] = defaultdict(list)
                 for message in messages:
-                    if _failed(message):
+                    if failed(message):
                         continue
                     with message_context(message, consumer_group=CONSUMER_GROUP):
                         _log.debug(
@@ -371,7 +337,7 @@ class Pipeline:
                     if lag is not None:
                         lags[topic] = lag
                     self._sync(inserts[topic], batch)
-                    _commit(consumer, batch[-1])
+                    commit_past(consumer, batch[-1])
         finally:
             consumer.close()
 
@@ -470,62 +436,3 @@ class Pipeline:
                 self.stats.add("workflow_runs")
                 self.workflow_runs.extend(run_ids)
         return run_ids[0] if run_ids else ""
-
-
-def consumer_lag(consumer: Any, topic: str) -> int | None:
-    """Messages of ``topic`` (partition 0) not yet committed: high watermark − committed offset.
-
-    Both read from the broker (``cached=False``); ``None`` when it cannot say.
-    """
-    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 (optional)
-
-    partition = TopicPartition(topic, 0)
-    try:
-        _low, high = consumer.get_watermark_offsets(partition, timeout=2, cached=False)
-        [committed] = consumer.committed([partition], timeout=2)
-    except (KafkaException, ValueError):
-        return None
-    if committed.offset < 0:
-        return None
-    return max(0, int(high) - int(committed.offset))
-
-
-def _commit(consumer: Any, last: Any) -> None:
-    """Commit past ``last`` (synchronously: the next batch's lag reads it from the broker)."""
-    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 (optional)
-
-    try:
-        consumer.commit(
-            offsets=[TopicPartition(last.topic(), last.partition(), last.offset() + 1)],
-            asynchronous=False,
-        )
-    except KafkaException as failure:
-        _log.warning("sync commit failed", error=failure, layer="sync")
-
-
-def _bind_lag(lag: int | None) -> None:
-    if lag is not None:
-        bind_fields(consumer_lag=lag)
-
-
-def _flush(producer: Any, topic: str) -> None:
-    """Wait for the delivery of what was produced; its report is logged as the stream's."""
-    with trace_context(type="stream", name=topic, layer="streaming"):
-        producer.flush(5)
-
-
-def close_producer(producer: Any) -> None:
-    """Deliver what is left, then close (no reconnecting to a broker that is going away)."""
-    producer.flush(5)
-    close = getattr(producer, "close", None)
-    if close is not None:
-        close()
-
-
-def _failed(message: Any) -> bool:
-    error = message.error()
-    if error is None:
-        return False
-    if error.code() != -191:  # _PARTITION_EOF: the end of a partition is no failure
-        _log.warning("kafka consume error", error_message=str(error))
-    return True

@@ -29,6 +29,7 @@ __all__ = [
     "command_line",
     "print_results",
     "program_words",
+    "serve_line",
     "story_commands",
     "trace_output",
 ]
@@ -210,7 +211,15 @@ def command_line(arguments: tuple[str, ...], source: Path | None = None) -> str:
     ``PATH``, else the console script beside this Python (``.venv/bin/moose-trace`` after the
     README's install), else ``python -m moose_trace.commands.main``.
     """
-    words = [*program_words(), "logs", *arguments, *([str(source)] if source else [])]
+    return _shell_line([*program_words(), "logs", *arguments, *([str(source)] if source else [])])
+
+
+def serve_line(log_dir: Path) -> str:
+    """Return ``moose-trace serve <log_dir>`` as a shell line, spelled as ``command_line``."""
+    return _shell_line([*program_words(), "serve", str(log_dir)])
+
+
+def _shell_line(words: list[str]) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
@@ -305,7 +314,7 @@ def print_results(
         for arguments in story.commands:
             write(f"  {command_line(arguments, source)}\n")
     write("\nThe stories, step by step: docs/tutorial.md\n")
-    write(f"The same logs in a browser: moose-trace serve {shlex.quote(str(source or log_dir))}\n")
+    write(f"The same logs in a browser: {serve_line(source or log_dir)}\n")
     out.flush()
 
 

@@ -26,7 +26,7 @@ from structlog.typing import Processor
 
 from moose_trace._fastpath import structlog_config
 from moose_trace.logging._fast_line import LineFunction
-from moose_trace.logging._levels import LevelMap
+from moose_trace.logging.levels import LevelMap
 from moose_trace.logging.processors import level_name
 
 __all__ = [

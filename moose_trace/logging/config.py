@@ -32,8 +32,8 @@ from moose_trace.logging._bound_logger import (
     deactivate,
 )
 from moose_trace.logging._fast_line import compile_line, shared_processors
-from moose_trace.logging._levels import LevelMap
 from moose_trace.logging._outputs import DailyFile, Emitter, Sink, daily_file_name, report_once
+from moose_trace.logging.levels import LevelMap
 from moose_trace.logging.paths import default_log_dir
 from moose_trace.logging.processors import (
     add_log_level,

@@ -14,7 +14,6 @@ dictionary look-ups.
 from __future__ import annotations
 
 import contextvars
-import logging
 import sys
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -32,6 +31,8 @@ from moose_trace._fastpath import STRUCTLOG_VARS as _STRUCTLOG_VARS
 from moose_trace._fastpath import TRACE_ID_VAR as _TRACE_ID
 from moose_trace.errors.categories import error_fields
 from moose_trace.errors.signature import error_signature
+from moose_trace.logging.levels import LEVEL_BY_SPELLING as _LEVEL_ALIASES
+from moose_trace.logging.levels import level_name
 from moose_trace.logging.redaction import default_redactor
 from moose_trace.tracing.ids import trace_id_from_int
 from moose_trace.tracing.otel import ContextParent
@@ -95,45 +96,6 @@ def merge_context(logger: Any, method_name: str, event_dict: EventDict) -> Event
     return event_dict
 
 
-_LEVEL_ALIASES = {
-    "debug": "debug",
-    "info": "info",
-    "msg": "info",
-    "warning": "warning",
-    "warn": "warning",
-    "error": "error",
-    "exception": "error",
-    "critical": "critical",
-    "fatal": "critical",
-    "trace": "debug",
-    "verbose": "debug",
-    "notset": "debug",
-    "notice": "info",
-    "success": "info",
-    "err": "error",
-    "crit": "critical",
-    "alert": "critical",
-    "emerg": "critical",
-    "emergency": "critical",
-}
-
-
-def level_name(level: str | int) -> str:
-    """Return the schema's level name for a method name, level name or number.
-
-    ``"WARN"`` → ``"warning"``, ``"exception"`` → ``"error"``, ``logging.WARNING`` →
-    ``"warning"``; custom stdlib numbers round down to the standard level below them (25 →
-    ``"info"``); unknown names are ``"info"``.
-    """
-    if isinstance(level, int):
-        if level >= logging.CRITICAL:
-            return "critical"
-        if level >= logging.ERROR:
-            return "error"
-        if level >= logging.WARNING:
-            return "warning"
-        return "info" if level >= logging.INFO else "debug"
-    return _LEVEL_ALIASES.get(level) or _LEVEL_ALIASES.get(str(level).strip().lower(), "info")
 
 
 def add_log_level(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:

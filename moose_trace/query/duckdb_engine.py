@@ -52,10 +52,16 @@ def _path(key: str) -> str:
 
 
 class DuckDBDialect(SqlDialect):
-    """DuckDB SQL over a fixed list of JSON Lines files."""
+    """DuckDB SQL over a fixed list of JSON Lines files.
 
-    def __init__(self, files: Sequence[Path]) -> None:
+    ``flat``: the caller knows no line has the Rust side's containers (``fields``, ``span``,
+    ``spans``), so fields are not looked for in them: the same answer from a statement a tenth
+    the size (DuckDB plans it in milliseconds rather than a few hundred).
+    """
+
+    def __init__(self, files: Sequence[Path], *, flat: bool = False) -> None:
         self.files = [str(path) for path in files]
+        self.flat = flat
 
     def _file_list(self) -> str:
         return "[" + ", ".join(self.literal(name) for name in self.files) + "]"
@@ -135,6 +141,13 @@ class DuckDBDialect(SqlDialect):
         """Return DuckDB's interpolated quantile."""
         return f"quantile_cont({expr}, {fraction})"
 
+    def quantiles(self, expr: str, fractions: Sequence[float], condition: str) -> list[str]:
+        """Return the quantiles as items of one list aggregate: DuckDB sorts once for all
+        (the same aggregate repeated is computed once)."""
+        listed = ", ".join(self.number(q) for q in fractions)
+        aggregate = f"(quantile_cont({expr}, [{listed}]) FILTER (WHERE {condition}))"
+        return [f"{aggregate}[{index + 1}]" for index in range(len(fractions))]
+
     def arg_max(self, arg: str, value: str) -> str:
         """Return DuckDB's ``arg_max`` (rows with a NULL ``arg`` or ``value`` are ignored)."""
         return f"arg_max({arg}, {value})"
@@ -196,7 +209,7 @@ class _Normalizer:
 
     def key(self, key: str) -> str:
         """Return one top-level key's value, from the Rust containers when missing on top."""
-        if key in NESTED_KEYS:
+        if key in NESTED_KEYS or self.dialect.flat:
             return self.top(key)
         return f"coalesce({self.top(key)}, {self._nested(key)})"
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from moose_trace._record import record
+from moose_trace.logging.levels import LEVELS
 from moose_trace.query.ast import (
     AllOf,
     AnyOf,
@@ -55,9 +56,6 @@ __all__ = [
     "parse_trace",
     "parse_trace_kafka",
 ]
-
-LEVELS = ("debug", "info", "warning", "error", "critical")
-"""The SDK's levels, least to most severe."""
 
 MAX_GROUP_FIELDS = 5
 """``--group-by`` fields at most: each nests the group tree one level deeper."""

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeAlias
 
 from moose_trace._record import record
+from moose_trace.logging.levels import ERROR_LEVELS
 from moose_trace.query.ast import Query, Window
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 ]
 
 
-ERROR_LEVELS = ("error", "critical")
-"""Levels that count as errors for error rates and ``--errors``."""
 
 
 @record

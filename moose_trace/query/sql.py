@@ -142,6 +142,11 @@ class SqlDialect(ABC):
     def quantile(self, expr: str, fraction: float) -> str:
         """Return the ``fraction`` quantile of ``expr``, linearly interpolated."""
 
+    def quantiles(self, expr: str, fractions: Sequence[float], condition: str) -> list[str]:
+        """Return one aggregate per fraction: ``expr``'s quantile over rows where ``condition``
+        holds (a dialect that computes several at once from one sort overrides this)."""
+        return [f"{self.quantile(expr, q)} FILTER (WHERE {condition})" for q in fractions]
+
     @abstractmethod
     def arg_max(self, arg: str, value: str) -> str:
         """Return ``arg`` of the row with the largest ``value``, among rows where both are set."""
@@ -395,7 +400,7 @@ class SqlCompiler:
                 f"count(*) FILTER (WHERE {inside} AND _err)",
                 f"count(_lat) FILTER (WHERE {inside})",
                 f"avg(_lat) FILTER (WHERE {inside})",
-                *(f"{d.quantile('_lat', q)} FILTER (WHERE {inside})" for q in (0.5, 0.95, 0.99)),
+                *d.quantiles("_lat", (0.5, 0.95, 0.99), inside),
                 f"avg(_tp) FILTER (WHERE {inside})",
                 f"sum(_units) FILTER (WHERE {inside} AND _lat IS NOT NULL)",
                 f"sum(_lat) FILTER (WHERE {inside})",
@@ -441,7 +446,7 @@ class SqlCompiler:
             f"count(*) FILTER (WHERE {good} AND _err)",
             f"count(_lat) FILTER (WHERE {good})",
             f"avg(_lat) FILTER (WHERE {good})",
-            *(f"{d.quantile('_lat', q)} FILTER (WHERE {good})" for q in (0.5, 0.95, 0.99)),
+            *d.quantiles("_lat", (0.5, 0.95, 0.99), good),
             "count(*) FILTER (WHERE _bad)",
         ]
         names = [f"_k{index}" for index in range(len(mode.by))]

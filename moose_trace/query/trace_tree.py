@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from moose_trace._record import record
+from moose_trace.logging.levels import ERROR_LEVELS
 from moose_trace.query.normalize import (
     level_text,
     number_of,
@@ -48,7 +49,7 @@ _PRODUCE_EVENTS = frozenset(
         "dead-letter delivery failed",
     }
 )
-_ERROR_LEVELS = frozenset({"error", "critical"})
+_ERROR_LEVELS = frozenset(ERROR_LEVELS)
 _FAILED_STATUSES = frozenset({"failed", "error", "timeout"})
 _DURATION_FIELDS = ("latency_ms", "duration_ms")
 _TABLE_TYPES = frozenset({"olap_table", "sync"})

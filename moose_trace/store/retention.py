@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 
 from moose_trace._record import record
+from moose_trace.logging.levels import LEVEL_ALIASES, normalize_level
 
 __all__ = [
     "DEFAULT_RETENTION",
@@ -23,26 +24,10 @@ __all__ = [
     "parse_retention",
 ]
 
-LEVEL_ALIASES: Mapping[str, str] = MappingProxyType(
-    {"warn": "warning", "fatal": "critical", "trace": "debug"}
-)
-"""Other writers' level spellings (lowercased) and the SDK level each one means."""
 
 _DEFAULT_DAYS = MappingProxyType(
     {"critical": 30, "error": 30, "warning": 14, "info": 7, "debug": 1}
 )
-
-
-def normalize_level(level: object) -> str:
-    """Return ``level`` as the SDK spells it: lowercase, ``WARN`` → ``warning``, ``trace`` → debug.
-
-    Other writers (the Rust side's ``INFO``/``WARN``/``TRACE``) use other spellings; retention and
-    queries compare the normalized form. Anything that is not a string becomes ``""``.
-    """
-    if not isinstance(level, str):
-        return ""
-    lowered = level.strip().lower()
-    return LEVEL_ALIASES.get(lowered, lowered)
 
 
 @record

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import time
 from typing import Any
 
 import httpx
@@ -23,8 +24,13 @@ from console_corpus import (
     TRACE,
     TRANSFORM,
     ConsoleCorpus,
+    iso,
 )
 from console_server import ConsoleServer
+
+from moose_trace.console.source import open_source
+from moose_trace.query.ast import AllOf, GroupBy, ListEvents, Match, Query, Value
+from moose_trace.query.results import EventsResult
 
 
 def get(server: ConsoleServer, path: str, **params: Any) -> httpx.Response:
@@ -66,6 +72,23 @@ def test_filters_mirror_the_cli(console: ConsoleServer) -> None:
     assert len(traced) == 5
     recent = get(console, "/api/events", since="15m").json()["events"]
     assert {event.get("trace_id") for event in recent} == {TRACE, None}
+
+
+def test_tenant_is_the_tenant_id_or_slug(console: ConsoleServer, corpus: ConsoleCorpus) -> None:
+    moment = iso(corpus.start)
+    for event, tenant in (
+        ("by id", {"tenant_id": "acme"}),
+        ("by slug", {"tenant_slug": "acme"}),
+        ("other", {"tenant_id": "globex"}),
+        ("numbered", {"tenant_id": 42}),
+    ):
+        corpus.append({"timestamp": moment, "level": "info", "event": event, **tenant})
+    acme = get(console, "/api/events", tenant="acme").json()["events"]
+    assert sorted(event["event"] for event in acme) == ["by id", "by slug"]
+    numbered = get(console, "/api/events", tenant="42").json()["events"]
+    assert [event["event"] for event in numbered] == ["numbered"]
+    stats = get(console, "/api/stats", tenant="acme", by="tenant_slug").json()
+    assert stats["count"] == 2
 
 
 @pytest.mark.parametrize(
@@ -191,3 +214,31 @@ def test_every_route_is_read_only(console: ConsoleServer) -> None:
     for path in ("/api/events", "/api/errors", "/api/export", f"/api/traces/{TRACE}"):
         assert httpx.post(console.url + path, timeout=10).status_code == 405
         assert httpx.delete(console.url + path, timeout=10).status_code == 405
+
+
+def test_answers_before_and_after_the_table_loads_agree(corpus: ConsoleCorpus) -> None:
+    """The first questions are answered by a scan of the files while the table loads."""
+    with corpus.file.open("ab") as out:
+        out.write(b'{"level": "info", "event": "still being writ')  # not a bad line (yet)
+    source = open_source([str(corpus.directory)])
+    try:
+        questions = [
+            Query(AllOf(), ListEvents(10)),
+            Query(Match("level", (Value("warning"),)), GroupBy(("service",))),
+        ]
+        assert not source.ready
+        before = [source.run(question) for question in questions]  # scans: loading started
+        deadline = time.monotonic() + 60
+        while not source.ready:
+            assert time.monotonic() < deadline, "the table did not load"
+            time.sleep(0.05)
+        after = [source.run(question) for question in questions]
+    finally:
+        source.close()
+    events_before, groups_before = before
+    events_after, groups_after = after
+    assert isinstance(events_before, EventsResult)
+    assert isinstance(events_after, EventsResult)
+    assert list(events_before.events) == list(events_after.events)
+    assert events_before.skipped() == events_after.skipped() == 1  # "not JSON"; not the tail
+    assert groups_before == groups_after

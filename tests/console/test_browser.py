@@ -150,3 +150,19 @@ def test_a_hundred_thousand_streamed_lines_keep_the_dom_bounded(
     page.locator("#stream").press("Home")
     page.locator("#stream-rows .row:not([hidden])", has_text="bulk line 0").first.wait_for()
     assert page.evaluate("document.querySelectorAll('#stream-rows .row').length") < 200
+
+
+def test_tenant_box_finds_a_tenant_by_id_or_slug(
+    console: ConsoleServer, corpus: ConsoleCorpus, page: Page
+) -> None:
+    moment = iso(corpus.start)
+    for event, tenant in (("acme by id", "tenant_id"), ("acme by slug", "tenant_slug")):
+        corpus.append({"timestamp": moment, "level": "info", "event": event, tenant: "acme"})
+    corpus.append({"timestamp": moment, "level": "info", "event": "globex", "tenant_id": "globex"})
+    page.goto(console.url + "/#/events?tenant=acme")
+    page.wait_for_function("() => document.querySelectorAll('#events-table tbody tr').length === 2")
+    assert page.input_value("input[name=tenant]") == "acme"
+    texts = " ".join(page.locator("#events-table tbody tr").all_inner_texts())
+    assert "acme by id" in texts
+    assert "acme by slug" in texts
+    assert "globex" not in texts

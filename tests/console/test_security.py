@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from console_server import ConsoleServer
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from moose_trace.console.security import TOKEN_ENV
 from moose_trace.console.source import open_source
 
 TOKEN = "s3cret-token-0123456789"
@@ -106,6 +108,13 @@ def test_binding_beyond_loopback_needs_a_token(corpus: ConsoleCorpus) -> None:
     short = _serve(str(corpus.directory), "--token", "abc")
     assert short.returncode == 2
     assert "bad token" in short.stderr
+    assert "--token is visible to other users" in short.stderr  # prefer the variable
+    from_env = _serve(
+        str(corpus.directory), "--host", "0.0.0.0", env={"PATH": "/usr/bin", TOKEN_ENV: "abc"}
+    )
+    assert from_env.returncode == 2
+    assert "bad token" in from_env.stderr  # the variable is read (and checked) like the flag
+    assert "visible to other users" not in from_env.stderr
 
 
 def test_missing_log_directory_is_one_line_and_exit_2(tmp_path: object) -> None:
@@ -113,3 +122,22 @@ def test_missing_log_directory_is_one_line_and_exit_2(tmp_path: object) -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "no such file or directory" in result.stderr
+
+
+def test_assets_are_cached_by_their_hash_and_the_page_revalidates(console: ConsoleServer) -> None:
+    page = httpx.get(console.url + "/", timeout=10)
+    assert page.headers["cache-control"] == "no-cache"
+    script = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', page.text)
+    style = re.search(r'href="(/static/style\.css\?v=[0-9a-f]+)"', page.text)
+    assert script is not None
+    assert style is not None
+    for url in (script.group(1), style.group(1)):
+        asset = httpx.get(console.url + url, timeout=10)
+        assert asset.status_code == 200
+        assert "immutable" in asset.headers["cache-control"]
+    stale = httpx.get(console.url + "/static/app.js?v=0000", timeout=10)
+    assert stale.headers["cache-control"] == "no-cache"  # not the current content: ask again
+    revalidate = {"If-None-Match": page.headers["etag"]}
+    again = httpx.get(console.url + "/", headers=revalidate, timeout=10)
+    assert again.status_code == 304
+    assert again.content == b""

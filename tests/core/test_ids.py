@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from moose_trace.tracing.ids import (
+    are_canonical_ids,
     new_trace_id,
     parse_trace_id,
     trace_id_from_hex,
@@ -138,3 +139,21 @@ def test_conversions_name_a_wrong_type_in_a_value_error(bad: object) -> None:
         trace_id_to_int(bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="not a trace id"):
         trace_id_to_hex(bad)  # type: ignore[arg-type]
+
+
+batch_values = st.one_of(
+    st.builds(lambda: new_trace_id().encode()),
+    st.builds(lambda: new_trace_id().upper().encode()),
+    st.builds(lambda: new_trace_id().replace("-", "").encode()),
+    st.just(b"00000000-0000-0000-0000-000000000000"),
+    st.builds(lambda tid: (tid[:20] + "\n" + tid[21:]).encode(), st.builds(new_trace_id)),
+    st.binary(min_size=35, max_size=37),
+)
+
+
+@given(st.lists(batch_values, min_size=1, max_size=6))
+def test_a_batch_is_canonical_exactly_when_parse_trace_id_keeps_each_value(
+    values: list[bytes],
+) -> None:
+    each_kept = all(parse_trace_id(value) == value.decode("latin-1") for value in values)
+    assert are_canonical_ids(values) == each_kept

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import ClassVar
 
 import pytest
@@ -118,3 +120,24 @@ def test_is_record() -> None:
     assert is_record(Point(1))
     assert not is_record(Point)
     assert not is_record((1, 2))
+
+
+@pytest.mark.parametrize(
+    "command_module", ["moose_trace.commands.logs", "moose_trace.commands.serve"]
+)
+def test_what_the_query_commands_load_to_start_defines_no_dataclass(command_module: str) -> None:
+    # The rule stated in moose_trace/_record.py: start-up of `logs` and `serve` pays for no
+    # dataclass definition (about a millisecond each); their value classes are records.
+    code = (
+        "import dataclasses, inspect, sys\n"
+        f"import {command_module}\n"
+        "found = sorted(\n"
+        "    f'{name}.{cls.__name__}'\n"
+        "    for name, module in list(sys.modules.items()) if name.startswith('moose_trace')\n"
+        "    for cls in vars(module).values()\n"
+        "    if inspect.isclass(cls) and cls.__module__ == name and dataclasses.is_dataclass(cls)\n"
+        ")\n"
+        "print(found)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

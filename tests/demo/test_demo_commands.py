@@ -72,3 +72,13 @@ def test_every_printed_command_finds_events_15_minutes_later(
     with redirect_stdout(out), redirect_stderr(err):
         assert logs_cli.main([*without, "--no-progress", str(demo.log_dir)]) == 0
     assert out.getvalue().strip()
+
+
+def test_the_console_command_is_spelled_as_it_runs_here(demo: DemoRun) -> None:
+    """The last line names the console as the other printed commands name ``logs``."""
+    last = demo.out.strip().splitlines()[-1]
+    assert last.startswith("The same logs in a browser: ")
+    words = shlex.split(last.removeprefix("The same logs in a browser: "))
+    program = program_words()
+    assert words[: len(program) + 1] == [*program, "serve"]
+    assert Path(words[-1]).resolve() == demo.log_dir.resolve()

@@ -117,3 +117,80 @@ def test_fields_outside_the_table_go_to_the_files() -> None:
     assert not CachedDuckDBEngine.covers(Query(Match("custom_field", (Value("x"),))))
     assert not CachedDuckDBEngine.covers(Query(AllOf(), ListEvents(None)))
     assert CachedDuckDBEngine.covers(Query(Match("service", (Value("x"),)), ListEvents(5)))
+
+
+def test_a_deleted_file_leaves_and_the_others_stay(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_bytes(_line("a1") + _line("a2"))
+    second.write_bytes(_line("b1"))
+    engine = CachedDuckDBEngine(discover=lambda: sorted(tmp_path.glob("*.jsonl")))
+    try:
+        assert _events(engine) == ["a1", "a2", "b1"]
+        first.unlink()
+        assert _events(engine) == ["b1"]
+        first.write_bytes(_line("new"))  # a file of the same name is a new file
+        with second.open("ab") as out:
+            out.write(_line("b2"))
+        assert _events(engine) == ["b1", "b2", "new"]
+    finally:
+        engine.close()
+
+
+def test_warm_loads_ahead_and_an_unchanged_question_is_answered_again(log: Path) -> None:
+    engine = CachedDuckDBEngine(discover=lambda: [log], threads=1)
+    try:
+        assert not engine.ready
+        engine.warm()
+        assert engine.ready
+        query = Query(AllOf(), GroupBy(("level",)))
+        first = engine.run(query)
+        assert engine.run(query) == first  # kept while the table is unchanged
+        with log.open("ab") as out:
+            out.write(_line("late", "error"))
+        after = engine.run(query)
+        assert isinstance(after, GroupsResult)
+        assert {group.key: group.count for group in after.groups} == {("info",): 1, ("error",): 2}
+    finally:
+        engine.close()
+
+
+def test_empty_files_answer_nothing_then_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "new.jsonl"
+    path.write_bytes(b"")  # a service that has not logged yet
+    engine = CachedDuckDBEngine(discover=lambda: [path])
+    try:
+        assert _events(engine) == []
+        path.write_bytes(_line("first"))
+        assert _events(engine) == ["first"]
+    finally:
+        engine.close()
+
+
+def test_plain_and_rust_files_in_one_table_answer_as_the_files(tmp_path: Path) -> None:
+    """A file without Rust containers loads through the flat statement, one with them through
+    the full one: the same table answers as DuckDB over the files."""
+    plain, rust = tmp_path / "plain.jsonl", tmp_path / "rust.jsonl"
+    plain.write_bytes(_line("p", service="api", type="api", name="ingest"))
+    rust.write_bytes(
+        orjson.dumps(
+            {
+                "timestamp": "2026-01-09T10:00:01Z",
+                "level": "WARN",
+                "fields": {"message": "r", "type": "olap_table", "latency_ms": 7},
+                "span": {"name": "insert", "service": "sync"},
+                "spans": [{"name": "outer", "trace_id": "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"}],
+            }
+        )
+        + b"\n"
+    )
+    files = [plain, rust]
+    engine = CachedDuckDBEngine(discover=lambda: files)
+    try:
+        for query in (
+            Query(AllOf(), GroupBy(("service", "type", "name", "level", "trace_id"))),
+            Query(AllOf(), Stats(("type",))),
+            Query(AllOf(), ListEvents(10)),
+        ):
+            assert _comparable(engine.run(query)) == _comparable(DuckDBEngine(files).run(query))
+    finally:
+        engine.close()

@@ -9,7 +9,7 @@ const OVERSCAN = 10;
 const LEVELS = ["debug", "info", "warning", "error", "critical"];
 const LAYERS = ["webserver", "streaming", "sync", "storage", "workflow"];
 const DEFAULT_COLUMNS = "timestamp,level,service,type,name,event,trace_id,latency_ms";
-const FIELD_FILTERS = { service: "service", type: "type", layer: "layer", name: "name", tenant: "tenant_id" };
+const FIELD_FILTERS = { service: "service", type: "type", layer: "layer", name: "name" };
 const FORM_KEYS = ["level", "service", "type", "layer", "name", "tenant", "since", "until", "search", "filter"];
 const VIEWS = ["stream", "events", "trace", "errors", "histogram", "stats"];
 
@@ -98,7 +98,8 @@ function apiParams(params) {
     if (value) out.append("filter", field + "=" + quoteValue(value));
   }
   if (params.get("filter")) out.append("filter", params.get("filter"));
-  for (const key of ["level", "since", "until", "search"]) {
+  // tenant: the API looks in tenant_id and tenant_slug.
+  for (const key of ["level", "tenant", "since", "until", "search"]) {
     if (params.get(key)) out.set(key, params.get(key));
   }
   return out;

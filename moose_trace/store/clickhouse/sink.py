@@ -41,28 +41,24 @@ running ``close()``.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
 import random
 import re
-import signal
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
-
-import orjson
 
 from moose_trace._text import safe_str
 from moose_trace.logging.paths import default_log_dir
+from moose_trace.store.clickhouse.lines import encode_event, is_event_line
+from moose_trace.store.clickhouse.refusals import store_batch
 from moose_trace.store.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
+from moose_trace.store.clickhouse.shutdown import install_sigterm_handler, register, unregister
 from moose_trace.store.clickhouse.spool import Spool, SpooledBatch
 from moose_trace.store.clickhouse.transport import ClickHouseError, Transport, connect
 from moose_trace.store.clickhouse.wal import FsyncPolicy, WriteAheadLog
@@ -75,10 +71,6 @@ logger = logging.getLogger("moose_trace.clickhouse")
 
 _URGENT_LEVELS = frozenset({"error", "critical", "ERROR", "CRITICAL", "exception"})
 _URGENT_JSON = re.compile(rb'"level":\s*"(?:error|critical|ERROR|CRITICAL|exception)"')
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
-# A server error code in neither list of the transport is retried this often, then the batch is
-# treated as refused: an unknown error must not block the queue forever.
-_UNKNOWN_CODE_ATTEMPTS = 5
 # Threads whose log records must not enter a sink: the sinks' own threads, and any thread while
 # it reports a sink's trouble. Records from there still reach every other handler.
 _quiet = threading.local()
@@ -111,51 +103,6 @@ class _Batch:
     token: str
     data: bytes
     count: int
-
-
-def _default(value: Any) -> str:
-    return _utf8(safe_str(value))
-
-
-def _utf8(text: str) -> str:
-    # A lone surrogate ("s\udcff", from a mis-decoded file name) is not UTF-8: keep it visible.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def _encode(event: Mapping[str, Any] | bytes) -> bytes:
-    """Return one JSON line for ``event``; never raises (odd values become text)."""
-    if isinstance(event, bytes):
-        # One event, one line: a line break between JSON tokens is only whitespace.
-        return event.strip().replace(b"\n", b" ").replace(b"\r", b" ")
-    try:
-        return orjson.dumps(event, default=_default, option=_JSON_OPTIONS)
-    except (TypeError, orjson.JSONEncodeError):
-        # e.g. an int beyond 64 bits, a lone surrogate: keep the event, such values as text.
-        return orjson.dumps(
-            {_utf8(safe_str(key)): _encodable(value) for key, value in event.items()}
-        )
-
-
-def _encodable(value: Any) -> Any:
-    try:
-        return orjson.Fragment(orjson.dumps(value, default=_default, option=_JSON_OPTIONS))
-    except (TypeError, orjson.JSONEncodeError):
-        return _utf8(safe_str(value))
-
-
-def _is_event_line(line: bytes) -> bool:
-    """Return whether ``line`` is one JSON object ClickHouse stores intact (valid UTF-8, no raw
-    control bytes: both would be stored damaged)."""
-    if not line.startswith(b"{"):
-        return False
-    try:
-        return type(orjson.loads(line)) is dict
-    except orjson.JSONDecodeError:
-        return False
 
 
 def _warn(message: str, *args: object) -> None:
@@ -252,7 +199,7 @@ class ClickHouseSink:
             name="moose-trace-clickhouse-inserter",
         )
         self._batcher.daemon = self._inserter.daemon = True
-        _register(self)
+        register(self)
         self._batcher.start()
         self._inserter.start()
 
@@ -273,9 +220,8 @@ class ClickHouseSink:
             self._write_late(event)
             return
         if self._wal is not None:
-            self._write_ahead(
-                _encode(event), type(level := event.get("level")) is str and level in _URGENT_LEVELS
-            )
+            level = event.get("level")
+            self._write_ahead(encode_event(event), type(level) is str and level in _URGENT_LEVELS)
             return
         buffer = self._buffer
         buffer.append(event)
@@ -299,7 +245,7 @@ class ClickHouseSink:
             self._write_late(line)
             return
         if self._wal is not None:
-            self._write_ahead(_encode(line), _URGENT_JSON.search(line) is not None)
+            self._write_ahead(encode_event(line), _URGENT_JSON.search(line) is not None)
             return
         buffer = self._buffer
         buffer.append(line)
@@ -384,7 +330,7 @@ class ClickHouseSink:
             _quiet.on = previous
             if self._owns_transport:
                 self._transport.close()
-            _unregister(self)
+            unregister(self)
 
     def stats(self) -> SinkStats:
         """Return the sink's counters: inserted, replayed, spilled, retried, dropped, rejected."""
@@ -478,13 +424,13 @@ class ClickHouseSink:
             size = min(len(buffer), self._batch_size)
             events = [buffer.popleft() for _ in range(size)]
             token = new_trace_id()
-            lines = [_encode(event) for event in events]
+            lines = [encode_event(event) for event in events]
             # Lines handed over as JSON are checked here, off the caller's thread; a bad one is
             # set aside alone instead of failing its whole batch at the server.
             bad = [
                 line
                 for line, event in zip(lines, events, strict=True)
-                if type(event) is bytes and not _is_event_line(line)
+                if type(event) is bytes and not is_event_line(line)
             ]
             if bad:
                 lines = [line for line in lines if line not in bad]
@@ -585,53 +531,14 @@ class ClickHouseSink:
         return spooled
 
     def _store(self, batch: _Batch | SpooledBatch, attempts: dict[str, int]) -> int:
-        """Insert a batch; on a refusal, store what can be stored and set the rest aside.
-
-        Returns how many events were stored. A transient failure propagates (the whole batch is
-        retried later; the deterministic tokens of its parts make the retry store them once).
-        A spooled batch (a write-ahead segment, a file of an earlier run) is checked line by
-        line first: lines that are not one JSON object each never reach the server.
-        """
-        data, token = batch.data, batch.token
-        if isinstance(batch, SpooledBatch):
-            lines = data.split(b"\n")
-            good = [line for line in lines if _is_event_line(line)]
-            if len(good) < len(lines):
-                bad = [line for line in lines if not _is_event_line(line)]
-                self._set_aside(token, bad, "not one JSON object each")
-                return self._store_parts(good, f"{token}.v", "refused")
-        try:
-            self._insert(data, token)
-            return _count_lines(data)
-        except ClickHouseError as failure:
-            refused = failure.permanent or (
-                not failure.transient and attempts.get(token, 0) + 1 >= _UNKNOWN_CODE_ATTEMPTS
-            )
-            if not refused:
-                raise
-            reason = safe_str(failure)
-        lines = data.split(b"\n")
-        good = [line for line in lines if _is_event_line(line)]
-        if len(good) < len(lines):
-            self._set_aside(token, [line for line in lines if not _is_event_line(line)], reason)
-        return self._store_parts(good, f"{token}.v", reason)
-
-    def _store_parts(self, lines: list[bytes], token: str, reason: str) -> int:
-        """Insert ``lines``; on a refusal split them in halves until the refused lines are alone."""
-        if not lines:
-            return 0
-        try:
-            self._insert(b"\n".join(lines), token)
-            return len(lines)
-        except ClickHouseError as failure:
-            if failure.transient:
-                raise
-            if len(lines) == 1:
-                self._set_aside(token, lines, safe_str(failure))
-                return 0
-        half = len(lines) // 2
-        return self._store_parts(lines[:half], f"{token}0", reason) + self._store_parts(
-            lines[half:], f"{token}1", reason
+        """Insert a batch; on a refusal, store what can be stored and set the rest aside."""
+        return store_batch(
+            batch.data,
+            batch.token,
+            spooled=isinstance(batch, SpooledBatch),
+            failed_before=attempts.get(batch.token, 0),
+            insert=self._insert,
+            set_aside=self._set_aside,
         )
 
     def _insert(self, data: bytes, token: str) -> None:
@@ -755,7 +662,8 @@ class ClickHouseSink:
     def _spill_events(self, events: list[Mapping[str, Any] | bytes]) -> None:
         for start in range(0, len(events), self._batch_size):
             chunk = events[start : start + self._batch_size]
-            self._spill_batch(_Batch(new_trace_id(), b"\n".join(map(_encode, chunk)), len(chunk)))
+            data = b"\n".join(map(encode_event, chunk))
+            self._spill_batch(_Batch(new_trace_id(), data, len(chunk)))
 
     def _write_late(self, event: Mapping[str, Any] | bytes) -> None:
         previous = getattr(_quiet, "on", False)
@@ -765,54 +673,3 @@ class ClickHouseSink:
                 self._spill_events([event])
         finally:
             _quiet.on = previous
-
-
-def _count_lines(data: bytes) -> int:
-    return data.count(b"\n") + 1 if data else 0
-
-
-# -- process-wide shutdown ---------------------------------------------------------------------
-
-_LIVE: weakref.WeakSet[ClickHouseSink] = weakref.WeakSet()
-_registry_lock = threading.Lock()
-
-
-def _register(sink: ClickHouseSink) -> None:
-    with _registry_lock:
-        _LIVE.add(sink)
-
-
-def _unregister(sink: ClickHouseSink) -> None:
-    with _registry_lock:
-        _LIVE.discard(sink)
-
-
-def _close_all() -> None:
-    with _registry_lock:
-        sinks = list(_LIVE)
-    for sink in sinks:
-        with contextlib.suppress(Exception):
-            sink.close()
-
-
-def install_sigterm_handler() -> None:
-    """Flush every ClickHouse sink when the process gets SIGTERM, then let SIGTERM proceed.
-
-    Opt-in because signal handling belongs to the application. The previous handler still runs
-    afterwards (or, if there was none, the process ends as SIGTERM would have ended it).
-    Call it from the main thread (Python installs signal handlers only there).
-    """
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        _close_all()
-        if callable(previous):
-            previous(signum, frame)
-        elif previous != signal.SIG_IGN:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-
-
-atexit.register(_close_all)

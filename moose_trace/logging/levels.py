@@ -1,7 +1,15 @@
-"""Log levels per logger name: ``LOG_LEVEL`` for everything, ``LOG_LEVEL_<MODULE>`` for one module.
+"""Log levels: the five names, every other spelling of them, and the level of each logger.
 
-A logger name maps to its variable by upper-casing it and turning every character that is not a
-letter or digit into ``_``: ``moose_trace.kafka`` → ``LOG_LEVEL_MOOSE_TRACE_KAFKA``. A setting
+The names: ``debug``, ``info``, ``warning``, ``error``, ``critical`` (``LEVELS``) — what the SDK
+writes and what queries filter on. Other writers and callers spell them otherwise (``WARN``,
+``err``, ``fatal``, ``TRACE``, ``exception`` …): ``LEVEL_ALIASES`` is the one table of those
+spellings, used alike when a line is written (``level_name``), read back by any query engine
+or the ClickHouse table (``normalize_level``), kept or pruned by retention, and configured
+(``parse_level``), so a level written as one spelling is read back as the same level.
+
+Per logger: ``LOG_LEVEL`` for everything, ``LOG_LEVEL_<MODULE>`` for one module. A logger name
+maps to its variable by upper-casing it and turning every character that is not a letter or
+digit into ``_``: ``moose_trace.kafka`` → ``LOG_LEVEL_MOOSE_TRACE_KAFKA``. A setting
 applies to the logger and its children (``moose_trace.kafka.consumer``); the most specific wins.
 """
 
@@ -10,8 +18,92 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
-__all__ = ["LOG_LEVEL_ENV", "LevelMap", "env_name", "parse_level"]
+__all__ = [
+    "ERROR_LEVELS",
+    "LEVELS",
+    "LEVEL_ALIASES",
+    "LEVEL_BY_SPELLING",
+    "LOG_LEVEL_ENV",
+    "LevelMap",
+    "env_name",
+    "level_name",
+    "normalize_level",
+    "parse_level",
+]
+
+LEVELS = ("debug", "info", "warning", "error", "critical")
+"""The level names of the log schema, lowest first."""
+
+ERROR_LEVELS = ("error", "critical")
+"""The levels that mean something failed."""
+
+LEVEL_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "warn": "warning",
+        "err": "error",
+        "exception": "error",
+        "fatal": "critical",
+        "crit": "critical",
+        "alert": "critical",
+        "emerg": "critical",
+        "emergency": "critical",
+        "notice": "info",
+        "success": "info",
+        "msg": "info",
+        "trace": "debug",
+        "verbose": "debug",
+        "notset": "debug",
+    }
+)
+"""Every other spelling (lowercased) of a level, and the level it means: other writers' (the
+Rust side's ``WARN``/``TRACE``, syslog's ``err``/``crit``/``emerg``/``notice``) and logger
+method names (``exception``, ``msg``)."""
+
+LEVEL_BY_SPELLING: Mapping[str, str] = {**{level: level for level in LEVELS}, **LEVEL_ALIASES}
+"""Each level name and alias (lowercased) → the level: the lookup of the per-line paths (a plain
+``dict`` for speed; do not change it)."""
+_LEVEL_OF = LEVEL_BY_SPELLING
+
+
+def normalize_level(level: object) -> str:
+    """Return a written ``level`` as the schema names it: ``" WARN "`` → ``warning``, ``err`` →
+    ``error``; an unknown spelling lowercased as it is (it matches no level filter); anything
+    that is not a string ``""``."""
+    if not isinstance(level, str):
+        return ""
+    lowered = level.strip().lower()
+    return _LEVEL_OF.get(lowered, lowered)
+
+
+def level_name(level: str | int) -> str:
+    """Return the schema's level for a method name, level name or stdlib number (writing side).
+
+    ``"WARN"`` → ``"warning"``, ``"exception"`` → ``"error"``, ``logging.WARNING`` →
+    ``"warning"``; custom stdlib numbers round down to the standard level below them (25 →
+    ``"info"``); unknown names are ``"info"``.
+    """
+    if isinstance(level, int):
+        if level >= logging.CRITICAL:
+            return "critical"
+        if level >= logging.ERROR:
+            return "error"
+        if level >= logging.WARNING:
+            return "warning"
+        return "info" if level >= logging.INFO else "debug"
+    return _LEVEL_OF.get(level) or _LEVEL_OF.get(str(level).strip().lower(), "info")
+
+
+_NUMBERS = MappingProxyType(
+    {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warning": logging.WARNING,
+        "error": logging.ERROR,
+        "critical": logging.CRITICAL,
+    }
+)
 
 LOG_LEVEL_ENV = "LOG_LEVEL"
 """The environment variable with the level of every logger without a more specific setting."""
@@ -30,8 +122,11 @@ def parse_level(value: str | int) -> int:
     text = str(value).strip()
     if text.isdigit():
         return int(text)
-    number = logging.getLevelName(text.upper())
+    number = logging.getLevelName(text.upper())  # stdlib's names, and any added to logging
     if isinstance(number, int):
+        return number
+    number = _NUMBERS.get(normalize_level(text))  # the other spellings: err, crit, trace …
+    if number is not None:
         return number
     raise ValueError(
         f"unknown log level {text[:32]!r}: use debug, info, warning, error or critical"
