@@ -20,7 +20,8 @@ never correctness):
   (``opentelemetry.context._RUNTIME_CONTEXT._current_context``), the current span's key in a
   ``Context`` (``opentelemetry.trace.propagation._SPAN_KEY``), the global tracer provider
   (``opentelemetry.trace._TRACER_PROVIDER``) and meter provider
-  (``opentelemetry.metrics._internal._METER_PROVIDER``).
+  (``opentelemetry.metrics._internal._METER_PROVIDER``), a ``CompositePropagator``'s members
+  (``_propagators``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ __all__ = [
     "STRUCTLOG_VARS",
     "TRACER_PROVIDER_FROM_ENV",
     "TRACE_ID_VAR",
+    "composite_members",
     "field_var",
     "global_tracer_provider",
     "meter_provider_reader",
@@ -146,6 +148,15 @@ else:  # pragma: no cover - pinned by the third-party test
     def global_tracer_provider() -> object:
         """Unknown here (this OpenTelemetry keeps it elsewhere): assume one is set."""
         return _UNKNOWN
+
+
+def composite_members(propagator: object) -> tuple[object, ...]:
+    """The propagators a ``CompositePropagator`` runs (its ``_propagators``); ``()`` for others.
+
+    OpenTelemetry has no public way to ask; without the name, a composite counts as empty (then
+    ``install_propagator`` adds ``TraceIdPropagator`` once more, which is harmless).
+    """
+    return tuple(getattr(propagator, "_propagators", ()))
 
 
 def meter_provider_reader() -> Callable[[], object]:

@@ -23,7 +23,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from moose_trace._fastpath import OTEL_CONTEXT_VAR, OTEL_SPAN_KEY
+from moose_trace._fastpath import OTEL_CONTEXT_VAR, OTEL_SPAN_KEY, composite_members
 from moose_trace.errors.categories import categorize_error, error_message, error_type_name
 from moose_trace.tracing.context import new_span_id, trace_context
 from moose_trace.tracing.ids import parse_trace_id, trace_id_from_int, trace_id_to_int
@@ -157,11 +157,10 @@ def configure_tracing(
         )
 
 
-def _has_trace_id_propagator(propagator: TextMapPropagator) -> bool:
+def _has_trace_id_propagator(propagator: object) -> bool:
     if isinstance(propagator, TraceIdPropagator):
         return True
-    # CompositePropagator keeps its members in ``_propagators`` (read here only).
-    members = getattr(propagator, "_propagators", ())
+    members = composite_members(propagator)
     return any(_has_trace_id_propagator(member) for member in members)
 
 

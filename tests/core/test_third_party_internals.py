@@ -118,3 +118,17 @@ def test_the_global_providers_read_are_the_ones_the_api_hands_out() -> None:
         assert meter_provider is otel_metrics.get_meter_provider(), OTEL
     else:
         assert "Proxy" in type(otel_metrics.get_meter_provider()).__name__, OTEL
+
+
+def test_a_composite_propagator_keeps_its_members_where_we_read_them() -> None:
+    from opentelemetry.propagators.composite import CompositePropagator  # noqa: PLC0415
+    from opentelemetry.trace.propagation.tracecontext import (  # noqa: PLC0415
+        TraceContextTextMapPropagator,
+    )
+
+    member = TraceContextTextMapPropagator()
+    composite = CompositePropagator([member])
+    assert _fastpath.composite_members(composite) == (member,), moved(
+        "opentelemetry.propagators.composite.CompositePropagator._propagators", OTEL
+    )
+    assert _fastpath.composite_members(member) == ()
