@@ -119,8 +119,12 @@ class TraceChoice:
 _NEW_TRACE = TraceChoice(None, None, None, None, False)
 
 
-def choose_trace(incoming: IncomingTrace) -> TraceChoice:
-    """Apply the rules: an outer span's trace, else the incoming trace, else a new one."""
+def choose_trace(incoming: IncomingTrace, *, with_parent: bool = True) -> TraceChoice:
+    """Apply the rules: an outer span's trace, else the incoming trace, else a new one.
+
+    ``with_parent=False``: leave ``TraceChoice.parent`` out (``None``), for a caller that starts
+    no span in it (building an OpenTelemetry context costs more than the rest together).
+    """
     span = active_span()
     if span is None:
         outer = None
@@ -129,7 +133,7 @@ def choose_trace(incoming: IncomingTrace) -> TraceChoice:
     else:
         outer = span.get_span_context()
     if outer is None or not outer.is_valid:
-        needs_parent = incoming.trace_id is not None or bool(incoming.baggage)
+        needs_parent = with_parent and (incoming.trace_id is not None or bool(incoming.baggage))
         return TraceChoice(
             incoming.trace_id,
             otel_context_of(incoming) if needs_parent else None,

@@ -209,7 +209,10 @@ class TraceMiddleware:
         if request_id is not None:
             fields["request_id"] = request_id
 
-        choice = choose_trace(incoming)
+        spans = self._spans
+        # The remote parent context is for the server span only (made current without a span
+        # of ours, the request's parent is built lazily: see _remote_parent).
+        choice = choose_trace(incoming, with_parent=spans is not None)
         trace_id = choice.trace_id
         if choice.linked_trace_id is not None:
             fields["linked_trace_id"] = choice.linked_trace_id
@@ -218,7 +221,6 @@ class TraceMiddleware:
         span = span_token = None
         span_id = None
         traceparent = choice.outer_traceparent
-        spans = self._spans
         if spans is not None:
             span = spans.start(
                 method,

@@ -33,7 +33,7 @@ from moose_trace.demo.progress import DemoStats
 
 __all__ = ["StoryFacts", "Workload", "WorkloadSize", "iso_now"]
 
-_SETTLE_SECONDS = 20.0
+_SETTLE_SECONDS = 60.0
 _INSERT_DELAYS_MS = (100.0, 300.0, 600.0, 1100.0)
 _PII_PATH = "/consumption/user-pii"
 

@@ -27,6 +27,7 @@ from moose_trace.query.normalize import (
     NESTED_KEYS,
     NUMBER_PATTERN,
     SPAN_OWN_KEYS,
+    STRUCTURED_ERROR_CATEGORY,
     STRUCTURED_MARKER,
     STRUCTURED_NAME_KEYS,
     TIMESTAMP_PATTERN,
@@ -171,6 +172,8 @@ def _physical_keys(fields: Sequence[str]) -> list[str]:
         if field in ("type", "name"):
             keys[STRUCTURED_MARKER] = None
             keys.update(dict.fromkeys(key for key, _ in STRUCTURED_NAME_KEYS))
+        elif field == "error_category":
+            keys[STRUCTURED_MARKER] = None
     return list(keys)
 
 
@@ -222,6 +225,12 @@ class _Normalizer:
             else:
                 derived = f"coalesce({', '.join(expr for expr, _ in names)})"
             candidates.append(f"CASE WHEN {marker} THEN {derived} END")
+        elif field == "error_category":
+            marker = f"{self.key(STRUCTURED_MARKER)} = 'true'"
+            unknown = self.dialect.literal(STRUCTURED_ERROR_CATEGORY)
+            candidates.append(
+                f"CASE WHEN {marker} AND {self.field('level')} = 'error' THEN {unknown} END"
+            )
         value = candidates[0] if len(candidates) == 1 else f"coalesce({', '.join(candidates)})"
         if field != "level":
             return value

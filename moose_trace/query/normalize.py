@@ -13,6 +13,9 @@ expressions from the tables below; ``normalize_event`` is the Python side):
   streaming function in ``task_name`` / ``function_name``: that becomes ``type`` ``task`` /
   ``transform`` and the ``name``.
 - Levels are lowercase SDK spellings (``WARN`` → ``warning``).
+- A structured print line at level ``error`` without an ``error_category`` gets
+  ``unknown_error`` (``STRUCTURED_ERROR_CATEGORY``): Moose's own error lines never group under
+  an empty category.
 
 A line is an event when it is a JSON object with a ``level`` (or the Rust side's ``fields``);
 anything else is skipped and counted by the engines.
@@ -35,6 +38,7 @@ __all__ = [
     "NESTED_KEYS",
     "NUMBER_PATTERN",
     "SPAN_OWN_KEYS",
+    "STRUCTURED_ERROR_CATEGORY",
     "STRUCTURED_MARKER",
     "STRUCTURED_NAME_KEYS",
     "TIMESTAMP_PATTERN",
@@ -67,6 +71,15 @@ STRUCTURED_MARKER = "__moose_structured_log__"
 
 STRUCTURED_NAME_KEYS = (("task_name", "task"), ("function_name", "transform"))
 """In a structured print line: the key naming the primitive, and the ``type`` it implies."""
+
+STRUCTURED_ERROR_CATEGORY = "unknown_error"
+"""The ``error_category`` of a structured print line at level ``error`` that names none.
+
+Moose writes its own error lines (a dead letter, a failed function, a runtime error) without
+one; ``moose_trace.moose.instrument()`` adds the failed function's category when it knows it,
+else this same ``unknown_error`` (``moose_trace.errors.UNKNOWN_ERROR``), so ``--errors``
+groups them alike with or without the hooks — never under an empty category.
+"""
 
 EVENT_KEYS = ("level", "fields")
 """A JSON object with neither key set is not a log event: it is skipped and counted.
@@ -231,7 +244,8 @@ def normalize_event(value: object) -> dict[str, Any] | None:
             found = next((event[key] for key in keys[1:] if event.get(key) is not None), None)
             if found is not None:
                 event[target] = found
-    if value_text(event.get(STRUCTURED_MARKER)) == "true":
+    structured = value_text(event.get(STRUCTURED_MARKER)) == "true"
+    if structured:
         for key, primitive in STRUCTURED_NAME_KEYS:
             if event.get(key) is None:
                 continue
@@ -242,5 +256,7 @@ def normalize_event(value: object) -> dict[str, Any] | None:
             break
     level = event.get("level")
     if level is not None:
-        event["level"] = level_text(value_text(level))
+        event["level"] = level = level_text(value_text(level))
+        if structured and level == "error" and event.get("error_category") is None:
+            event["error_category"] = STRUCTURED_ERROR_CATEGORY
     return event

@@ -31,6 +31,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator, default_setter
 
+from moose_trace._fastpath import TRACE_ID_VAR
 from moose_trace.tracing.baggage import (
     BAGGAGE_HEADER,
     Baggage,
@@ -527,17 +528,32 @@ def _merged_baggage(incoming: Baggage, context: Context | None) -> Baggage:
     return (*(member for member in incoming if member.key not in keys), *extra)
 
 
+def _bound_to_span(span_trace_id: int) -> bool:
+    """Whether the active span may speak for this context: no moose-trace id is bound, or the
+    bound id is the span's trace."""
+    bound = TRACE_ID_VAR.get()
+    if bound is Ellipsis or bound is None:
+        return True
+    try:
+        return bool(trace_id_to_int(bound) == span_trace_id)
+    except (TypeError, ValueError):  # a trace_id bound by hand that is not an id
+        return True
+
+
 def outgoing_context(context: Context | None = None) -> OutgoingTrace | None:
     """Return what to send onward from here, or ``None`` outside any trace.
 
-    The active OpenTelemetry span wins when it is valid (its trace id is the trace id when the
-    SDK is configured by moose-trace); otherwise the moose-trace context's ids are used. Trace
+    The active OpenTelemetry span wins when it is valid and of the trace the moose-trace context
+    binds (its trace id is the trace id when the SDK is configured by moose-trace); otherwise
+    the moose-trace context's ids are used — also when a span of another trace is active (an
+    instrumentation's span around a consume loop: OpenTelemetry's confluent-kafka ``process``
+    span is a trace of its own), so what is sent always names the trace the log lines carry. Trace
     flags, ``tracestate`` and baggage are the incoming ones of the same trace (the span's own
     ``tracestate`` when it has one; OpenTelemetry baggage set in the context is added).
     """
     incoming: IncomingTrace | None = current_incoming()
     span_context = otel_trace.get_current_span(context).get_span_context()
-    if span_context.is_valid:
+    if span_context.is_valid and _bound_to_span(span_context.trace_id):
         trace_id = trace_id_from_int(span_context.trace_id)
         span_id = f"{span_context.span_id:016x}"
         same = incoming is not None and incoming.trace_id == trace_id
@@ -566,7 +582,7 @@ def outgoing_trace(context: Context | None = None) -> tuple[str, str] | None:
     The ids of ``outgoing_context``.
     """
     span_context = otel_trace.get_current_span(context).get_span_context()
-    if span_context.is_valid:
+    if span_context.is_valid and _bound_to_span(span_context.trace_id):
         return trace_id_from_int(span_context.trace_id), f"{span_context.span_id:016x}"
     trace_id = current_trace_id()
     if trace_id is None:

@@ -117,7 +117,12 @@ def test_an_outage_is_spooled_retried_and_replayed_with_nothing_lost_or_doubled(
     for i in range(1_000):
         sink.write(_event(i))
     assert _wait_for(lambda: sink.stats().spilled == 1_000)
-    assert len(list(sink.spool_dir.glob("*.jsonl"))) == 5
+    # Spooled batch by batch: no file holds more than a batch, and they hold every event once.
+    # (A slow machine may cut a batch early at the flush interval, so the file count can vary.)
+    spooled = [f.read_text().splitlines() for f in sink.spool_dir.glob("*.jsonl")]
+    assert spooled
+    assert all(1 <= len(lines) <= 200 for lines in spooled)
+    assert sum(len(lines) for lines in spooled) == 1_000
     flaky.down = False
     assert sink.flush(timeout=30)
     assert _stored(transport) == list(range(1_000))
@@ -291,7 +296,7 @@ def test_a_process_stopped_mid_batch_loses_nothing(
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
         child.send_signal(signal.SIGTERM)
-    child.wait(timeout=60)
+    child.wait(timeout=180)  # generous: a loaded CI machine, the child's own wait is 60 s
     assert child.returncode == (-signal.SIGTERM if mode == "sigterm" else 0)
     transport = ChdbTransport(chdb_url)  # opened only now: the child held the directory
     try:

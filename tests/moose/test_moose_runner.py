@@ -59,6 +59,13 @@ APP = textwrap.dedent(
 
     raw = Stream[Raw]("Raw")
     cooked = Stream[Cooked]("Cooked")
+
+
+    class Seen(BaseModel):
+        id: int
+
+
+    seen = Stream[Seen]("Seen")  # the consumer sends here itself, with Stream.send
     dead = DeadLetterQueue[Raw]("RawDead")
 
 
@@ -76,12 +83,23 @@ APP = textwrap.dedent(
 
     def watch(record: Raw) -> None:
         log.info("watched", record_id=record.id)
+        seen.send(Seen(id=record.id))
 
 
     raw.add_transform(cooked, cook, TransformConfig(dead_letter_queue=dead))
     raw.add_consumer(watch)
     '''
 )
+
+MOOSE_CONFIG = """language = "Python"
+
+[clickhouse_config]
+host = "localhost"
+host_port = 18123
+user = "panda"
+password = "pandapass"
+db_name = "local"
+"""
 
 GOOD = new_trace_id()
 FROM_TRACEPARENT = new_trace_id()
@@ -171,13 +189,16 @@ def moose_run(
     """Both runners over one batch of inputs (once for the module); where outputs and logs went."""
     tmp_path = tmp_path_factory.mktemp("moose-run")
     suffix = new_trace_id()[-12:]
-    topics = {name: f"{name}-{suffix}" for name in ("Raw", "Cooked", "RawDead")}
+    topics = {name: f"{name}-{suffix}" for name in ("Raw", "Cooked", "RawDead", "Seen")}
     kafka_broker.create_topics(list(topics.values()), partitions=1)
     app_dir = tmp_path / "app"
     app_dir.mkdir()
     # The project names its streams as the runner looks them up: the topic name.
     source = APP.replace('"Raw"', repr(topics["Raw"])).replace('"Cooked"', repr(topics["Cooked"]))
+    source = source.replace('"Seen"', repr(topics["Seen"]))
     (app_dir / "main.py").write_text(source.replace('"RawDead"', repr(topics["RawDead"])))
+    # Stream.send reads the project's moose.config.toml (the broker comes from the environment).
+    (app_dir / "moose.config.toml").write_text(MOOSE_CONFIG)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     log_dir = tmp_path / "logs"
@@ -186,7 +207,11 @@ def moose_run(
         value = json.dumps({"id": record_id, "kind": kind}).encode()
         producer.produce(topics["Raw"], value=value, headers=headers)
     assert producer.flush(10) == 0  # all inputs wait in the topic: the runner takes one batch
-    env = {"MOOSE_TRACE_LOG_DIR": str(log_dir), "LOG_LEVEL": "info"}
+    env = {
+        "MOOSE_TRACE_LOG_DIR": str(log_dir),
+        "LOG_LEVEL": "info",
+        "MOOSE_KAFKA_CONFIG__BROKER": kafka_broker.bootstrap_servers,
+    }
     common = {"management_port": management_port, "out_dir": out_dir, "env": env}
     broker = kafka_broker.bootstrap_servers
     runners = [
@@ -205,6 +230,7 @@ def moose_run(
         deadline = time.monotonic() + 240
         outputs = read_all(kafka_broker, topics["Cooked"], sum(OUTPUT_COUNT.values()), deadline)
         dead = read_all(kafka_broker, topics["RawDead"], 1, deadline)
+        seen = read_all(kafka_broker, topics["Seen"], len(INPUTS), deadline)
         consumer_log = log_dir
         wait_for(
             lambda: (
@@ -223,6 +249,7 @@ def moose_run(
     return {
         "outputs": outputs,
         "dead": dead,
+        "seen": seen,
         "codes": codes,
         "out_dir": out_dir,
         "log_dir": log_dir,
@@ -421,3 +448,18 @@ def test_the_record_span_names_the_sender_as_its_parent(moose_run: dict[str, Any
     # Allow-listed baggage members label the lines of that record.
     assert (watched["tenant_id"], watched["user_id"]) == ("acme", "42")
     assert (transformed["tenant_id"], transformed["user_id"]) == ("acme", "42")
+
+
+def test_stream_send_from_a_consumer_carries_the_record_trace(moose_run: dict[str, Any]) -> None:
+    """``Stream.send`` inside a function sends with the record's trace headers (kafka-python's
+    ``KafkaProducer.send`` underneath, hooked like the runner's own sends)."""
+    consumer_ids = input_trace_ids(moose_run, "consumer")
+    sent = {json.loads(record.value())["id"]: headers_of(record) for record in moose_run["seen"]}
+    assert sorted(sent) == sorted(INPUTS)
+    for record_id, headers in sent.items():
+        assert headers["trace_id"] == [consumer_ids[record_id].encode()], record_id
+        trace = traceparent_parts(headers["traceparent"][0])[1]
+        assert trace == consumer_ids[record_id].replace("-", "")
+    assert sent[9]["tracestate"] == [TRACESTATE]
+    assert sent[9]["baggage"] == [BAGGAGE]
+    assert "tracestate" not in sent[1]

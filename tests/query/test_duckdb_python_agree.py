@@ -135,7 +135,7 @@ def structured_print(draw: st.DrawFn) -> dict[str, Any]:
         draw(st.sampled_from(["task_name", "function_name"])): draw(st.sampled_from(VOCAB[:4])),
         "timestamp": _timestamp(draw(st.integers(0, 50)), 0),
     }
-    event.update(_some_fields(draw, ["type", "name"]))
+    event.update(_some_fields(draw, ["type", "name", "error_category"]))
     return event
 
 
