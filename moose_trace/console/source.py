@@ -55,6 +55,7 @@ class ConsoleSource:
         self._cache_lock = threading.Lock()
         self._warming: threading.Thread | None = None
         self._warm_failure: Exception | None = None
+        self._closed = False
 
     def describe(self) -> str:
         """Say what is served, for the page's title bar and the start-up line."""
@@ -110,7 +111,8 @@ class ConsoleSource:
                     cache.warm()
                 except Exception as failure:  # the next question over the table reports it
                     self._warm_failure = failure
-                self._index_traces()
+                if not self._closed:
+                    self._index_traces()
 
             self._warming = threading.Thread(target=load, name="moose-trace-cache", daemon=True)
             self._warming.start()
@@ -176,7 +178,8 @@ class ConsoleSource:
         follow_lines(sources, file_ends(sources.discover()), on_lines, stop)
 
     def close(self) -> None:
-        """Close the ClickHouse connection or drop the cached table."""
+        """Close the ClickHouse connection or drop the cached table (a load under way stops)."""
+        self._closed = True
         close = getattr(self.store, "close", None)
         if close is not None:
             close()

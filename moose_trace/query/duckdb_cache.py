@@ -168,6 +168,7 @@ class CachedDuckDBEngine:
         self._memo: OrderedDict[str, list[Row]] = OrderedDict()
         self._memo_generation = 0
         self._compiler = SqlCompiler(CachedDialect())
+        self._closing = False
 
     def files(self) -> list[Path]:
         """Return the files served now."""
@@ -230,7 +231,11 @@ class CachedDuckDBEngine:
         return plan.finish(iter(rows))
 
     def close(self) -> None:
-        """Drop the table and its temporary file."""
+        """Drop the table and its temporary file (a load under way is interrupted: Ctrl-C
+        during the first load must not wait for it)."""
+        self._closing = True
+        with contextlib.suppress(duckdb.Error, RuntimeError):
+            self._connection.interrupt()
         with self._lock:
             with contextlib.suppress(duckdb.Error):
                 self._connection.close()
@@ -371,6 +376,8 @@ class CachedDuckDBEngine:
             if self._created
             else f"CREATE TABLE {_TABLE} AS {select}"
         )
+        if self._closing:
+            raise EngineError("loading interrupted: the cache was closed")
         try:
             self._connection.execute(statement)
         except duckdb.Error as failure:

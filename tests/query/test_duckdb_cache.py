@@ -8,6 +8,8 @@ appended after it loaded, not count a line still being written, and start over o
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from moose_trace.query.ast import (
 )
 from moose_trace.query.duckdb_cache import CachedDuckDBEngine
 from moose_trace.query.duckdb_engine import DuckDBEngine
+from moose_trace.query.exceptions import EngineError
 from moose_trace.query.results import EventsResult, GroupsResult, StatsResult
 
 
@@ -194,3 +197,31 @@ def test_plain_and_rust_files_in_one_table_answer_as_the_files(tmp_path: Path) -
             assert _comparable(engine.run(query)) == _comparable(DuckDBEngine(files).run(query))
     finally:
         engine.close()
+
+
+def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
+    """Ctrl-C while a console loads large logs: closing stops the load instead of waiting."""
+    path = tmp_path / "big.jsonl"
+    line = _line("x" * 200, latency_ms=5)
+    path.write_bytes(line * 300_000)
+    engine = CachedDuckDBEngine([path])
+    failures: list[Exception] = []
+
+    def warm() -> None:
+        try:
+            engine.warm()
+        except EngineError as failure:
+            failures.append(failure)
+
+    loading = threading.Thread(target=warm)
+    loading.start()
+    deadline = time.monotonic() + 30
+    while not engine._lock.locked():  # the load has begun
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    engine.close()
+    loading.join(60)
+    assert not loading.is_alive()
+    assert not engine.ready
+    assert failures  # the load stopped half-way, it did not finish
+    assert "nterrupt" in str(failures[0])
