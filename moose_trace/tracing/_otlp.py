@@ -48,7 +48,8 @@ def otlp_span_exporter(environ: Mapping[str, str]) -> SpanExporter:
             raise RuntimeError(
                 f"exporting spans over OTLP needs: pip install 'moose-trace[otlp]' ({error})"
             ) from error
-        return OTLPSpanExporter()
+        exporter: SpanExporter = OTLPSpanExporter()
+        return exporter
     if protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
@@ -59,8 +60,8 @@ def otlp_span_exporter(environ: Mapping[str, str]) -> SpanExporter:
                 "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs: pip install "
                 f"opentelemetry-exporter-otlp-proto-grpc (or use http/protobuf) ({error})"
             ) from error
-        exporter: SpanExporter = GrpcSpanExporter()
-        return exporter
+        grpc_exporter: SpanExporter = GrpcSpanExporter()
+        return grpc_exporter
     raise ValueError(
         f"OTLP protocol {protocol!r} is not supported here: use http/protobuf (default) or grpc"
     )
