@@ -125,6 +125,14 @@ class ConsoleApi:
     def _now(self) -> datetime:
         return datetime.now(timezone.utc)
 
+    def _completeness(self, query: Query) -> dict[str, Any]:
+        """``partial``: whether ``query`` is answered from a table still loading (then also
+        how far the load is). Asked before the answer: a load ending meanwhile still says so."""
+        if not self.source.partial(query):
+            return {"partial": False}
+        loaded, total = self.source.progress()
+        return {"partial": True, "loaded_bytes": loaded, "total_bytes": total}
+
     async def events(self, request: Request) -> Response:
         """``GET /api/events``: one page of matching events, latest page first, oldest first
         within the page; ``next_cursor`` asks for the page before it."""
@@ -140,6 +148,7 @@ class ConsoleApi:
         if before is not None:
             bounded = AllOf((where, TimeRange(end=us_datetime(before + 1))))
         query = Query(bounded, ListEvents(limit + skip))
+        completeness = self._completeness(query)
         result = self.source.run(query)
         assert isinstance(result, EventsResult)
         fetched = list(result.events)
@@ -154,6 +163,7 @@ class ConsoleApi:
             "events": events,
             "next_cursor": next_cursor,
             "skipped_lines": self.source.skipped(result.skipped(), query),
+            **completeness,
         }
 
     async def trace(self, request: Request) -> Response:
@@ -172,6 +182,7 @@ class ConsoleApi:
         """``GET /api/errors``: error groups by ``error_signature``, most frequent first."""
         chosen = event_filter(request.query_params, self._now())
         query = Query(chosen.where, ErrorGroups())
+        completeness = self._completeness(query)
         result = await run_in_threadpool(self.source.run, query)
         assert isinstance(result, ErrorGroupsResult)
         groups = [
@@ -193,6 +204,7 @@ class ConsoleApi:
                 "groups": groups,
                 "truncated": len(result.groups) > MAX_GROUPS,
                 "skipped_lines": self.source.skipped(result.skipped, query),
+                **completeness,
             }
         )
 
@@ -209,6 +221,7 @@ class ConsoleApi:
 
     def _stats(self, where: Condition, by: tuple[str, ...]) -> dict[str, Any]:
         query = Query(where, Stats(by, MAX_GROUPS))
+        completeness = self._completeness(query)
         result = self.source.run(query)
         assert isinstance(result, StatsResult)
         error_levels = Match("level", tuple(Value(level) for level in ERROR_LEVELS))
@@ -229,6 +242,7 @@ class ConsoleApi:
                 for group in categories.groups[:MAX_GROUPS]
             ],
             "skipped_lines": self.source.skipped(result.skipped, query),
+            **completeness,
         }
 
     async def histogram(self, request: Request) -> Response:
@@ -268,6 +282,7 @@ class ConsoleApi:
         span: tuple[int | None, int | None],
         interval: timedelta | None,
     ) -> dict[str, Any]:
+        completeness = self._completeness(Query(where, Histogram(timedelta(minutes=1))))
         low, high = self._extent(where, span)
         if interval is None:
             width = max(1, high - low) / TARGET_BUCKETS
@@ -300,6 +315,7 @@ class ConsoleApi:
             ],
             "untimed": untimed,
             "skipped_lines": skipped,
+            **completeness,
         }
 
     async def export(self, request: Request) -> Response:

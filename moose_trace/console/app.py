@@ -66,7 +66,15 @@ def create_app(
         await stream_events(websocket, source)
 
     async def about(_request: Request) -> Response:
-        return json_response({"source": source.describe(), "ready": source.ready})
+        loaded, total = source.progress()
+        return json_response(
+            {
+                "source": source.describe(),
+                "ready": source.ready,
+                "loaded_bytes": loaded,
+                "total_bytes": total,
+            }
+        )
 
     routes = [
         Route("/", ConsolePage(STATIC_DIR, versions).respond),
@@ -98,7 +106,7 @@ def create_app(
 def _closing(source: ConsoleSource) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        source.warm()  # the table loads while the page opens; questions meanwhile scan
+        source.warm()  # the table loads while the page opens; questions meanwhile: partial
         try:
             yield
         finally:

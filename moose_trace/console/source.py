@@ -8,9 +8,12 @@ file again; a ClickHouse source answers everything. Following
 (the live stream) is ``--follow``'s: new lines of the files matched with the compiled predicate,
 or the table polled past the newest event shown.
 
-``warm()`` (the app's start-up) loads that table in a thread, then builds the trace index; until
-the table is loaded, questions over files are answered by DuckDB over the files directly, as
-``moose-trace logs`` answers them, so a first click does not wait for the whole load.
+``warm()`` (the app's start-up) loads that table in a thread, the newest events first, then
+builds the trace index. Until the table is loaded, a question it covers is answered at once from
+what is loaded so far, and ``partial(query)`` says so (the API marks such answers partial and
+says how far the load is); a first click does not wait for the whole load. Once loaded, a
+refresher thread loads what the files gain every ``REFRESH_SECONDS``, so that a question seldom
+pays for an append, and the table's kept answers are brought up to date from the new rows only.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ from moose_trace.query.sources import (
 )
 from moose_trace.query.trace_index import candidate_lines
 
-__all__ = ["ConsoleSource", "open_source"]
+__all__ = ["REFRESH_SECONDS", "ConsoleSource", "open_source"]
+
+REFRESH_SECONDS = 0.2
+"""How often the loaded table takes in what the log files gained."""
 
 EventBatch = Callable[[list[dict[str, Any]]], None]
 
@@ -53,8 +59,10 @@ class ConsoleSource:
         self.store = store
         self._cache: CachedDuckDBEngine | None = None
         self._cache_lock = threading.Lock()
-        self._warming: threading.Thread | None = None
-        self._warm_failure: Exception | None = None
+        self._stop = threading.Event()
+        self._refreshing = threading.Thread(
+            target=self._refresh, name="moose-trace-refresh", daemon=True
+        )
         self._closed = False
 
     def describe(self) -> str:
@@ -72,8 +80,9 @@ class ConsoleSource:
 
         As ``moose-trace logs`` picks: the table for a ClickHouse source, the trace index for a
         trace. Other questions over files go to the cached DuckDB table when it holds the
-        fields they read (``CachedDuckDBEngine``) and is loaded, else to DuckDB over the files
-        (whose unfinished last lines are not counted as skipped).
+        fields they read (``CachedDuckDBEngine``; while it loads, from what is loaded: see
+        ``partial``), else to DuckDB over the files (whose unfinished last lines are not
+        counted as skipped).
         """
         if self.store is not None:
             return self.store
@@ -85,11 +94,19 @@ class ConsoleSource:
         if not files:
             return PythonEngine(lambda: ())
         if CachedDuckDBEngine.covers(query):
-            cache = self._cached()
-            if cache.ready or self._warm_failure is not None:
-                return cache  # a failed load is tried again by the question, which reports it
             self.warm()
+            return self._cached()  # a failed load is tried again by the question, which reports it
         return _FileScan(files)
+
+    def partial(self, query: Query) -> bool:
+        """Whether ``query`` is answered from a table still loading (a partial answer)."""
+        if self.store is not None or trace_of(query.where) is not None:
+            return False
+        return not self.ready and CachedDuckDBEngine.covers(query)
+
+    def progress(self) -> tuple[int, int]:
+        """Return ``(bytes loaded, bytes to load)`` of the table's first load."""
+        return self._cached().progress() if self.files is not None else (0, 0)
 
     @property
     def ready(self) -> bool:
@@ -103,19 +120,23 @@ class ConsoleSource:
             return
         cache = self._cached()
         with self._cache_lock:
-            if self._warming is not None:
+            if cache.ready or cache.loading:
                 return
 
-            def load() -> None:
-                try:
-                    cache.warm()
-                except Exception as failure:  # the next question over the table reports it
-                    self._warm_failure = failure
-                if not self._closed:
+            def loaded(failure: Exception | None) -> None:
+                if failure is None and not self._closed and self._refreshing.ident is None:
                     self._index_traces()
+                    self._refreshing.start()
 
-            self._warming = threading.Thread(target=load, name="moose-trace-cache", daemon=True)
-            self._warming.start()
+            cache.warm_in_background(loaded)
+
+    def _refresh(self) -> None:
+        """Load what the files gain, every ``REFRESH_SECONDS``, until closed."""
+        while not self._stop.wait(REFRESH_SECONDS):
+            try:
+                self._cached().refresh()
+            except Exception:  # the next question meets it again and reports it
+                continue
 
     def _index_traces(self) -> None:
         """Build the files' trace index now, as the first trace asked would: that click then
@@ -180,6 +201,9 @@ class ConsoleSource:
     def close(self) -> None:
         """Close the ClickHouse connection or drop the cached table (a load under way stops)."""
         self._closed = True
+        self._stop.set()
+        if self._refreshing.is_alive():
+            self._refreshing.join()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()

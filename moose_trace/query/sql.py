@@ -430,16 +430,22 @@ class SqlCompiler:
 
         return Plan(sql, finish)
 
-    def _stats(self, query: Query, mode: Stats) -> Plan:
-        d = self.dialect
-        errors = ", ".join(d.literal(level) for level in ERROR_LEVELS)
-        keys = [f"{self.column(field)} AS _k{index}" for index, field in enumerate(mode.by)]
-        inner = (
+    def stats_source(self, query: Query, by: Sequence[str]) -> str:
+        """Return the rows ``Stats`` aggregates: the matching events and the bad lines, with
+        columns ``_k0``… (the ``by`` fields), ``_bad``, ``_lat`` (``latency_ms``'s number) and
+        ``_err`` (an error level). An engine that keeps stats up to date reads the same rows."""
+        errors = ", ".join(self.dialect.literal(level) for level in ERROR_LEVELS)
+        keys = [f"{self.column(field)} AS _k{index}" for index, field in enumerate(by)]
+        return (
             f"SELECT {', '.join([*keys, '_bad'])}, {self._number('latency_ms')} AS _lat, "
             f"coalesce({self.column('level')} IN ({errors}), false) AS _err "
-            f"FROM {self._relation(query, ('level', 'latency_ms', *mode.by))} "
+            f"FROM {self._relation(query, ('level', 'latency_ms', *by))} "
             f"WHERE _bad OR ({self.where(query.where)})"
         )
+
+    def _stats(self, query: Query, mode: Stats) -> Plan:
+        d = self.dialect
+        inner = self.stats_source(query, mode.by)
         good = "NOT _bad"
         measures = [
             f"count(*) FILTER (WHERE {good})",

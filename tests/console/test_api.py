@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -29,8 +30,23 @@ from console_corpus import (
 from console_server import ConsoleServer
 
 from moose_trace.console.source import open_source
-from moose_trace.query.ast import AllOf, GroupBy, ListEvents, Match, Query, Value
-from moose_trace.query.results import EventsResult
+from moose_trace.query.ast import (
+    AllOf,
+    ErrorGroups,
+    GroupBy,
+    ListEvents,
+    Match,
+    Query,
+    Stats,
+    Value,
+)
+from moose_trace.query.duckdb_engine import DuckDBEngine
+from moose_trace.query.results import (
+    ErrorGroupsResult,
+    EventsResult,
+    GroupsResult,
+    StatsResult,
+)
 
 
 def get(server: ConsoleServer, path: str, **params: Any) -> httpx.Response:
@@ -216,8 +232,9 @@ def test_every_route_is_read_only(console: ConsoleServer) -> None:
         assert httpx.delete(console.url + path, timeout=10).status_code == 405
 
 
-def test_answers_before_and_after_the_table_loads_agree(corpus: ConsoleCorpus) -> None:
-    """The first questions are answered by a scan of the files while the table loads."""
+def test_answers_while_the_table_loads_are_partial_then_the_files(corpus: ConsoleCorpus) -> None:
+    """The first questions are answered at once from what the table holds so far, marked
+    partial; once loaded, the answers are DuckDB's over the files."""
     with corpus.file.open("ab") as out:
         out.write(b'{"level": "info", "event": "still being writ')  # not a bad line (yet)
     source = open_source([str(corpus.directory)])
@@ -227,18 +244,69 @@ def test_answers_before_and_after_the_table_loads_agree(corpus: ConsoleCorpus) -
             Query(Match("level", (Value("warning"),)), GroupBy(("service",))),
         ]
         assert not source.ready
-        before = [source.run(question) for question in questions]  # scans: loading started
+        assert all(source.partial(question) for question in questions)
+        for question in questions:
+            source.run(question)  # answered from what is loaded: loading started
         deadline = time.monotonic() + 60
         while not source.ready:
             assert time.monotonic() < deadline, "the table did not load"
             time.sleep(0.05)
+        assert not any(source.partial(question) for question in questions)
+        loaded, total = source.progress()
+        assert loaded == total > 0
         after = [source.run(question) for question in questions]
+        files = sorted(corpus.directory.glob("*.jsonl"))
+        expected = [DuckDBEngine(files).run(question) for question in questions]
     finally:
         source.close()
-    events_before, groups_before = before
     events_after, groups_after = after
-    assert isinstance(events_before, EventsResult)
+    events_files, groups_files = expected
     assert isinstance(events_after, EventsResult)
-    assert list(events_before.events) == list(events_after.events)
-    assert events_before.skipped() == events_after.skipped() == 1  # "not JSON"; not the tail
-    assert groups_before == groups_after
+    assert isinstance(events_files, EventsResult)
+    assert list(events_after.events) == list(events_files.events)
+    assert events_after.skipped() == 1  # "not JSON"; not the unfinished tail
+    assert isinstance(groups_after, GroupsResult)
+    assert isinstance(groups_files, GroupsResult)
+    assert groups_after.groups == groups_files.groups
+    assert groups_after.skipped == 1  # a direct scan also counts the unfinished tail
+
+
+def test_after_appends_the_api_answers_as_the_engine_over_the_files(
+    console: ConsoleServer, corpus: ConsoleCorpus
+) -> None:
+    """A live log grows between questions: the answers (brought up to date from the new
+    lines) are those of DuckDB over the whole files."""
+    deadline = time.monotonic() + 60
+    while not get(console, "/api/source").json()["ready"]:
+        assert time.monotonic() < deadline, "the table did not load"
+        time.sleep(0.05)
+    for path in ("/api/stats", "/api/errors", "/api/events"):
+        get(console, path)  # kept
+    stamp = datetime.now(timezone.utc)
+    for index in range(3):
+        corpus.append(
+            {"timestamp": iso(stamp + timedelta(seconds=index)), "level": "error",
+             "service": "api", "type": "api", "name": "ingest", "latency_ms": 900 + index,
+             "error_type": "TimeoutError", "error_message": "late timeout",
+             "error_category": "timeout_error", "trace_id": TRACE, "event": f"late {index}"}
+        )  # fmt: skip
+        files = sorted(corpus.directory.glob("*.jsonl"))
+        engine = DuckDBEngine(files)
+        stats = get(console, "/api/stats", by="type,name").json()
+        expected = engine.run(Query(AllOf(), Stats(("type", "name"))))
+        assert isinstance(expected, StatsResult)
+        assert stats["partial"] is False
+        assert stats["count"] == expected.total.count
+        assert stats["p95_latency_ms"] == pytest.approx(expected.total.latency_p95, rel=1e-12)
+        assert stats["p99_latency_ms"] == pytest.approx(expected.total.latency_p99, rel=1e-12)
+        assert [(g["key"]["type"], g["key"]["name"], g["count"]) for g in stats["groups"]] == [
+            (g.key[0], g.key[1], g.count) for g in expected.groups
+        ]
+        errors = get(console, "/api/errors").json()
+        expected_errors = engine.run(Query(AllOf(), ErrorGroups()))
+        assert isinstance(expected_errors, ErrorGroupsResult)
+        assert [(g["signature"], g["count"], g["example"]) for g in errors["groups"]] == [
+            (g.signature, g.count, g.example) for g in expected_errors.groups
+        ]
+        events = get(console, "/api/events", limit="5").json()["events"]
+        assert events[-1]["event"] == f"late {index}"

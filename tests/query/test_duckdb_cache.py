@@ -7,6 +7,10 @@ appended after it loaded, not count a line still being written, and start over o
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from test_duckdb_python_agree import _comparable, conditions, lines, modes
 
+from moose_trace.query import duckdb_cache
 from moose_trace.query.ast import (
     AllOf,
     Condition,
@@ -216,7 +221,7 @@ def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
     loading = threading.Thread(target=warm)
     loading.start()
     deadline = time.monotonic() + 30
-    while not engine._lock.locked():  # the load has begun
+    while not engine.progress()[0]:  # the load has begun
         assert time.monotonic() < deadline
         time.sleep(0.001)
     engine.close()
@@ -225,3 +230,89 @@ def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
     assert not engine.ready
     assert failures  # the load stopped half-way, it did not finish
     assert "nterrupt" in str(failures[0])
+
+
+def test_a_question_during_the_first_load_sees_the_newest_chunks_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load goes newest events first, chunk by chunk; a question asked meanwhile is
+    answered at once from what is loaded: the latest events are there from the first chunk."""
+    monkeypatch.setattr(duckdb_cache, "LOAD_CHUNK_BYTES", 2048)
+    old, new = tmp_path / "a-old.jsonl", tmp_path / "b-new.jsonl"
+    old.write_bytes(b"".join(_stamped(9, index) for index in range(3000)))
+    new.write_bytes(b"".join(_stamped(10, index) for index in range(3000)))
+    engine = CachedDuckDBEngine(discover=lambda: [old, new], threads=1)
+    done = threading.Event()
+    latest = Query(AllOf(), ListEvents(5))
+    counted = Query(AllOf(), GroupBy(("level",)))
+    during: list[tuple[list[str], int]] = []
+    try:
+        engine.warm_in_background(lambda _failure: done.set())
+        while engine.loading:
+            page = engine.run(latest)
+            groups = engine.run(counted)
+            assert isinstance(page, EventsResult)
+            assert isinstance(groups, GroupsResult)
+            loaded, total = engine.progress()
+            assert loaded <= total
+            during.append(
+                ([event["event"] for event in page.events], sum(g.count for g in groups.groups))
+            )
+        assert done.wait(60)
+        assert engine.ready
+        final = engine.run(latest)
+        assert isinstance(final, EventsResult)
+        newest = [event["event"] for event in final.events]
+        assert newest == [f"10:{index}" for index in range(2995, 3000)]
+        assert during, "the load ended before a question could be asked during it"
+        for events, count in during:
+            assert count < 6000 or events == newest
+            assert events in ([], newest)  # nothing older than the newest ever shows first
+        assert engine.run(counted).groups[0].count == 6000  # type: ignore[union-attr]
+    finally:
+        engine.close()
+
+
+def _stamped(hour: int, index: int) -> bytes:
+    minute, second = divmod(index, 60)
+    stamp = f"2026-01-09T{hour:02d}:{minute % 60:02d}:{second:02d}.{index:06d}Z"
+    return orjson.dumps({"timestamp": stamp, "level": "info", "event": f"{hour}:{index}"}) + b"\n"
+
+
+def test_a_killed_consoles_table_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL leaves the table's directory behind; the next console removes it — and never
+    the directory of a console still running."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    script = (
+        "import sys\n"
+        "from moose_trace.query.duckdb_cache import CachedDuckDBEngine\n"
+        "engine = CachedDuckDBEngine([])\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    killed = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert killed.stdout is not None
+    assert killed.stdout.readline() == b"ready\n"
+    (left,) = tmp_path.glob(f"moose-trace-cache-p{killed.pid}-*")
+    assert left.is_dir()
+    running = CachedDuckDBEngine([])  # this process's: alive
+    unrelated = tmp_path / "moose-trace-cache-keepme"
+    unrelated.mkdir()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
+    assert left.is_dir()  # nothing removed it
+    following = CachedDuckDBEngine([])
+    try:
+        assert not left.exists()
+        assert unrelated.is_dir()
+        assert running.run(Query(AllOf(), ListEvents(1))).events == []  # type: ignore[union-attr]
+    finally:
+        following.close()
+        running.close()

@@ -340,6 +340,18 @@ function eventColumns(names) {
 
 // ---- query results -----------------------------------------------------------------------
 
+// While the console loads the logs, an answer holds what is loaded so far: say so, ask again.
+let partialRetry = null;
+
+function partialNote(body) {
+  clearTimeout(partialRetry);
+  if (!body.partial) return "";
+  const share = body.total_bytes ? Math.floor((100 * body.loaded_bytes) / body.total_bytes) : 0;
+  const hash = location.hash;
+  partialRetry = setTimeout(() => { if (location.hash === hash) show(); }, 3000);
+  return " — partial: the logs are still loading (" + share + "% read), updating…";
+}
+
 const results = { events: [], cursor: null, key: null };
 
 function chosenColumns(params) {
@@ -358,7 +370,7 @@ async function loadEvents(params, older) {
     results.cursor = page.next_cursor;
     $("older").hidden = !page.next_cursor;
     const skipped = page.skipped_lines ? "; " + page.skipped_lines + " lines were not log events" : "";
-    $("events-status").textContent = results.events.length + " events, newest first" + skipped;
+    $("events-status").textContent = results.events.length + " events, newest first" + skipped + partialNote(page);
     renderEvents(params);
   } catch (error) {
     $("events-status").textContent = error.message;
@@ -515,7 +527,7 @@ async function loadErrors(params) {
   $("errors-status").textContent = "loading…";
   try {
     const body = await getJSON("/api/errors", apiParams(params));
-    $("errors-status").textContent = body.groups.length + " error groups" + (body.truncated ? " (the most frequent)" : "") + "; click one for its example trace";
+    $("errors-status").textContent = body.groups.length + " error groups" + (body.truncated ? " (the most frequent)" : "") + "; click one for its example trace" + partialNote(body);
     const columns = [
       { key: "count", title: "count", value: (g) => g.count },
       { key: "signature", title: "signature", value: (g) => g.signature },
@@ -546,7 +558,7 @@ async function loadHistogram(params) {
     const body = await getJSON("/api/histogram", query);
     const totals = body.buckets.map((bucket) => LEVELS.reduce((sum, level) => sum + (bucket.counts[level] || 0), 0));
     const highest = Math.max(1, ...totals);
-    $("histogram-status").textContent = body.buckets.length + " buckets of " + formatMs(body.interval_ms) + "; highest " + highest + " events";
+    $("histogram-status").textContent = body.buckets.length + " buckets of " + formatMs(body.interval_ms) + "; highest " + highest + " events" + partialNote(body);
     $("legend").replaceChildren(...LEVELS.map((level) => el("span", { class: levelClass(level), text: level })));
     body.buckets.forEach((bucket, index) => {
       const column = el("div", { class: "hcol", title: bucket.start + ": " + LEVELS.map((level) => level + " " + (bucket.counts[level] || 0)).join(", ") });
@@ -580,7 +592,7 @@ async function loadStats(params) {
   $("stats-status").textContent = "loading…";
   try {
     const body = await getJSON("/api/stats", query);
-    $("stats-status").textContent = body.count + " events, " + percent(body.success_rate) + " success" + (body.truncated ? "; the most frequent groups" : "");
+    $("stats-status").textContent = body.count + " events, " + percent(body.success_rate) + " success" + (body.truncated ? "; the most frequent groups" : "") + partialNote(body);
     const keys = body.by.map((field) => ({
       key: field, title: field,
       value: (row) => (row.key ? (row.key[field] === null ? "(none)" : row.key[field]) : "all"),
