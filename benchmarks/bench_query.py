@@ -146,8 +146,13 @@ def _table(title: str, rows: list[tuple[str, float, str]], unit: str = "s") -> N
 
 
 def ensure_corpus(directory: Path, lines: int) -> Path:
-    """Generate the corpus unless ``directory`` already holds one."""
-    if not (directory / "needle.json").is_file():
+    """Return the corpus to measure, made in ``directory`` unless it holds one already.
+
+    A read-only corpus (``/work/corpus-1m``) is copied once to the temp directory: the trace
+    index is written beside the files. A corpus without ``needle.json`` gets one naming the
+    trace id of a line in the middle of its middle file.
+    """
+    if not any(directory.glob("*.jsonl")):
         subprocess.run(
             [
                 PYTHON,
@@ -159,7 +164,39 @@ def ensure_corpus(directory: Path, lines: int) -> Path:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if not directory.stat().st_mode & 0o200:  # read-only (as its mode says: root writes anyway)
+        directory = _writable_copy(directory)
+    if not (directory / "needle.json").is_file():
+        needle = {"trace_id": _middle_trace(sorted(directory.glob("*.jsonl")))}
+        (directory / "needle.json").write_bytes(orjson.dumps(needle))
     return directory
+
+
+def _writable_copy(source: Path) -> Path:
+    """Copy ``source``'s log files to the temp directory (once: kept while sizes match)."""
+    target = Path(tempfile.gettempdir()) / f"moose-trace-bench-{source.name}"
+    target.mkdir(exist_ok=True)
+    for path in sorted(source.glob("*.jsonl*")):
+        copy = target / path.name
+        if not copy.is_file() or copy.stat().st_size != path.stat().st_size:
+            shutil.copyfile(path, copy)
+            shutil.rmtree(target / ".moose-trace-index", ignore_errors=True)
+    if (source / "needle.json").is_file():
+        shutil.copyfile(source / "needle.json", target / "needle.json")
+    return target
+
+
+def _middle_trace(files: Sequence[Path]) -> str:
+    """Return the trace id of the first line with one past the middle of the middle file."""
+    middle = files[len(files) // 2]
+    with open(middle, "rb") as file:
+        file.seek(middle.stat().st_size // 2)
+        file.readline()
+        for line in file:
+            trace = orjson.loads(line).get("trace_id")
+            if isinstance(trace, str) and len(trace) == 36:
+                return trace
+    raise RuntimeError(f"no trace id in the second half of {middle}")
 
 
 def bench_trace(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
@@ -444,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run one benchmark",
     )
     args = parser.parse_args(argv)
-    corpus = ensure_corpus(args.corpus, args.lines)
+    corpus = ensure_corpus(args.corpus, args.lines)  # a read-only one is copied first
     compile_bytecode()
     if args.installed is not None:
         use_installed(args.installed)
