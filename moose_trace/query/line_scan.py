@@ -25,7 +25,7 @@ from moose_trace.query.sources import (
     read_error_text,
 )
 
-__all__ = ["Buffer", "LineStarts", "line_chunks", "matching_lines"]
+__all__ = ["Buffer", "Finish", "LineStarts", "line_chunks", "matching_lines"]
 
 Buffer = Any
 """``bytes`` or an ``mmap.mmap`` of a file (both have ``find``, ``rfind`` and slicing)."""
@@ -33,6 +33,10 @@ Buffer = Any
 LineStarts = Callable[[Buffer, int, int], Iterable[int]]
 """Finds candidate lines in ``data[start:end]`` (whole lines): their starts, ascending, once
 each."""
+
+
+Finish = Callable[[bytes], "bytes | None"]
+"""What a scan makes of each line it keeps (``None``: nothing to hand back)."""
 
 
 def line_chunks(data: Buffer, start: int, end: int, size: int) -> Iterator[tuple[int, int]]:
@@ -57,11 +61,13 @@ def matching_lines(
     find: LineStarts,
     keep: Callable[[bytes], bool] | None = None,
     *,
+    finish: Finish | None = None,
     parallel: bool = False,
     on_unreadable: OnUnreadable | None = None,
 ) -> Iterator[bytes]:
     """Yield the lines ``find`` points at in ``ranges`` (``(path, start, size)``) that ``keep``
-    accepts (all of them without it).
+    accepts (all of them without it); with ``finish``, what it makes of each such line
+    instead (in the process that scanned it: work done there is done on its core).
 
     With ``parallel``, a large scan is split with a forked worker (``parallel_scan``: only in a
     process with no other thread); lines then come in no particular order across files. A file
@@ -72,7 +78,12 @@ def matching_lines(
         for path, start, end in parts:
             try:
                 for line in _part_lines(path, start, end, find, keep):
-                    yield line, None, None
+                    if finish is None:
+                        yield line, None, None
+                    else:
+                        made = finish(line)
+                        if made is not None:
+                            yield made, None, None
             except READ_ERRORS as error:
                 yield b"", path, read_error_text(error)
 

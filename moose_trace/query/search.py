@@ -26,7 +26,7 @@ from pathlib import Path
 
 from moose_trace.query.ast import AllOf, Condition, Search
 from moose_trace.query.caseless_scan import caseless_finder
-from moose_trace.query.line_scan import Buffer, LineStarts, line_chunks, matching_lines
+from moose_trace.query.line_scan import Buffer, Finish, LineStarts, line_chunks, matching_lines
 from moose_trace.query.sources import READ_ERRORS, OnUnreadable, UnreadableFile, read_error_text
 
 __all__ = ["PLAIN_CHARACTERS", "search_lines", "search_needle", "searches_of", "without_searches"]
@@ -84,6 +84,7 @@ def search_lines(
     parallel: bool = False,
     on_unreadable: OnUnreadable | None = None,
     native: bool | None = None,
+    finish: Finish | None = None,
 ) -> Iterator[bytes]:
     """Yield the lines of ``files`` that hold every needle (``predicate.line_has``).
 
@@ -91,7 +92,8 @@ def search_lines(
     the cores (``parallel_scan.scan_parts``: only in a process with no other thread). A file
     that cannot be read is skipped and told to ``on_unreadable`` (without one, the error
     propagates). ``native`` picks the pre-screen's scanner (``caseless_scan.caseless_finder``;
-    None: Hyperscan where installed): the lines are the same either way.
+    None: Hyperscan where installed): the lines are the same either way. ``finish``: what to
+    make of each line, in the process that found it (``line_scan.matching_lines``).
     """
     wanted = sorted(set(needles), key=len, reverse=True)
     if not wanted:
@@ -119,7 +121,7 @@ def search_lines(
     else:
         find = _decoded_chunks(confirms)
     yield from matching_lines(
-        ranges, find, confirms, parallel=parallel, on_unreadable=on_unreadable
+        ranges, find, confirms, finish=finish, parallel=parallel, on_unreadable=on_unreadable
     )
 
 
