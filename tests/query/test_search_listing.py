@@ -37,8 +37,9 @@ def _corpus(folder: Path, rng: random.Random) -> list[Path]:
             if kind == 6:  # escapes: a lone surrogate, a letter the search folds
                 lines.append(b'{"level":"error","event":"timeout \\ud800 \\u00c4RGER jwt expired"}')
                 continue
+            second = rng.randrange(60)
             event: dict[str, object] = {
-                "timestamp": f"2026-01-0{1 + index % 3}T10:{index % 60:02d}:{rng.randrange(60):02d}Z",
+                "timestamp": f"2026-01-0{1 + index % 3}T10:{index % 60:02d}:{second:02d}Z",
                 "level": rng.choice(["info", "error", "warning"]),
                 "event": f"{rng.choice(WORDS)} {index}",
                 "service": rng.choice(["ingest", "sync"]),
@@ -76,7 +77,8 @@ def test_the_listing_is_the_engine_s_answer_written_by_render(
     paths = _corpus(tmp_path, random.Random(text + format_))
     needles = [search_needle(text)]
     options = RenderOptions(format_, TextOptions(include_metrics=True))  # type: ignore[arg-type]
-    for where in (AllOf((Search(needles[0]),)), AllOf((Search(needles[0]), parse_filter("level=error")))):
+    searched = Search(needles[0])
+    for where in (AllOf((searched,)), AllOf((searched, parse_filter("level=error")))):
         query = Query(where, ListEvents())
         expected, count, skipped = _expected(paths, query, needles, options)
         for parallel in (False, True):
