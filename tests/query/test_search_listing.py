@@ -3,6 +3,7 @@ writes it, byte for byte: same events, same order, same text, same count of line
 
 from __future__ import annotations
 
+import gzip
 import io
 import random
 from pathlib import Path
@@ -56,8 +57,13 @@ def _corpus(folder: Path, rng: random.Random) -> list[Path]:
             lines.append(orjson.dumps(event))
         if number == 1:
             lines.append(lines[5])  # the same line twice: equal keys
-        path = folder / f"part-{number}.jsonl"
-        path.write_bytes(b"\n".join(lines) + b"\n")
+        body = b"\n".join(lines) + b"\n"
+        if number == 2:  # a rotated file: decompressed and scanned the same way
+            path = folder / f"part-{number}.jsonl.gz"
+            path.write_bytes(gzip.compress(body))
+        else:
+            path = folder / f"part-{number}.jsonl"
+            path.write_bytes(body)
         paths.append(path)
     return paths
 
@@ -104,3 +110,11 @@ def test_the_command_writes_the_same_listing_with_and_without_a_limit(tmp_path: 
     assert whole.err == limited.err
     assert "lines that are not JSON log events" in whole.err
     assert len(paths) == 3
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip at all")
+    told = run_logs(tmp_path, "--search", "TIMEOUT", "--format", "json")
+    assert told.code == 0
+    assert "skipped" in told.err
+    assert "broken.jsonl.gz" in told.err
+    engine = run_logs(tmp_path, "--search", "TIMEOUT", "--format", "json", "--limit", "1000000")
+    assert told.out == engine.out
+    assert told.out.count("\n") > 100
