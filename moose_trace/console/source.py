@@ -63,6 +63,7 @@ class ConsoleSource:
         self._refreshing = threading.Thread(
             target=self._refresh, name="moose-trace-refresh", daemon=True
         )
+        self._load_failure: Exception | None = None
         self._closed = False
 
     def describe(self) -> str:
@@ -94,8 +95,11 @@ class ConsoleSource:
         if not files:
             return PythonEngine(lambda: ())
         if CachedDuckDBEngine.covers(query):
-            self.warm()
-            return self._cached()  # a failed load is tried again by the question, which reports it
+            if self._load_failure is None:
+                self.warm()
+            # After a failed load in the background, the question loads again itself and
+            # reports the failure if it happens again.
+            return self._cached()
         return _FileScan(files)
 
     def partial(self, query: Query) -> bool:
@@ -124,6 +128,7 @@ class ConsoleSource:
                 return
 
             def loaded(failure: Exception | None) -> None:
+                self._load_failure = failure
                 if failure is None and not self._closed and self._refreshing.ident is None:
                     self._index_traces()
                     self._refreshing.start()

@@ -300,16 +300,12 @@ class CachedDuckDBEngine:
         with self._write_lock:
             if self._ready.is_set() or self._loading:
                 return False
-            self._loading = True
-            try:
-                self._ensure_table()
-                if self._batch:  # a load that failed half-way: start over
-                    self._execute(f"DELETE FROM {_TABLE}", "start the load over")
-                    self._loaded.clear()
-                    self._epoch += 1
-            except BaseException:
-                self._loading = False
-                raise
+            self._ensure_table()
+            if self._batch:  # a load that failed half-way: start over
+                self._execute(f"DELETE FROM {_TABLE}", "start the load over")
+                self._loaded.clear()
+                self._epoch += 1
+            self._loading = True  # questions now read the table: it exists
             return True
 
     def refresh(self) -> None:
@@ -338,10 +334,11 @@ class CachedDuckDBEngine:
         if not self._ready.is_set() and not self._loading:
             self.warm()
         with self._answer_lock:
-            with self._write_lock:
-                if self._ready.is_set():
+            if self._ready.is_set():
+                with self._write_lock:
                     self._refresh()
-                self._ensure_table()
+                    batch, epoch = self._batch, self._epoch
+            else:  # the published batches, without waiting for the chunk being loaded
                 batch, epoch = self._batch, self._epoch
             rows = self._answer(query, plan.sql, batch, epoch)
         return plan.finish(iter(rows))

@@ -10,7 +10,9 @@ import csv
 import io
 import itertools
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -310,3 +312,24 @@ def test_after_appends_the_api_answers_as_the_engine_over_the_files(
         ]
         events = get(console, "/api/events", limit="5").json()["events"]
         assert events[-1]["event"] == f"late {index}"
+
+
+def test_a_failed_load_is_reported_not_answered_as_partial_forever(
+    tmp_path: Path, start_console: Callable[..., ConsoleServer]
+) -> None:
+    """A log the table cannot load (a broken gzip file): once the background load has failed,
+    questions load again themselves and answer 503 with DuckDB's message, not an empty page."""
+    (tmp_path / "app.jsonl").write_bytes(b'{"level": "info", "event": "a"}\n')
+    (tmp_path / "old.jsonl.gz").write_bytes(b"\x1f\x8bnot gzip at all" * 10)
+    console = start_console(open_source([str(tmp_path)]))
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(console.url + "/api/stats", timeout=30)
+        if response.status_code != 200:
+            break
+        assert response.json()["partial"] is True  # from what is loaded, until the failure
+        assert time.monotonic() < deadline, "the failed load was never reported"
+        time.sleep(0.05)
+    assert response.status_code == 503
+    assert "old.jsonl.gz" in response.json()["error"]
+    assert "Traceback" not in response.text
