@@ -51,6 +51,7 @@ from moose_trace.query.results import (
     EventsResult,
     GroupsResult,
     HistogramResult,
+    Result,
     StatsResult,
     bucket_us,
 )
@@ -126,12 +127,17 @@ class ConsoleApi:
         return datetime.now(timezone.utc)
 
     def _completeness(self, query: Query) -> dict[str, Any]:
-        """``partial``: whether ``query`` is answered from a table still loading (then also
-        how far the load is). Asked before the answer: a load ending meanwhile still says so."""
-        if not self.source.partial(query):
+        """``partial``: whether the answer to ``query`` just run (in this thread) came from a
+        table still loading; then also how far the load is."""
+        if not self.source.answered_partial(query):
             return {"partial": False}
         loaded, total = self.source.progress()
         return {"partial": True, "loaded_bytes": loaded, "total_bytes": total}
+
+    def _answer(self, query: Query) -> tuple[Result, dict[str, Any]]:
+        """Answer ``query``, and say whether the answer is partial (``_completeness``)."""
+        result = self.source.run(query)
+        return result, self._completeness(query)
 
     async def events(self, request: Request) -> Response:
         """``GET /api/events``: one page of matching events, latest page first, oldest first
@@ -148,8 +154,8 @@ class ConsoleApi:
         if before is not None:
             bounded = AllOf((where, TimeRange(end=us_datetime(before + 1))))
         query = Query(bounded, ListEvents(limit + skip))
-        completeness = self._completeness(query)
         result = self.source.run(query)
+        completeness = self._completeness(query)
         assert isinstance(result, EventsResult)
         fetched = list(result.events)
         events = fetched[: len(fetched) - skip] if skip else fetched
@@ -182,8 +188,7 @@ class ConsoleApi:
         """``GET /api/errors``: error groups by ``error_signature``, most frequent first."""
         chosen = event_filter(request.query_params, self._now())
         query = Query(chosen.where, ErrorGroups())
-        completeness = self._completeness(query)
-        result = await run_in_threadpool(self.source.run, query)
+        result, completeness = await run_in_threadpool(self._answer, query)
         assert isinstance(result, ErrorGroupsResult)
         groups = [
             {
@@ -221,8 +226,8 @@ class ConsoleApi:
 
     def _stats(self, where: Condition, by: tuple[str, ...]) -> dict[str, Any]:
         query = Query(where, Stats(by, MAX_GROUPS))
-        completeness = self._completeness(query)
         result = self.source.run(query)
+        completeness = self._completeness(query)
         assert isinstance(result, StatsResult)
         error_levels = Match("level", tuple(Value(level) for level in ERROR_LEVELS))
         categories = self.source.run(
@@ -282,7 +287,23 @@ class ConsoleApi:
         span: tuple[int | None, int | None],
         interval: timedelta | None,
     ) -> dict[str, Any]:
-        completeness = self._completeness(Query(where, Histogram(timedelta(minutes=1))))
+        """The chart over the events' extent. The extent and the counts are separate questions:
+        when the logs grew in between (a load under way, lines with far-away times appended),
+        the counts can reach past the extent; then it is asked again (at most twice more),
+        and a chart still too wide keeps its newest ``MAX_BUCKETS`` buckets."""
+        for _attempt in range(3):
+            body = self._chart(where, span, interval)
+            if len(body["buckets"]) <= MAX_BUCKETS:
+                return body
+        body["buckets"] = body["buckets"][-MAX_BUCKETS:]
+        return body
+
+    def _chart(
+        self,
+        where: Condition,
+        span: tuple[int | None, int | None],
+        interval: timedelta | None,
+    ) -> dict[str, Any]:
         low, high = self._extent(where, span)
         if interval is None:
             width = max(1, high - low) / TARGET_BUCKETS
@@ -306,6 +327,7 @@ class ConsoleApi:
             skipped = result.skipped
             for bucket in result.filled((low, high) if high > low else (None, None)):
                 counts.setdefault(bucket.start_us, dict.fromkeys(LEVELS, 0))[level] = bucket.count
+        completeness = self._completeness(Query(where, Histogram(interval)))
         return {
             "interval_ms": step / 1000,
             "levels": list(LEVELS),

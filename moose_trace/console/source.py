@@ -103,10 +103,17 @@ class ConsoleSource:
         return _FileScan(files)
 
     def partial(self, query: Query) -> bool:
-        """Whether ``query`` is answered from a table still loading (a partial answer)."""
+        """Whether ``query`` asked now would be answered from a table still loading."""
         if self.store is not None or trace_of(query.where) is not None:
             return False
         return not self.ready and CachedDuckDBEngine.covers(query)
+
+    def answered_partial(self, query: Query) -> bool:
+        """Whether this thread's answer to ``query`` (just run) held part of the logs only:
+        it came from the table while its first load was under way."""
+        if self.store is not None or trace_of(query.where) is not None:
+            return False
+        return CachedDuckDBEngine.covers(query) and self._cached().answered_partial()
 
     def progress(self) -> tuple[int, int]:
         """Return ``(bytes loaded, bytes to load)`` of the table's first load."""

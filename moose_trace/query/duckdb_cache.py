@@ -23,8 +23,9 @@ Speed (docs/benchmarks/console.md):
 - The first load costs about as much as one full normalizing scan of the files. ``warm()``
   runs it ahead of the first question (``moose-trace serve`` starts it at start-up, in a
   thread), in chunks of about ``LOAD_CHUNK_BYTES``, the chunks holding the newest events
-  first. Until it is done, ``ready`` is false and a question is answered at once from the
-  chunks loaded so far (``progress()`` says how far): the latest events come first.
+  first. Until it is done, ``ready`` is false and a question about large logs is answered
+  within ``PARTIAL_AFTER_SECONDS`` from the chunks loaded so far (``progress()`` says how
+  far): the latest events come first. Small logs (``SMALL_LOAD_BYTES``) load before answering.
 - The latest page of events reads the narrow time column first, then the raw lines of only
   the rows at or after the page's oldest time: DuckDB's min/max per row group skips nearly
   all of the table.
@@ -40,6 +41,7 @@ import contextlib
 import os
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -63,6 +65,8 @@ __all__ = [
     "LOAD_CHUNK_BYTES",
     "MEMO_ANSWERS",
     "NUMBER_FIELDS",
+    "PARTIAL_AFTER_SECONDS",
+    "SMALL_LOAD_BYTES",
     "CachedDialect",
     "CachedDuckDBEngine",
 ]
@@ -90,6 +94,13 @@ MEMO_ANSWERS = 64
 
 LOAD_CHUNK_BYTES = 8 * 1024 * 1024
 """About how much of a file the first load reads per step (a question answers between steps)."""
+
+SMALL_LOAD_BYTES = 64 * 1024 * 1024
+"""Logs up to this size load before a question is answered (a few seconds at most)."""
+
+PARTIAL_AFTER_SECONDS = 1.0
+"""How long a question about larger logs waits for their first load before it is answered
+from what is loaded so far (a partial answer)."""
 
 _TABLE = "events"
 _TIME = TIME_COLUMN
@@ -215,6 +226,7 @@ class CachedDuckDBEngine:
         self._kept: OrderedDict[str, KeptAnswer] = OrderedDict()
         self._kept_epoch = 0
         self._updates = 0
+        self._thread = threading.local()  # each thread's last answer: partial or not
         self._compiler = SqlCompiler(CachedDialect())
         self._closing = False
 
@@ -331,8 +343,9 @@ class CachedDuckDBEngine:
         """Answer ``query`` from the table, after loading what the files gained (during the
         first load: from the chunks loaded so far)."""
         plan = self._compiler.plan(query)
+        self._await_load()
         if not self._ready.is_set() and not self._loading:
-            self.warm()
+            self.warm()  # no load under way (or it failed): load now, and report a failure
         with self._answer_lock:
             if self._ready.is_set():
                 with self._write_lock:
@@ -340,8 +353,26 @@ class CachedDuckDBEngine:
                     batch, epoch = self._batch, self._epoch
             else:  # the published batches, without waiting for the chunk being loaded
                 batch, epoch = self._batch, self._epoch
+            partial = not self._ready.is_set()
             rows = self._answer(query, plan.sql, batch, epoch)
+        self._thread.partial = partial
         return plan.finish(iter(rows))
+
+    def answered_partial(self) -> bool:
+        """Whether the calling thread's last answer came from a first load under way (it holds
+        the chunks loaded then, not every line)."""
+        return bool(getattr(self._thread, "partial", False))
+
+    def _await_load(self) -> None:
+        """Wait for a first load under way in another thread: until it ends when the logs are
+        small (up to ``SMALL_LOAD_BYTES``: a question about them never gets a partial answer),
+        else for ``PARTIAL_AFTER_SECONDS`` at most (then the answer holds what is loaded)."""
+        deadline = time.monotonic() + PARTIAL_AFTER_SECONDS
+        while self._loading and not self._ready.is_set():
+            small = 0 < self._load_bytes <= SMALL_LOAD_BYTES
+            if not small and time.monotonic() >= deadline:
+                return
+            self._ready.wait(0.02)
 
     def close(self) -> None:
         """Drop the table and its temporary file (a load under way is interrupted: Ctrl-C

@@ -235,9 +235,12 @@ def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
 def test_a_question_during_the_first_load_sees_the_newest_chunks_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first load goes newest events first, chunk by chunk; a question asked meanwhile is
-    answered at once from what is loaded: the latest events are there from the first chunk."""
+    """The first load goes newest events first, chunk by chunk; a question about large logs
+    asked meanwhile is answered from what is loaded: the latest events are there from the first
+    chunk. (Small logs load before a question is answered: the test makes these count as large.)"""
     monkeypatch.setattr(duckdb_cache, "LOAD_CHUNK_BYTES", 2048)
+    monkeypatch.setattr(duckdb_cache, "SMALL_LOAD_BYTES", 0)  # these logs count as large
+    monkeypatch.setattr(duckdb_cache, "PARTIAL_AFTER_SECONDS", 0.0)
     old, new = tmp_path / "a-old.jsonl", tmp_path / "b-new.jsonl"
     old.write_bytes(b"".join(_stamped(9, index) for index in range(3000)))
     new.write_bytes(b"".join(_stamped(10, index) for index in range(3000)))
@@ -255,6 +258,7 @@ def test_a_question_during_the_first_load_sees_the_newest_chunks_first(
             assert isinstance(groups, GroupsResult)
             loaded, total = engine.progress()
             assert loaded <= total
+            assert engine.answered_partial() or engine.ready
             during.append(
                 ([event["event"] for event in page.events], sum(g.count for g in groups.groups))
             )
@@ -316,3 +320,18 @@ def test_a_killed_consoles_table_is_removed_by_the_next(
     finally:
         following.close()
         running.close()
+
+
+def test_a_question_about_small_logs_waits_for_their_load(log: Path) -> None:
+    """Logs of a few MB load in moments: a question asked meanwhile gets the whole answer."""
+    with log.open("ab") as out:
+        out.write(b"".join(_line(f"line {index}") for index in range(5000)))
+    engine = CachedDuckDBEngine(discover=lambda: [log], threads=1)
+    try:
+        engine.warm_in_background(lambda _failure: None)
+        result = engine.run(Query(AllOf(), GroupBy(("level",))))
+        assert not engine.answered_partial()
+        assert isinstance(result, GroupsResult)
+        assert sum(group.count for group in result.groups) == 5002
+    finally:
+        engine.close()
