@@ -130,7 +130,11 @@ def trace_headers(trace_id: str, span_id: str) -> KafkaHeaders:
     outputs sent after its context has ended). ``trace_id`` must be canonical, ``span_id`` 16
     lowercase hex digits.
     """
-    return [*_trace_pair(trace_id, span_id, 1)]
+    # Built here rather than through the one-entry cache: each record's ids are new.
+    return [
+        (KAFKA_TRACE_HEADER, trace_id.encode()),
+        (TRACEPARENT_HEADER, f"00-{trace_id.replace('-', '')}-{span_id}-01".encode()),
+    ]
 
 
 def inject_headers(headers: Any = None) -> KafkaHeaders:

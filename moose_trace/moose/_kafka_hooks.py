@@ -157,11 +157,18 @@ def _one_by_one(records: Iterable[Any], group: str | None) -> Iterator[Any]:
                     if shape is None:
                         frame = _enter_general(state, record, group)
                     else:
-                        trace_id, parent, incoming = _record_trace(record, shape)
-                        set_offset(record[shape.offset])
-                        frame = enter_record(trace_id, parent)
-                        if incoming is not None:
-                            _bind_incoming(incoming)
+                        usual = None
+                        if record._moose_trace is None:
+                            usual = usual_trace_ids(record[shape.headers])
+                        if usual is not None:  # the common case, in line
+                            set_offset(record[shape.offset])
+                            frame = enter_record(*usual)
+                        else:
+                            trace_id, parent, incoming = _record_trace(record, shape)
+                            set_offset(record[shape.offset])
+                            frame = enter_record(trace_id, parent)
+                            if incoming is not None:
+                                _bind_incoming(incoming)
                         state.record_object = record
                         state.record = frame
                 except Exception as exc:
@@ -169,7 +176,10 @@ def _one_by_one(records: Iterable[Any], group: str | None) -> Iterator[Any]:
                     frame = None
             yield record
             if frame is not None:
-                _leave(frame, shape)
+                if shape is None:
+                    _exit(frame)
+                else:
+                    leave_record(frame)
                 frame = None
     finally:
         state.record = outer
@@ -254,7 +264,7 @@ def _leave_entered_on_use(state: ThreadState) -> None:
 
 def _entered_on_use(record: Any) -> None:
     state = thread_state
-    if state.record_object is record or not guard.on or state.in_function:
+    if not guard.on or state.in_function:
         return
     _leave_entered_on_use(state)
     if state.record is None and _enter_general(state, record, state.group) is not None:
@@ -281,11 +291,13 @@ def _traced_class(cls: type) -> type | None:
             shape = _Shape(fields)
         except ValueError:  # not a record shaped like kafka-python's
             return None
-        getter = plain.__get__
+        index = shape.partition
+        state = thread_state
 
         def partition(self: Any) -> Any:
-            _entered_on_use(self)
-            return getter(self)
+            if state.record_object is not self:  # not the record being handled: enter it
+                _entered_on_use(self)
+            return self[index]
 
         # No __slots__: a record given a new trace id keeps it (see _record_trace); the class
         # default answers for every other record without an instance dict.
@@ -364,29 +376,36 @@ def _has_trace_headers(headers: Any) -> bool:
 
 def outgoing_headers(topic: Any, headers: Any) -> Any:
     """The headers to send a record with (see the module docstring for whose trace)."""
+    state = thread_state
+    pending = state.pending
+    if headers is None and pending and state.record is None:  # a batch's outputs: in order
+        trace_id, carrier = pending.popleft()
+        _note_sent(state, topic, trace_id)
+        return carrier  # the input's own list, shared by its outputs: kafka-python only reads it
     if headers and _has_trace_headers(headers):
         return headers
-    state = thread_state
     record = state.record
     if record is not None:
-        if state.in_function or not (state.entered_on_use and state.pending):
+        if state.in_function or not (state.entered_on_use and pending):
             state.dead_letter_for = None
             return inject_headers(headers)
         if state.dead_letter_for is record:  # the dead letter of the record that just failed
             state.dead_letter_for = None
             return inject_headers(headers)
         _leave_entered_on_use(state)  # the batch's outputs are going out: that record is done
-    pending = state.pending
     if pending:
         trace_id, carrier = pending.popleft()
-        sent = state.sent.get(topic)
-        if sent is None:
-            state.sent[topic] = TraceIdList((trace_id,))
-        else:
-            sent.append(trace_id)
-        # The input's own header list, shared by its outputs: kafka-python only reads it.
+        _note_sent(state, topic, trace_id)
         return [*carrier, *headers] if headers else carrier
     return traced_headers(headers)[0]
+
+
+def _note_sent(state: ThreadState, topic: Any, trace_id: str) -> None:
+    sent = state.sent.get(topic)
+    if sent is None:
+        state.sent[topic] = TraceIdList((trace_id,))
+    else:
+        sent.append(trace_id)
 
 
 def report_sent() -> None:

@@ -151,7 +151,13 @@ def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
             state.in_function = False
         if result is not None:
             try:
-                _queue_outputs(record, result)
+                if type(result) is not list and current_incoming() is None:
+                    # The usual record and one output: its two ids, in line.
+                    state.pending.append(
+                        (record.trace_id, trace_headers(record.trace_id, record.span_id))
+                    )
+                else:
+                    _queue_outputs(record, result)
             except Exception as exc:
                 guard.failed(exc)
         return result
