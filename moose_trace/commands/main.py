@@ -1,20 +1,24 @@
 """The ``moose-trace`` command: one entry point, one subcommand per job.
 
-Subcommands live with the layer they drive (``logs`` in ``moose_trace.query``); this module only
-wires them together, so ``moose-trace --help`` starts fast and an extra that is not installed
-costs only its own subcommand.
+Each subcommand is a module of this package (``logs``, ``ingest``, ``prune``, ``demo``,
+``serve``) with ``register(subparsers)``; this module only wires them together, so
+``moose-trace --help`` starts fast and an extra that is not installed costs only its own
+subcommand. The argument pieces several subcommands share are in ``arguments``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from moose_trace._text import say, terminal_safe
 from moose_trace._version import __version__
+from moose_trace.commands.arguments import Subparsers
 
 __all__ = ["build_parser", "main", "run_subcommand", "say"]
 
@@ -39,9 +43,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
     )
     parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
-        dest="command", metavar="COMMAND"
-    )
+    subparsers: Subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, module_name, extra in _SUBCOMMANDS:
         if only is not None and command != only:
             continue
@@ -62,10 +64,32 @@ class _Parser(argparse.ArgumentParser):
     For an unknown option it names the closest known one.
     """
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument (to check metavars), each asking
+        # shutil for the terminal's size: importing shutil (bz2, lzma …) and 30 system calls
+        # on the way to every answer. The width is looked up once, without shutil.
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]
+
     def error(self, message: str) -> NoReturn:
         """Print ``<prog>: <message>`` (``did you mean --filter?`` when one fits), exit 2."""
         text = terminal_safe(message + _suggestion(self, message), reversible=False)
         self.exit(2, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
+@functools.cache
+def _help_width() -> int:
+    """The width argparse gives help text (``shutil.get_terminal_size`` less 2): ``$COLUMNS``,
+    else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
@@ -88,7 +112,7 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 def _register_missing_extra(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Subparsers,
     command: str,
     extra: str,
     missing: ModuleNotFoundError,
