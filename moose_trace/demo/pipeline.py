@@ -35,7 +35,6 @@ from moose_trace.demo.kafka_clients import (
     close_producer,
     commit_past,
     consumer_lag,
-    failed,
     flush_to,
     traced_producer,
 )
@@ -87,6 +86,7 @@ TABLES_V2 = (
 
 _POLL_SECONDS = 0.05
 _BATCH_MAX = 500
+_BATCH_WINDOW_SECONDS = 0.1  # the sync inserts what arrived within this long, as one batch
 _SLOW_CALL_MS = 1000
 _ENRICH_DELAY_MS = 1200
 
@@ -292,7 +292,6 @@ class Pipeline:
 
     def _run_sync(self, stop: threading.Event) -> None:
         from moose_trace.decorators import traced_sync  # noqa: PLC0415
-        from moose_trace.kafka import message_context  # noqa: PLC0415
 
         bind_fields(service="demo-sync")
         topics = ("UserEvent", "Session")
@@ -319,20 +318,7 @@ class Pipeline:
         }
         try:
             while not stop.is_set():
-                messages = consumer.consume(num_messages=_BATCH_MAX, timeout=_POLL_SECONDS)
-                batches: dict[str, list[Any]] = defaultdict(list)
-                for message in messages:
-                    if failed(message):
-                        continue
-                    with message_context(message, consumer_group=CONSUMER_GROUP):
-                        _log.debug(
-                            "consumed message",
-                            type="olap_table",
-                            name=message.topic(),
-                            layer="sync",
-                        )
-                    batches[message.topic()].append(message)
-                for topic, batch in batches.items():
+                for topic, batch in self._batches(consumer, stop).items():
                     lag = consumer_lag(consumer, topic)
                     if lag is not None:
                         lags[topic] = lag
@@ -340,6 +326,31 @@ class Pipeline:
                     commit_past(consumer, batch[-1])
         finally:
             consumer.close()
+
+    @staticmethod
+    def _batches(consumer: Any, stop: threading.Event) -> dict[str, list[Any]]:
+        """The records of one batch window (at most ``_BATCH_MAX``), by topic, in order.
+
+        Read as a user of the SDK would: ``traced_messages`` binds each record's trace (topic,
+        partition, offset, consumer group) while it is looked at, so its ``consumed message``
+        line carries its trace id, and skips and logs consumer errors. The window ends after
+        ``_BATCH_WINDOW_SECONDS``; records fetched but not taken by then are given back.
+        """
+        from moose_trace.kafka import traced_messages  # noqa: PLC0415
+
+        window_ends = time.monotonic() + _BATCH_WINDOW_SECONDS
+        batches: dict[str, list[Any]] = defaultdict(list)
+        for message in traced_messages(
+            consumer,
+            consumer_group=CONSUMER_GROUP,
+            timeout=_POLL_SECONDS,
+            max_messages=_BATCH_MAX,
+            batch_size=_BATCH_MAX,
+            stop=lambda: stop.is_set() or time.monotonic() >= window_ends,
+        ):
+            _log.debug("consumed message", type="olap_table", name=message.topic(), layer="sync")
+            batches[message.topic()].append(message)
+        return batches
 
     def _sync(self, insert: Callable[[list[Any]], int], batch: list[Any]) -> None:
         """Insert a batch; when the table refuses it, insert record by record to keep the rest."""
