@@ -8,6 +8,8 @@ UserEvent ─ user_event_to_session ─▶ Session ─ user_enrichment ─▶ En
 workflow data_refresh: fetch_external_data ▶ load_to_clickhouse (table ExternalScores)
 ```
 
+(The workflow is in ``workflow``.)
+
 Every record is handled inside ``message_context`` (its trace, topic, partition, offset and
 consumer group bound) by a function traced with ``traced_transform`` / ``traced_sync``; what a
 transform produces through ``TracedProducer`` carries its input's trace, so one id runs from
@@ -41,6 +43,7 @@ from moose_trace.demo.kafka_clients import (
 from moose_trace.demo.processes import Supervisor
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
+from moose_trace.demo.workflow import run_data_refresh
 from moose_trace.tracing.context import bind_fields, trace_context
 
 __all__ = [
@@ -385,65 +388,23 @@ class Pipeline:
             )
             time.sleep(delay_ms / 1000)
 
-    # -- data_refresh ---------------------------------------------------------------------------
-
     def run_workflow(self, on_failure: Callable[[], None], attempts: int = 3) -> str:
         """Run ``data_refresh`` once; a failed ``fetch_external_data`` is retried (US-9).
 
-        ``on_failure`` is called after each failed fetch, before the backoff.
+        ``on_failure`` is called after each failed fetch, before the backoff. Returns the run's
+        ``workflow_run_id`` (a failed run is counted and kept too, then its error raised).
         """
-        from moose_trace.decorators import traced_task, traced_workflow  # noqa: PLC0415
-
         run_ids: list[str] = []
-
-        @traced_task("fetch_external_data")
-        def fetch_external_data() -> list[dict[str, Any]]:
-            import httpx  # noqa: PLC0415 (optional dependency)
-
-            url = f"{self.external_url}/data"
-            try:
-                response = self._http.get(url, params={"records": 500})
-            except httpx.ConnectError as refused:
-                raise ConnectionError(f"External API unreachable: {url} ({refused})") from refused
-            response.raise_for_status()
-            rows: list[dict[str, Any]] = response.json()
-            bind_fields(records=len(rows))
-            return rows
-
-        @traced_task("load_to_clickhouse")
-        def load_to_clickhouse(rows: list[dict[str, Any]]) -> int:
-            self.store.insert("ExternalScores", rows)
-            bind_fields(records=len(rows))
-            return len(rows)
-
-        @traced_workflow("data_refresh")
-        def data_refresh() -> int:
-            from moose_trace.tracing.context import current_fields  # noqa: PLC0415
-
-            run_ids.append(str(current_fields().get("workflow_run_id")))
-            for attempt in range(attempts):
-                try:
-                    with trace_context(retry_count=attempt):
-                        rows = fetch_external_data()
-                    break
-                except Exception:  # logged by traced_task; the workflow retries, as Temporal does
-                    on_failure()
-                    if attempt == attempts - 1:
-                        raise
-                    backoff_ms = 500 * (attempt + 1)
-                    _log.info(
-                        "workflow retrying",
-                        status="retrying",
-                        retry_count=attempt + 1,
-                        backoff_ms=backoff_ms,
-                    )
-                    time.sleep(backoff_ms / 1000)
-            return load_to_clickhouse(rows)
-
-        with trace_context(service="demo-workflow"):
-            try:
-                data_refresh()
-            finally:
-                self.stats.add("workflow_runs")
-                self.workflow_runs.extend(run_ids)
+        try:
+            run_data_refresh(
+                self._http,
+                self.external_url,
+                self.store,
+                on_failure,
+                attempts=attempts,
+                run_ids=run_ids,
+            )
+        finally:
+            self.stats.add("workflow_runs")
+            self.workflow_runs.extend(run_ids)
         return run_ids[0] if run_ids else ""
