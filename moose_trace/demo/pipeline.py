@@ -89,7 +89,7 @@ TABLES_V2 = (
 
 _POLL_SECONDS = 0.05
 _BATCH_MAX = 500
-_BATCH_WINDOW_SECONDS = 0.1  # the sync inserts what arrived within this long, as one batch
+_BATCH_WINDOW_SECONDS = _POLL_SECONDS  # the sync inserts what arrived this long, as one batch
 _SLOW_CALL_MS = 1000
 _ENRICH_DELAY_MS = 1200
 
