@@ -17,16 +17,15 @@ from typing import Any
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
 from moose_trace.tracing.context import new_span_id
 from moose_trace.tracing.ids import are_canonical_ids, new_trace_id, parse_trace_id
+from moose_trace.tracing.incoming import collect_kafka, resolve_found
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
     TRACEPARENT_HEADER,
     IncomingTrace,
     OutgoingTrace,
-    collect_kafka,
     extract_incoming,
     header_getter,
     outgoing_context,
-    resolve_found,
     traceparent_for,
 )
 from moose_trace.tracing.tracestate import TRACESTATE_HEADER
