@@ -20,12 +20,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from moose_trace.tracing.context import current_incoming, current_span_id, current_trace_id
 from moose_trace.tracing.otel import record_span_error
-from moose_trace.tracing.propagation import (
-    IncomingTrace,
-    headers_of,
-    otel_context_of,
-    outgoing_context,
-)
+from moose_trace.tracing.outgoing import headers_of
+from moose_trace.tracing.propagation import IncomingTrace, otel_context_of, outgoing_context
 
 __all__ = ["CLIENT_TRACER", "ClientCall", "client_span"]
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from moose_trace.query.ast import ErrorGroups, GroupBy, Histogram, ListEvents, Query, Stats
 from moose_trace.query.sql import SqlCompiler
+from moose_trace.query.sql_answers import stats_source
 
 __all__ = [
     "TIME_COLUMN",
@@ -286,7 +287,7 @@ class _Stats(KeptAnswer):
             "count(*) FILTER (WHERE _bad)"
         )
         group_by = f" GROUP BY {', '.join(names)}" if names else ""
-        source = compiler.stats_source(self.query, self._mode.by)
+        source = stats_source(compiler, self.query, self._mode.by)
         return f"WITH _m AS ({source}) SELECT {', '.join([*names, measures])} FROM _m{group_by}"
 
     def _merge(self, batches: Batches, low: int, high: int) -> bool:
