@@ -30,7 +30,7 @@ from opentelemetry import trace as otel_trace
 
 from moose_trace.asgi._incoming import NO_TRACE, choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
-from moose_trace.asgi._span import ServerSpans, span_ids
+from moose_trace.asgi._span import ServerSpans
 from moose_trace.asgi._stacking import STACKING_HINT, stacking_risk
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
@@ -60,6 +60,7 @@ from moose_trace.tracing.propagation import (
     otel_context_of,
     traceparent_for,
 )
+from moose_trace.tracing.spans import activate, deactivate, span_ids
 
 __all__ = [
     "ACCESS_EVENT",
@@ -233,7 +234,7 @@ class TraceMiddleware:
                 span_trace_id, span_id, span_flags = ids
                 trace_id = trace_id or span_trace_id
                 traceparent = traceparent_for(span_trace_id, span_id, flags=span_flags)
-            span_token = spans.activate(span, choice.parent)
+            span_token = activate(span, choice.parent)
 
         bound = self._context_fields
         if bound is None:
@@ -310,7 +311,7 @@ class TraceMiddleware:
             if remote_token is not None:
                 detach_context(remote_token)
             if span_token is not None:
-                ServerSpans.deactivate(span_token)
+                deactivate(span_token)
             if spans is not None and span is not None:
                 spans.finish(span, method, status or 500, _route(scope), error, category=category)
         if error is not None and not handled:

@@ -40,7 +40,7 @@ _INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar
     "moose_trace_incoming", default=None
 )
 _getrandbits = random.getrandbits
-_last_valid: object = None
+_last_valid: Any = None
 _current_span = otel_trace.get_current_span
 
 
@@ -191,8 +191,16 @@ class trace_context:
             _last_valid = tid
         self.trace_id = tid
         tokens = [TRACE_ID_VAR.set(tid), FRAME_VAR.set(self)]
-        for key, value in self._fields.items():
-            tokens.append((FIELD_VARS.get(key) or field_var(key)).set(value))
+        fields = self._fields
+        if fields:
+            append = tokens.append
+            known = FIELD_VARS
+            try:
+                for key, value in fields.items():
+                    append(known[key].set(value))
+            except KeyError:  # a key never bound before: make its variable, go on from there
+                for key, value in list(fields.items())[len(tokens) - 2 :]:
+                    append(field_var(key).set(value))
         self._tokens = tokens
         return self
 
