@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import structlog.contextvars as _structlog_cv
 from opentelemetry import trace as otel_trace
 
-from moose_trace._fastpath import FIELD_VARS, FRAME_VAR, TRACE_ID_VAR, field_var
+from moose_trace._fastpath import (
+    FIELD_VARS,
+    FRAME_VAR,
+    OTEL_CONTEXT_VAR,
+    OTEL_SPAN_KEY,
+    TRACE_ID_VAR,
+    field_var,
+)
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id, trace_id_from_int
 
 if TYPE_CHECKING:
@@ -42,6 +49,9 @@ _INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar
 _getrandbits = random.getrandbits
 _last_valid: Any = None
 _current_span = otel_trace.get_current_span
+_Span = otel_trace.Span
+_otel_context_var = OTEL_CONTEXT_VAR if OTEL_SPAN_KEY else None
+_otel_span_key: str = OTEL_SPAN_KEY or ""
 
 
 def new_span_id() -> str:
@@ -54,7 +64,17 @@ def new_span_id() -> str:
 
 def _otel_trace_id() -> str | None:
     """The active OpenTelemetry span's trace id (canonical), or ``None`` without a valid span."""
-    span_context = _current_span().get_span_context()
+    if _otel_context_var is not None:
+        # What ``get_current_span()`` reads, minus its Python frames: this runs for every new
+        # root context (a request, a record without an id), nearly always with no span at all.
+        span = _otel_context_var.get().get(_otel_span_key)
+        if span is None:
+            return None
+        if not isinstance(span, _Span):
+            span = _current_span()
+    else:
+        span = _current_span()
+    span_context = span.get_span_context()
     return trace_id_from_int(span_context.trace_id) if span_context.is_valid else None
 
 
