@@ -14,6 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from moose_trace.commands.arguments import (
+    DEFAULT_LOG_DIR_HELP,
+    Subparsers,
+    add_subcommand,
+    port,
+)
 from moose_trace.commands.main import run_subcommand, say
 from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.processes import Stopped
@@ -30,12 +36,6 @@ The ten stories, step by step on the demo's logs: docs/tutorial.md
 """
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError(f"bad port {text!r}: expected a number from 1 to 65535")
-    return int(text)
-
-
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap-servers",
@@ -48,7 +48,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="put the tables on this ClickHouse server (database moose_demo) instead of chDB",
     )
     parser.add_argument(
-        "--port", type=_port, default=0, help="the ingest app's port (default: a free one)"
+        "--port", type=port, default=0, help="the ingest app's port (default: a free one)"
     )
     parser.add_argument(
         "--keep-running",
@@ -62,7 +62,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-dir",
         type=Path,
         metavar="DIR",
-        help="write the logs here (default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs)",
+        help=f"write the logs here (default: {DEFAULT_LOG_DIR_HELP})",
     )
     parser.add_argument(
         "--report",
@@ -72,14 +72,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``demo`` subcommand to the ``moose-trace`` parser."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "demo",
         help="run a real pipeline end to end and see its trace in the logs",
-        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
+        module_doc=__doc__,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     parser.set_defaults(func=run)

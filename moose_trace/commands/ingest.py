@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from moose_trace.commands.arguments import Subparsers, add_no_progress
 from moose_trace.commands.main import say
 from moose_trace.query.exceptions import QueryError
 from moose_trace.query.ingest import default_state_file, ingest_files
@@ -23,7 +24,7 @@ from moose_trace.store.clickhouse.transport import ClickHouseError, connect
 __all__ = ["register"]
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``ingest`` subcommand to the ``moose-trace`` parser."""
     parser = subparsers.add_parser(
         "ingest",
@@ -63,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="do not create the table (a cluster whose tables were made with cluster_ddl)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(parser)
     parser.set_defaults(func=_run)
 
 

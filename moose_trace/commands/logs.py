@@ -19,6 +19,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
 from moose_trace._text import say
+from moose_trace.commands.arguments import (
+    DEFAULT_LOG_DIR_HELP,
+    Subparsers,
+    add_no_progress,
+    add_store_arguments,
+    add_subcommand,
+)
 from moose_trace.commands.main import run_subcommand
 from moose_trace.query.ast import AllOf, ListEvents, Query
 from moose_trace.query.engines import open_store, store_url, trace_of
@@ -74,22 +81,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SOURCE",
         help="JSON Lines files, globs or directories, plain or .gz; a bare word that names no "
         "file is searched for (like --search) "
-        "(default: $MOOSE_TRACE_LOG_DIR, else ~/.moose-trace/logs); or one ClickHouse URL: "
+        f"(default: {DEFAULT_LOG_DIR_HELP}); or one ClickHouse URL: "
         "clickhouse://user@host:8123/db, clickhouses://…, chdb:///path",
     )
-    parser.add_argument(
-        "--source",
-        dest="store",
-        default=None,
-        metavar="URL",
-        help="query a ClickHouse logs table instead of files (same as giving the URL as SOURCE)",
-    )
-    parser.add_argument(
-        "--table",
-        default=None,
-        metavar="NAME",
-        help="the logs table when the source is ClickHouse (default: moose_logs)",
-    )
+    add_store_arguments(parser, verb="query")
     which = parser.add_argument_group("which events")
     which.add_argument(
         "--filter",
@@ -163,7 +158,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     show.add_argument("--follow", action="store_true", help="keep showing new matching events")
     show.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    show.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_no_progress(show)
     show.add_argument(
         "--no-pager",
         action="store_true",
@@ -185,14 +180,14 @@ def _limit(text: str) -> int:
     return int(digits)
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``logs`` subcommand to the ``moose-trace`` parser."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "logs",
         help="query the logs: filter, trace, group, histogram, compare, follow, export",
-        description=__doc__.splitlines()[0].replace("``", "") if __doc__ else None,
+        module_doc=__doc__,
         epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_arguments(parser)
     parser.set_defaults(func=run)

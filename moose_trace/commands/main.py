@@ -1,8 +1,9 @@
 """The ``moose-trace`` command: one entry point, one subcommand per job.
 
-Subcommands live with the layer they drive (``logs`` in ``moose_trace.query``); this module only
-wires them together, so ``moose-trace --help`` starts fast and an extra that is not installed
-costs only its own subcommand.
+Each subcommand is a module of this package (``logs``, ``ingest``, ``prune``, ``demo``,
+``serve``) with ``register(subparsers)``; this module only wires them together, so
+``moose-trace --help`` starts fast and an extra that is not installed costs only its own
+subcommand. The argument pieces several subcommands share are in ``arguments``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NoReturn
 
 from moose_trace._text import say, terminal_safe
 from moose_trace._version import __version__
+from moose_trace.commands.arguments import Subparsers
 
 __all__ = ["build_parser", "main", "run_subcommand", "say"]
 
@@ -39,9 +41,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Trace ids from HTTP to ClickHouse, and the logs that explain them.",
     )
     parser.add_argument("--version", action="version", version=f"moose-trace {__version__}")
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
-        dest="command", metavar="COMMAND"
-    )
+    subparsers: Subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, module_name, extra in _SUBCOMMANDS:
         if only is not None and command != only:
             continue
@@ -88,7 +88,7 @@ def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
 
 
 def _register_missing_extra(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    subparsers: Subparsers,
     command: str,
     extra: str,
     missing: ModuleNotFoundError,

@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
+from moose_trace.commands.arguments import DEFAULT_LOG_DIR_HELP, Subparsers
 from moose_trace.commands.main import say
 from moose_trace.logging.paths import default_log_dir
 from moose_trace.query.codec import loads_bulk
@@ -194,7 +195,7 @@ def _replace(path: Path, kept: list[bytes], before: os.stat_result) -> bool:
     return True
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``prune`` subcommand to the ``moose-trace`` parser."""
     parser = subparsers.add_parser(
         "prune",
@@ -209,7 +210,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--dir",
         type=Path,
         default=None,
-        help="log directory (default: $MOOSE_TRACE_LOG_DIR or ~/.moose-trace/logs)",
+        help=f"log directory (default: {DEFAULT_LOG_DIR_HELP})",
     )
     parser.add_argument(
         "--retention",

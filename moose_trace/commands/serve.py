@@ -17,6 +17,13 @@ import re
 import sys
 from collections.abc import Sequence
 
+from moose_trace.commands.arguments import (
+    DEFAULT_LOG_DIR_HELP,
+    Subparsers,
+    add_store_arguments,
+    add_subcommand,
+    port,
+)
 from moose_trace.commands.main import run_subcommand
 from moose_trace.query.exceptions import QueryError
 
@@ -38,30 +45,24 @@ The console: docs/console.md
 """
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers) -> None:
     """Add the ``serve`` subcommand to the ``moose-trace`` parser."""
-    parser = subparsers.add_parser(
+    parser = add_subcommand(
+        subparsers,
         "serve",
         help="the log console in a browser: live stream, query, trace waterfall, errors, stats",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        module_doc=__doc__,
         epilog=_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "sources",
         nargs="*",
         metavar="LOGDIR",
-        help="JSON Lines files, globs or directories (default: $MOOSE_TRACE_LOG_DIR, "
-        "else ~/.moose-trace/logs); or one ClickHouse URL",
+        help=f"JSON Lines files, globs or directories (default: {DEFAULT_LOG_DIR_HELP}); "
+        "or one ClickHouse URL",
     )
-    parser.add_argument(
-        "--source",
-        dest="store",
-        metavar="URL",
-        help="serve a ClickHouse logs table: clickhouse://user@host:8123/db, chdb:///path",
-    )
-    parser.add_argument("--table", metavar="NAME", help="the ClickHouse logs table name")
-    parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help="default: 8765")
+    add_store_arguments(parser, verb="serve")
+    parser.add_argument("--port", type=port, default=DEFAULT_PORT, help="default: 8765")
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--token",
@@ -69,12 +70,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "$MOOSE_TRACE_CONSOLE_TOKEN (a command line shows in ps)",
     )
     parser.set_defaults(func=run)
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"bad --port {text!r}: expected 0 to 65535")
-    return int(text)
 
 
 def is_loopback(host: str) -> bool:

@@ -7,50 +7,12 @@ categories live in ``_rules``. This package re-exports the public names of both.
 
 from __future__ import annotations
 
-from moose_trace.errors.categories import (
-    AUTHENTICATION_ERROR,
-    AUTHORIZATION_ERROR,
-    CANCELLED_ERROR,
-    CODE_ERROR,
-    CONNECTION_ERROR,
-    ERROR_CATEGORIES,
-    NOT_FOUND_ERROR,
-    RATE_LIMIT_ERROR,
-    RESOURCE_ERROR,
-    TIMEOUT_ERROR,
-    TYPE_CONVERSION_ERROR,
-    UNKNOWN_ERROR,
-    VALIDATION_ERROR,
-    categorize_error,
-    error_fields,
-    error_message,
-    error_type_name,
-    register_error_category,
-    unregister_error_category,
-)
-from moose_trace.errors.signature import SIGNATURE_VERSION, error_signature, normalize_message
+# Each module's ``__all__`` is the one list of its public names; this package re-exports them
+# without writing them again.
+from moose_trace.errors import categories, signature
+from moose_trace.errors.categories import *  # noqa: F403
+from moose_trace.errors.signature import *  # noqa: F403
 
-__all__ = [
-    "AUTHENTICATION_ERROR",
-    "AUTHORIZATION_ERROR",
-    "CANCELLED_ERROR",
-    "CODE_ERROR",
-    "CONNECTION_ERROR",
-    "ERROR_CATEGORIES",
-    "NOT_FOUND_ERROR",
-    "RATE_LIMIT_ERROR",
-    "RESOURCE_ERROR",
-    "SIGNATURE_VERSION",
-    "TIMEOUT_ERROR",
-    "TYPE_CONVERSION_ERROR",
-    "UNKNOWN_ERROR",
-    "VALIDATION_ERROR",
-    "categorize_error",
-    "error_fields",
-    "error_message",
-    "error_signature",
-    "error_type_name",
-    "normalize_message",
-    "register_error_category",
-    "unregister_error_category",
-]
+__all__: list[str] = []
+__all__ += categories.__all__
+__all__ += signature.__all__

@@ -1,7 +1,9 @@
 """``ClickHouseSink``: log events into ClickHouse in big batches, off the caller's hot path.
 
 ``write(event)`` appends the final event dict to an in-memory buffer and returns; that is all the
-logging call pays. Two background threads do the rest:
+logging call pays. Two background threads do the rest (this module composes them; each has a
+module of its own — ``backlog`` what waits and where, ``batcher``, ``inserter``, ``refusals``,
+``supervision``, ``shutdown``, ``diagnostics``):
 
 - the *batcher* cuts the buffer into batches when ``batch_size`` events are waiting, when
   ``flush_interval`` has passed (ClickHouse wants thousands of rows per insert and about one insert
@@ -41,39 +43,33 @@ running ``close()``.
 
 from __future__ import annotations
 
-import logging
 import os
-import random
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moose_trace._text import safe_str
 from moose_trace.logging.paths import default_log_dir
-from moose_trace.store.clickhouse.lines import encode_event, is_event_line
-from moose_trace.store.clickhouse.refusals import store_batch
+from moose_trace.store.clickhouse.backlog import Backlog
+from moose_trace.store.clickhouse.batcher import Batcher
+from moose_trace.store.clickhouse.diagnostics import QUIET, quiet, warn
+from moose_trace.store.clickhouse.inserter import Inserter
+from moose_trace.store.clickhouse.lines import encode_event
 from moose_trace.store.clickhouse.schema import DEFAULT_TABLE, ddl, table_names
 from moose_trace.store.clickhouse.shutdown import install_sigterm_handler, register, unregister
-from moose_trace.store.clickhouse.spool import Spool, SpooledBatch
-from moose_trace.store.clickhouse.transport import ClickHouseError, Transport, connect
+from moose_trace.store.clickhouse.spool import Spool
+from moose_trace.store.clickhouse.supervision import worker_thread
+from moose_trace.store.clickhouse.transport import Transport, connect
 from moose_trace.store.clickhouse.wal import FsyncPolicy, WriteAheadLog
 from moose_trace.store.retention import DEFAULT_RETENTION, RetentionPolicy
 from moose_trace.tracing.ids import new_trace_id
 
 __all__ = ["ClickHouseSink", "SinkStats", "install_sigterm_handler"]
 
-logger = logging.getLogger("moose_trace.clickhouse")
-
 _URGENT_LEVELS = frozenset({"error", "critical", "ERROR", "CRITICAL", "exception"})
 _URGENT_JSON = re.compile(rb'"level":\s*"(?:error|critical|ERROR|CRITICAL|exception)"')
-# Threads whose log records must not enter a sink: the sinks' own threads, and any thread while
-# it reports a sink's trouble. Records from there still reach every other handler.
-_quiet = threading.local()
 
 
 @dataclass(frozen=True)
@@ -96,22 +92,6 @@ class SinkStats:
     """Events not yet stored: in memory and in the spool (earlier runs' batches included)."""
     restarted: int = 0
     """Worker threads restarted after an unexpected error (each one is also logged)."""
-
-
-@dataclass
-class _Batch:
-    token: str
-    data: bytes
-    count: int
-
-
-def _warn(message: str, *args: object) -> None:
-    previous = getattr(_quiet, "on", False)
-    _quiet.on = True
-    try:
-        logger.warning(message, *args)
-    finally:
-        _quiet.on = previous
 
 
 def _default_spool_dir(transport: Transport, table: str) -> Path:
@@ -160,45 +140,41 @@ class ClickHouseSink:
         self._transport: Transport = connect(url) if isinstance(url, str) else url
         database = self._transport.url.database
         self._names = table_names(table, database)
-        self._ddl = ddl(table, database=database, retention=retention) if create_table else []
         self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._error_flush_interval = error_flush_interval
-        self._max_buffer = max_buffer
-        self._retry_initial = retry_initial
-        self._retry_max = retry_max
         self._close_timeout = close_timeout
-        self._spool = Spool(
+        spool = Spool(
             Path(spool_dir) if spool_dir is not None else _default_spool_dir(self._transport, table)
         )
-        self._wal = WriteAheadLog(self._spool.directory, fsync) if durable else None
-
-        self._buffer: deque[Mapping[str, Any] | bytes] = deque()
-        self._urgent = False
-        self._wake = threading.Event()
-        self._cond = threading.Condition(threading.RLock())
-        self._pending: deque[_Batch] = deque()
-        self._pending_events = 0
-        self._batcher_busy = False
-        self._flush_requested = False
-        self._closing = threading.Event()
-        self._abandoned = False
+        self._wal = WriteAheadLog(spool.directory, fsync) if durable else None
+        self._backlog = backlog = Backlog(
+            spool, self._wal, batch_size=batch_size, max_buffer=max_buffer
+        )
+        # The caller's side touches these on every event: held here, one attribute away.
+        self._buffer = backlog.buffer
+        self._wake = backlog.wake
         self._closed = False
-        self._counts = dict.fromkeys(
-            ("inserted", "replayed", "spilled", "retried", "dropped", "rejected", "restarted"), 0
-        )
         self._losses_reported = 0  # dropped + rejected when flush() last answered
-        self._overflowing = False
 
-        self._batcher = threading.Thread(
-            target=self._supervised(self._run_batcher, "batcher"),
-            name="moose-trace-clickhouse-batcher",
+        batcher = Batcher(
+            backlog, flush_interval=flush_interval, error_flush_interval=error_flush_interval
         )
-        self._inserter = threading.Thread(
-            target=self._supervised(self._run_inserter, "inserter"),
-            name="moose-trace-clickhouse-inserter",
+        self._batcher = worker_thread(
+            batcher.run,
+            "batcher",
+            backlog,
+            owner=self,
+            done_when_closing=lambda: not backlog.buffer,
         )
-        self._batcher.daemon = self._inserter.daemon = True
+        inserter = Inserter(
+            backlog,
+            self._transport,
+            table=self._names.logs,
+            ddl=ddl(table, database=database, retention=retention) if create_table else [],
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+            batcher=self._batcher,
+        )
+        self._inserter = worker_thread(inserter.run, "inserter", backlog, owner=self)
         register(self)
         self._batcher.start()
         self._inserter.start()
@@ -214,7 +190,7 @@ class ClickHouseSink:
         The sink keeps the dict: pass one that is not modified afterwards (the logging chain's
         final event dict is not).
         """
-        if getattr(_quiet, "on", False):
+        if getattr(QUIET, "on", False):
             return
         if self._closed:
             self._write_late(event)
@@ -228,7 +204,7 @@ class ClickHouseSink:
         if len(buffer) >= self._batch_size:
             self._wake.set()
         elif type(level := event.get("level")) is str and level in _URGENT_LEVELS:
-            self._urgent = True
+            self._backlog.urgent = True
             self._wake.set()
 
     def write_json(self, line: bytes | str) -> None:
@@ -237,7 +213,7 @@ class ClickHouseSink:
         For a logging chain that renders each event to JSON anyway: the sink then stores those
         very bytes and does not serialize the event a second time. Never raises, never blocks.
         """
-        if getattr(_quiet, "on", False):
+        if getattr(QUIET, "on", False):
             return
         if type(line) is not bytes:
             line = str(line).encode("utf-8", "replace")
@@ -252,7 +228,7 @@ class ClickHouseSink:
         if len(buffer) >= self._batch_size:
             self._wake.set()
         elif _URGENT_JSON.search(line) is not None:
-            self._urgent = True
+            self._backlog.urgent = True
             self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -261,32 +237,27 @@ class ClickHouseSink:
         Blocks the calling thread (up to ``timeout`` seconds, default forever); the logging
         call itself never does.
         """
+        backlog = self._backlog
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._flush_requested = True
+        with backlog.cond:
+            backlog.flush_requested = True
             self._wake.set()
-            while self._unsent():
+            while backlog.unsent():
                 if not (self._inserter.is_alive() and self._batcher.is_alive()):
                     return False
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
                 if self._wal is not None and self._wal.count:
-                    self._flush_requested = True
+                    backlog.flush_requested = True
                     self._wake.set()
-                self._cond.wait(0.05 if remaining is None else min(remaining, 0.05))
+                backlog.cond.wait(0.05 if remaining is None else min(remaining, 0.05))
             # Stored means stored: events set aside as bad or dropped since the last answer
             # make it false (their count and place are in stats() and the warnings).
-            losses = self._counts["dropped"] + self._counts["rejected"]
+            losses = backlog.counts["dropped"] + backlog.counts["rejected"]
             clean = losses == self._losses_reported
             self._losses_reported = losses
         return clean
-
-    def _unsent(self) -> bool:
-        wal_count = self._wal.count if self._wal is not None else 0
-        return bool(
-            self._buffer or self._pending or self._batcher_busy or self._spool.events or wal_count
-        )
 
     def close(self, timeout: float | None = None) -> None:
         """Flush and stop: insert what is buffered, spool what cannot be inserted in time.
@@ -294,382 +265,73 @@ class ClickHouseSink:
         Idempotent. Called at interpreter exit and by the opt-in SIGTERM handler. Events written
         after ``close`` are spooled one by one and sent by the next sink on this spool.
         """
-        with self._cond:
+        backlog = self._backlog
+        with backlog.cond:
             if self._closed:
                 return
             self._closed = True
         limit = self._close_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
-        self._closing.set()
+        backlog.closing.set()
         self._wake.set()
-        with self._cond:
-            self._cond.notify_all()
+        with backlog.cond:
+            backlog.cond.notify_all()
         self._batcher.join(max(0.0, deadline - time.monotonic()))
         self._inserter.join(max(0.0, deadline - time.monotonic()))
-        previous = getattr(_quiet, "on", False)
-        _quiet.on = True
         try:
-            with self._cond:
-                # Whatever the threads could not finish in time goes to disk; a batch still in
-                # flight is spooled too, and its token makes a double arrival count once.
-                self._abandoned = True
-                if self._buffer:
-                    self._spill_events(list(self._buffer))
-                    self._buffer.clear()
-                self._spill_pending()
-                self._seal_segment()
-            waiting = self._spool.events
-            if waiting:
-                _warn(
-                    "ClickHouse sink closed with %d events spooled in %s; a sink started on "
-                    "that spool sends them",
-                    waiting,
-                    self._spool.directory,
-                )
+            with quiet():
+                with backlog.cond:
+                    # Whatever the threads could not finish in time goes to disk; a batch still
+                    # in flight is spooled too, and its token makes a double arrival count once.
+                    backlog.abandoned = True
+                    if self._buffer:
+                        backlog.spill_events(list(self._buffer))
+                        self._buffer.clear()
+                    backlog.spill_pending()
+                    backlog.seal_segment()
+                waiting = backlog.spool.events
+                if waiting:
+                    warn(
+                        "ClickHouse sink closed with %d events spooled in %s; a sink started "
+                        "on that spool sends them",
+                        waiting,
+                        backlog.spool.directory,
+                    )
         finally:
-            _quiet.on = previous
             if self._owns_transport:
                 self._transport.close()
             unregister(self)
 
     def stats(self) -> SinkStats:
         """Return the sink's counters: inserted, replayed, spilled, retried, dropped, rejected."""
-        with self._cond:
-            wal_count = self._wal.count if self._wal is not None else 0
-            waiting = len(self._buffer) + self._pending_events + self._spool.events + wal_count
-            return SinkStats(**self._counts, waiting=waiting)
+        with self._backlog.cond:
+            return SinkStats(**self._backlog.counts, waiting=self._backlog.waiting())
 
     @property
     def spool_dir(self) -> Path:
         """The directory where batches wait while ClickHouse cannot take them."""
-        return self._spool.directory
+        return self._backlog.spool.directory
 
-    # -- the batcher ---------------------------------------------------------------------------
-
-    def _supervised(self, target: Callable[[], None], role: str) -> Callable[[], None]:
-        """Run ``target`` in a worker thread; restart it if it fails unexpectedly, and say so."""
-
-        def run() -> None:
-            _quiet.on = True
-            pause = 0.1  # doubled after each failure (up to 5 s): a persistent fault does not spin
-            while True:
-                try:
-                    target()
-                    return
-                except Exception as failure:
-                    with self._cond:
-                        self._counts["restarted"] += 1
-                        self._batcher_busy = False
-                        self._cond.notify_all()
-                    _warn(
-                        "ClickHouse sink %s failed (%s: %s); restarted",
-                        role,
-                        type(failure).__name__,
-                        safe_str(failure),
-                    )
-                    stopping = self._closing.wait(pause)
-                    pause = min(pause * 2, 5.0)
-                    if stopping and (self._abandoned or (role == "batcher" and not self._buffer)):
-                        return
-
-        return run
-
-    def _run_batcher(self) -> None:
-        last_cut = last_sync = time.monotonic()
-        last_early = 0.0
-        while True:
-            wait = self._flush_interval - (time.monotonic() - last_cut)
-            if self._urgent:
-                wait = min(wait, self._error_flush_interval - (time.monotonic() - last_early))
-            self._wake.wait(max(wait, 0.0))
-            self._wake.clear()
-            now = time.monotonic()
-            closing = self._closing.is_set()
-            count = len(self._buffer)
-            due = closing or self._flush_requested or now - last_cut >= self._flush_interval
-            if not due and self._urgent and now - last_early >= self._error_flush_interval:
-                due, last_early = True, now
-            if self._wal is not None:
-                count = self._wal.count
-            if count >= self._batch_size or (due and count):
-                self._urgent = False
-                self._flush_requested = False
-                with self._cond:
-                    self._batcher_busy = True
-                try:
-                    if self._wal is not None:
-                        with self._cond:
-                            self._seal_segment()
-                    else:
-                        self._cut(everything=due)
-                finally:
-                    with self._cond:
-                        self._batcher_busy = False
-                        self._cond.notify_all()
-                last_cut = now if due else last_cut
-            elif due:
-                self._flush_requested = False
-                last_cut = now
-                with self._cond:
-                    self._cond.notify_all()
-            if self._wal is not None and now - last_sync >= self._flush_interval:
-                last_sync = now
-                self._sync_segment()
-            if closing and not self._buffer:
-                return
-
-    def _cut(self, *, everything: bool) -> None:
-        buffer = self._buffer
-        while len(buffer) >= self._batch_size or (everything and buffer):
-            size = min(len(buffer), self._batch_size)
-            events = [buffer.popleft() for _ in range(size)]
-            token = new_trace_id()
-            lines = [encode_event(event) for event in events]
-            # Lines handed over as JSON are checked here, off the caller's thread; a bad one is
-            # set aside alone instead of failing its whole batch at the server.
-            bad = [
-                line
-                for line, event in zip(lines, events, strict=True)
-                if type(event) is bytes and not is_event_line(line)
-            ]
-            if bad:
-                lines = [line for line in lines if line not in bad]
-                self._set_aside(token, bad, "not one JSON object each")
-                size = len(lines)
-                if not size:
-                    continue
-            batch = _Batch(token, b"\n".join(lines), size)
-            with self._cond:
-                if self._abandoned:
-                    self._spill_batch(batch)
-                elif len(self._spool) or self._pending_events + size > self._max_buffer:
-                    if not len(self._spool) and not self._overflowing:
-                        self._overflowing = True
-                        _warn(
-                            "ClickHouse sink buffer is full (%d events): spilling to %s",
-                            self._max_buffer,
-                            self._spool.directory,
-                        )
-                    self._spill_batch(batch)
-                else:
-                    self._pending.append(batch)
-                    self._pending_events += size
-                self._cond.notify_all()
-
-    # -- the inserter --------------------------------------------------------------------------
-
-    def _run_inserter(self) -> None:
-        backoff = self._retry_initial
-        outage = False
-        attempts: dict[str, int] = {}  # failures with an unknown error code, by batch token
-        table_ready = self._create_table()
-        while True:
-            with self._cond:
-                while not self._pending and not len(self._spool):
-                    if self._closing.is_set() and not self._batcher.is_alive():
-                        return
-                    self._cond.wait(0.1)
-                if self._abandoned:
-                    return
-                batch = self._next_batch()
-            if batch is None:
-                continue
-            if not batch.count:
-                self._discard_empty(batch)
-                continue
-            try:
-                if not table_ready:
-                    table_ready = self._create_table(raise_errors=True)
-                stored = self._store(batch, attempts)
-            except ClickHouseError as failure:
-                if not failure.transient and not failure.permanent:
-                    attempts[batch.token] = attempts.get(batch.token, 0) + 1
-                with self._cond:
-                    if self._abandoned:
-                        return
-                    self._counts["retried"] += 1
-                    self._spill_pending()
-                if not outage:
-                    outage = True
-                    _warn("%s; spooling to %s, retrying with backoff", failure, self.spool_dir)
-                if self._closing.wait(backoff * random.uniform(0.8, 1.2)):
-                    return
-                backoff = min(backoff * 2, self._retry_max)
-                continue
-            with self._cond:
-                if self._abandoned:
-                    return
-                attempts.pop(batch.token, None)
-                self._done(batch, stored)
-                recovered = outage and not len(self._spool)
-            backoff = self._retry_initial
-            if recovered:
-                outage = False
-                _warn(
-                    "ClickHouse at %s is back: the spool is replayed (%d events so far)",
-                    self._transport.url,
-                    self._counts["replayed"],
-                )
-
-    def _create_table(self, *, raise_errors: bool = False) -> bool:
-        try:
-            for statement in self._ddl:
-                self._transport.execute(statement)
-        except ClickHouseError:
-            if raise_errors:
-                raise
-            return False
-        return True
-
-    def _next_batch(self) -> _Batch | SpooledBatch | None:
-        oldest_spooled = self._spool.oldest_token()
-        if self._pending and (oldest_spooled is None or self._pending[0].token < oldest_spooled):
-            return self._pending[0]
-        spooled = self._spool.read_oldest()
-        if spooled is None and self._pending:
-            return self._pending[0]
-        return spooled
-
-    def _store(self, batch: _Batch | SpooledBatch, attempts: dict[str, int]) -> int:
-        """Insert a batch; on a refusal, store what can be stored and set the rest aside."""
-        return store_batch(
-            batch.data,
-            batch.token,
-            spooled=isinstance(batch, SpooledBatch),
-            failed_before=attempts.get(batch.token, 0),
-            insert=self._insert,
-            set_aside=self._set_aside,
-        )
-
-    def _insert(self, data: bytes, token: str) -> None:
-        try:
-            self._transport.insert(
-                self._names.logs, data, fmt="JSONAsString", columns=("raw",), dedup_token=token
-            )
-        except ClickHouseError:
-            raise
-        except Exception as failure:  # a transport's own bug or an odd library error: retried
-            raise ClickHouseError(
-                f"ClickHouse insert failed at {self._transport.url}: "
-                f"{type(failure).__name__}: {safe_str(failure)}"
-            ) from failure
-
-    def _set_aside(self, token: str, lines: list[bytes], reason: str) -> None:
-        """Keep refused lines in ``rejected/`` (or count them dropped if that fails), and warn."""
-        count = len(lines)
-        with self._cond:
-            try:
-                target = self._spool.keep_rejected(token, b"\n".join(lines))
-            except OSError as error:
-                self._counts["dropped"] += count
-                self._cond.notify_all()
-                _warn("ClickHouse sink dropped %d bad lines (%s) and %s", count, reason, error)
-                return
-            self._counts["rejected"] += count
-            self._cond.notify_all()
-        _warn("ClickHouse sink set aside %d bad lines (%s) in %s", count, reason, target)
-
-    def _discard_empty(self, batch: _Batch | SpooledBatch) -> None:
-        with self._cond:
-            if isinstance(batch, SpooledBatch):
-                self._spool.remove(batch)
-                path: object = batch.path
-            else:
-                self._pending.popleft()
-                path = "memory"
-            self._cond.notify_all()
-        _warn("ClickHouse sink removed an empty batch (%s): nothing to insert", path)
-
-    def _done(self, batch: _Batch | SpooledBatch, stored: int) -> None:
-        self._counts["inserted"] += stored
-        if isinstance(batch, SpooledBatch):
-            self._spool.remove(batch)
-            self._counts["replayed"] += stored
-        else:
-            self._pending.popleft()
-            self._pending_events -= batch.count
-        if not len(self._spool):
-            self._overflowing = False
-        self._cond.notify_all()
-
-    # -- durable mode --------------------------------------------------------------------------
+    # -- the caller's side of durable mode, and writes after close -------------------------------
 
     def _write_ahead(self, line: bytes, urgent: bool) -> None:
         assert self._wal is not None
         if not line:
-            self._set_aside(new_trace_id(), [line], "an empty line is not an event")
+            self._backlog.set_aside(new_trace_id(), [line], "an empty line is not an event")
             return
         try:
             self._wal.append(line)
         except OSError as failure:
-            with self._cond:
-                self._counts["dropped"] += 1
-            _warn("ClickHouse sink dropped an event: cannot write %s: %s", self.spool_dir, failure)
+            with self._backlog.cond:
+                self._backlog.counts["dropped"] += 1
+            warn("ClickHouse sink dropped an event: cannot write %s: %s", self.spool_dir, failure)
             return
         if self._wal.count >= self._batch_size:
             self._wake.set()
         elif urgent:
-            self._urgent = True
+            self._backlog.urgent = True
             self._wake.set()
 
-    def _seal_segment(self) -> None:
-        """Turn the open write-ahead segment into a spooled batch (caller holds self._cond)."""
-        if self._wal is None:
-            return
-        try:
-            sealed = self._wal.seal()
-        except OSError as failure:
-            _warn(
-                "ClickHouse sink cannot seal %s (%s): the next sink adopts it",
-                self.spool_dir,
-                failure,
-            )
-            return
-        if sealed is not None:
-            self._spool.add(*sealed)
-            self._cond.notify_all()
-
-    def _sync_segment(self) -> None:
-        assert self._wal is not None
-        try:
-            self._wal.sync()
-        except OSError as failure:
-            _warn("ClickHouse sink cannot fsync %s: %s", self.spool_dir, failure)
-
-    # -- spilling (callers hold self._cond) ----------------------------------------------------
-
-    def _spill_batch(self, batch: _Batch) -> None:
-        try:
-            self._spool.put(batch.token, batch.data)
-        except OSError as failure:
-            self._counts["dropped"] += batch.count
-            _warn(
-                "ClickHouse sink dropped %d events: cannot write the spool %s: %s",
-                batch.count,
-                self._spool.directory,
-                failure,
-            )
-            return
-        self._counts["spilled"] += batch.count
-
-    def _spill_pending(self) -> None:
-        while self._pending:
-            batch = self._pending.popleft()
-            self._pending_events -= batch.count
-            self._spill_batch(batch)
-        self._cond.notify_all()
-
-    def _spill_events(self, events: list[Mapping[str, Any] | bytes]) -> None:
-        for start in range(0, len(events), self._batch_size):
-            chunk = events[start : start + self._batch_size]
-            data = b"\n".join(map(encode_event, chunk))
-            self._spill_batch(_Batch(new_trace_id(), data, len(chunk)))
-
     def _write_late(self, event: Mapping[str, Any] | bytes) -> None:
-        previous = getattr(_quiet, "on", False)
-        _quiet.on = True
-        try:
-            with self._cond:
-                self._spill_events([event])
-        finally:
-            _quiet.on = previous
+        with quiet(), self._backlog.cond:
+            self._backlog.spill_events([event])

@@ -248,7 +248,54 @@ class _ChdbSessions:
 _CHDB = _ChdbSessions()
 
 
-class ChdbTransport:
+class _SqlTransport:
+    """What both transports share: the public methods, over the two primitives each implements.
+
+    A subclass sets ``_url`` and implements ``execute``, ``_select`` (a ``SELECT`` to the bytes
+    of one output format) and ``_insert_block`` (one block with checked arguments).
+    """
+
+    _url: ClickHouseURL
+
+    @property
+    def url(self) -> ClickHouseURL:
+        """Where the transport sends SQL (printing it masks the password)."""
+        return self._url
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run a ``SELECT`` and return its rows as dicts."""
+        return _rows(self._select(sql, "JSONEachRow"))
+
+    def query_rows(self, sql: str) -> list[list[Any]]:
+        """Run a ``SELECT`` and return its rows as lists, in column order."""
+        return _rows(self._select(sql, "JSONCompactEachRow"))
+
+    def insert(
+        self,
+        table: str,
+        data: bytes,
+        *,
+        fmt: str = "JSONEachRow",
+        columns: Sequence[str] = (),
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert ``data`` into ``table`` as one block (deduplicated by ``dedup_token``)."""
+        _check_insert(fmt, columns, dedup_token)
+        self._insert_block(table, data, fmt, columns, dedup_token)
+
+    def _select(self, sql: str, fmt: str) -> bytes:
+        raise NotImplementedError
+
+    def _insert_block(
+        self, table: str, data: bytes, fmt: str, columns: Sequence[str], dedup_token: str | None
+    ) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._url)!r})"
+
+
+class ChdbTransport(_SqlTransport):
     """ClickHouse in process (chDB) on a data directory that persists across runs.
 
     Transports on the same path share one chDB session (chDB allows one directory per process).
@@ -265,11 +312,6 @@ class ChdbTransport:
         if parsed.database != "default":
             self.execute(f"CREATE DATABASE IF NOT EXISTS `{parsed.database}`")
 
-    @property
-    def url(self) -> ClickHouseURL:
-        """The chDB location."""
-        return self._url
-
     def _run(self, action: str, sql: str | bytes, fmt: str = "TSV") -> Any:
         if self._closed:
             raise ClickHouseError(f"ClickHouse {action} failed at {self._url}: closed")
@@ -282,25 +324,13 @@ class ChdbTransport:
         """Run a statement that returns no rows."""
         self._run("statement", sql)
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        """Run a ``SELECT`` and return its rows as dicts."""
-        return _rows(self._run("query", sql, "JSONEachRow").bytes())
+    def _select(self, sql: str, fmt: str) -> bytes:
+        payload: bytes = self._run("query", sql, fmt).bytes()
+        return payload
 
-    def query_rows(self, sql: str) -> list[list[Any]]:
-        """Run a ``SELECT`` and return its rows as lists, in column order."""
-        return _rows(self._run("query", sql, "JSONCompactEachRow").bytes())
-
-    def insert(
-        self,
-        table: str,
-        data: bytes,
-        *,
-        fmt: str = "JSONEachRow",
-        columns: Sequence[str] = (),
-        dedup_token: str | None = None,
+    def _insert_block(
+        self, table: str, data: bytes, fmt: str, columns: Sequence[str], dedup_token: str | None
     ) -> None:
-        """Insert ``data`` into ``table`` as one block (deduplicated by ``dedup_token``)."""
-        _check_insert(fmt, columns, dedup_token)
         column_list = f" ({', '.join(columns)})" if columns else ""
         settings = f" SETTINGS insert_deduplication_token = '{dedup_token}'" if dedup_token else ""
         statement = f"INSERT INTO {table}{column_list}{settings} FORMAT {fmt}\n"
@@ -312,11 +342,8 @@ class ChdbTransport:
             self._closed = True
             _CHDB.release()
 
-    def __repr__(self) -> str:
-        return f"ChdbTransport({str(self._url)!r})"
 
-
-class HttpTransport:
+class HttpTransport(_SqlTransport):
     """A ClickHouse server or cluster over HTTP(S), through clickhouse-connect.
 
     Connects on first use and again after a failure, so creating one never blocks on the network.
@@ -341,11 +368,6 @@ class HttpTransport:
         self._lock = threading.Lock()
         self._client: Any = None
         self._closed = False
-
-    @property
-    def url(self) -> ClickHouseURL:
-        """The server location (printing it masks the password)."""
-        return self._url
 
     def _connected(self, action: str) -> Any:
         with self._lock:
@@ -388,15 +410,7 @@ class HttpTransport:
         except Exception as failure:
             raise self._failed("statement", failure) from None
 
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        """Run a ``SELECT`` and return its rows as dicts."""
-        return _rows(self._raw_query(sql, "JSONEachRow"))
-
-    def query_rows(self, sql: str) -> list[list[Any]]:
-        """Run a ``SELECT`` and return its rows as lists, in column order."""
-        return _rows(self._raw_query(sql, "JSONCompactEachRow"))
-
-    def _raw_query(self, sql: str, fmt: str) -> bytes:
+    def _select(self, sql: str, fmt: str) -> bytes:
         client = self._connected("query")
         try:
             payload: bytes = client.raw_query(sql, settings=_QUERY_SETTINGS, fmt=fmt)
@@ -404,17 +418,9 @@ class HttpTransport:
             raise self._failed("query", failure) from None
         return payload
 
-    def insert(
-        self,
-        table: str,
-        data: bytes,
-        *,
-        fmt: str = "JSONEachRow",
-        columns: Sequence[str] = (),
-        dedup_token: str | None = None,
+    def _insert_block(
+        self, table: str, data: bytes, fmt: str, columns: Sequence[str], dedup_token: str | None
     ) -> None:
-        """Insert ``data`` into ``table`` as one block (deduplicated by ``dedup_token``)."""
-        _check_insert(fmt, columns, dedup_token)
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         client = self._connected("insert")
         try:
@@ -431,6 +437,3 @@ class HttpTransport:
             client, self._client = self._client, None
         if client is not None:
             client.close()
-
-    def __repr__(self) -> str:
-        return f"HttpTransport({str(self._url)!r})"
