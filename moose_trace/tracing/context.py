@@ -235,7 +235,7 @@ class trace_context:
             for token in reversed(tokens):
                 token.var.reset(token)
         except ValueError:
-            _reset_each(tokens)
+            reset_tokens(tokens)
 
     async def __aenter__(self) -> trace_context:
         return self.__enter__()
@@ -252,8 +252,12 @@ class trace_context:
         self._tokens.append(token)
 
 
-def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
-    """Reset each token not used yet, newest first (after one failed to reset)."""
+def reset_tokens(tokens: list[contextvars.Token[Any]]) -> None:
+    """Reset each token not used yet, newest first; one that cannot be reset is skipped.
+
+    For bindings that may be undone from another context (a generator closed by a finalizer)
+    or after one of them was already reset (internal: the consume loops).
+    """
     for token in reversed(tokens):
         try:
             token.var.reset(token)
@@ -341,7 +345,7 @@ def leave_record(frame: trace_context) -> None:
     """Undo what was bound with ``bind_fields`` inside a record's frame (see ``enter_record``)."""
     tokens = frame._tokens
     if tokens:
-        _reset_each(tokens)
+        reset_tokens(tokens)
         tokens.clear()
 
 

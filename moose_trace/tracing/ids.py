@@ -40,7 +40,6 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _ZERO_CANONICAL = "00000000-0000-0000-0000-000000000000"
 
 
-
 def _uuid7() -> uuid_utils.UUID:
     """Return a UUIDv7; on the first call, load ``uuid_utils`` and take its place.
 
