@@ -146,8 +146,13 @@ def _table(title: str, rows: list[tuple[str, float, str]], unit: str = "s") -> N
 
 
 def ensure_corpus(directory: Path, lines: int) -> Path:
-    """Generate the corpus unless ``directory`` already holds one."""
-    if not (directory / "needle.json").is_file():
+    """Return the corpus to measure, made in ``directory`` unless it holds one already.
+
+    A read-only corpus (``/work/corpus-1m``) is copied once to the temp directory: the trace
+    index is written beside the files. A corpus without ``needle.json`` gets one naming the
+    trace id of a line in the middle of its middle file.
+    """
+    if not any(directory.glob("*.jsonl")):
         subprocess.run(
             [
                 PYTHON,
@@ -159,7 +164,39 @@ def ensure_corpus(directory: Path, lines: int) -> Path:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    if not directory.stat().st_mode & 0o200:  # read-only (as its mode says: root writes anyway)
+        directory = _writable_copy(directory)
+    if not (directory / "needle.json").is_file():
+        needle = {"trace_id": _middle_trace(sorted(directory.glob("*.jsonl")))}
+        (directory / "needle.json").write_bytes(orjson.dumps(needle))
     return directory
+
+
+def _writable_copy(source: Path) -> Path:
+    """Copy ``source``'s log files to the temp directory (once: kept while sizes match)."""
+    target = Path(tempfile.gettempdir()) / f"moose-trace-bench-{source.name}"
+    target.mkdir(exist_ok=True)
+    for path in sorted(source.glob("*.jsonl*")):
+        copy = target / path.name
+        if not copy.is_file() or copy.stat().st_size != path.stat().st_size:
+            shutil.copyfile(path, copy)
+            shutil.rmtree(target / ".moose-trace-index", ignore_errors=True)
+    if (source / "needle.json").is_file():
+        shutil.copyfile(source / "needle.json", target / "needle.json")
+    return target
+
+
+def _middle_trace(files: Sequence[Path]) -> str:
+    """Return the trace id of the first line with one past the middle of the middle file."""
+    middle = files[len(files) // 2]
+    with open(middle, "rb") as file:
+        file.seek(middle.stat().st_size // 2)
+        file.readline()
+        for line in file:
+            trace = orjson.loads(line).get("trace_id")
+            if isinstance(trace, str) and len(trace) == 36:
+                return trace
+    raise RuntimeError(f"no trace id in the second half of {middle}")
 
 
 def bench_trace(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
@@ -203,14 +240,16 @@ def bench_trace(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
         del commands["rg -F ID"]
     times = _interleaved(commands, repeats)
     anchor = times.get("rg -F ID", times["grep -rF ID"])
+    budgets = {"moose-trace logs --trace ID": " (budget ≤ 0.5×)"}
     rows = [
-        (name, value, f"{value / anchor:.2f}× rg, {_cpu(name)}") for name, value in times.items()
+        (name, value, f"{value / anchor:.2f}× rg{budgets.get(name, '')}, {_cpu(name)}")
+        for name, value in times.items()
     ]
     rows.append(
         (
             "first --trace (no index yet: searched on both cores, indexed in the background)",
             first,
-            f"{first / bare_rg:.2f}× rg (rg run beside it: {bare_rg:.3f} s), "
+            f"{first / bare_rg:.2f}× rg (budget ≤ 2×; rg run beside it: {bare_rg:.3f} s), "
             f"CPU {statistics.median(first_cpu):.3f} s; the background index was ready "
             f"{statistics.median(index_times):.1f} s after the answer",
         )
@@ -274,7 +313,12 @@ def bench_search(corpus: Path, repeats: int) -> list[tuple[str, float, str]]:
         ).stdout.split()
         rows.append((f"**{text!r}**: lines holding it (rg -c)", sum(map(int, found)), ""))
         rows += [
-            (name, value, f"{value / anchor:.2f}× rg -i -F, {_cpu(name)}")
+            (
+                name,
+                value,
+                f"{value / anchor:.2f}× rg -i -F"
+                f"{' (budget ≤ 1.5×)' if name.startswith('moose-trace') else ''}, {_cpu(name)}",
+            )
             for name, value in times.items()
         ]
     return rows
@@ -444,12 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run one benchmark",
     )
     args = parser.parse_args(argv)
-    corpus = ensure_corpus(args.corpus, args.lines)
+    corpus = ensure_corpus(args.corpus, args.lines)  # a read-only one is copied first
     compile_bytecode()
     if args.installed is not None:
         use_installed(args.installed)
     megabytes = sum(path.stat().st_size for path in corpus.glob("*.jsonl")) / 1e6
     print(f"corpus: {corpus} ({args.lines:,} lines, {megabytes:,.0f} MB), {os.cpu_count()} cores")
+    print(f"load average at the start: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     wanted = {args.only} if args.only else {"memory", "trace", "search", "group-by", "follow"}
     if "memory" in wanted and not args.skip_big:
         _table(f"peak memory (~{args.big_gb:g} GB corpus)", bench_memory(corpus, args.big_gb), "MB")
@@ -461,6 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _table("--group-by error_category", bench_group_by(corpus, args.repeats))
     if "follow" in wanted:
         _table("--follow", bench_follow(corpus, 20))
+    print(f"\nload average at the end: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     return 0
 
 

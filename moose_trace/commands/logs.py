@@ -320,7 +320,7 @@ def _answer(
         out.flush()
         _notes(runner, result, count, err)
         return 1 if runner.nothing_read() else 0
-    from moose_trace.query.render import RenderOptions, render  # noqa: PLC0415 (see the top)
+    from moose_trace.query.render import RenderOptions, event_text, render  # noqa: PLC0415 (see the top)
 
     compact = None
     whole = args.wide or args.verbose or args.include_payload
@@ -334,9 +334,17 @@ def _answer(
 
         limit = args.limit if args.limit or args.since else FOLLOW_BACKLOG
         return follow_events(query, runner, out, err, options, limit=limit)
-    result = runner.run(query)
-    runner.progress.clear()
-    count = render(result, out, options)
+    listed = None
+    if options.compact is None and args.format != "csv":
+        listed = runner.search_listing(query, lambda event: event_text(event, options))
+    if listed is not None:  # a text search, written on every core: one write
+        texts, result = listed
+        out.write("".join(texts))
+        count = len(texts)
+    else:
+        result = runner.run(query)
+        runner.progress.clear()
+        count = render(result, out, options)
     out.flush()
     _notes(runner, result, count, err)
     return 1 if runner.nothing_read() else 0

@@ -9,7 +9,9 @@ subcommand. The argument pieces several subcommands share are in ``arguments``.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -62,10 +64,32 @@ class _Parser(argparse.ArgumentParser):
     For an unknown option it names the closest known one.
     """
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every add_argument (to check metavars), each asking
+        # shutil for the terminal's size: importing shutil (bz2, lzma …) and 30 system calls
+        # on the way to every answer. The width is looked up once, without shutil.
+        return self.formatter_class(prog=self.prog, width=_help_width())  # type: ignore[call-arg]
+
     def error(self, message: str) -> NoReturn:
         """Print ``<prog>: <message>`` (``did you mean --filter?`` when one fits), exit 2."""
         text = terminal_safe(message + _suggestion(self, message), reversible=False)
         self.exit(2, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
+@functools.cache
+def _help_width() -> int:
+    """The width argparse gives help text (``shutil.get_terminal_size`` less 2): ``$COLUMNS``,
+    else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
 
 
 def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:

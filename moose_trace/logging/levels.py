@@ -15,7 +15,6 @@ applies to the logger and its children (``moose_trace.kafka.consumer``); the mos
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -85,25 +84,19 @@ def level_name(level: str | int) -> str:
     ``"info"``); unknown names are ``"info"``.
     """
     if isinstance(level, int):
-        if level >= logging.CRITICAL:
+        if level >= _NUMBERS["critical"]:
             return "critical"
-        if level >= logging.ERROR:
+        if level >= _NUMBERS["error"]:
             return "error"
-        if level >= logging.WARNING:
+        if level >= _NUMBERS["warning"]:
             return "warning"
-        return "info" if level >= logging.INFO else "debug"
+        return "info" if level >= _NUMBERS["info"] else "debug"
     return _LEVEL_OF.get(level) or _LEVEL_OF.get(str(level).strip().lower(), "info")
 
 
-_NUMBERS = MappingProxyType(
-    {
-        "debug": logging.DEBUG,
-        "info": logging.INFO,
-        "warning": logging.WARNING,
-        "error": logging.ERROR,
-        "critical": logging.CRITICAL,
-    }
-)
+_NUMBERS = MappingProxyType({"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50})
+"""The stdlib's numbers of the levels (``logging.DEBUG`` …), written out: this module is read
+by the query tool, whose start-up does not pay for importing ``logging``."""
 
 LOG_LEVEL_ENV = "LOG_LEVEL"
 """The environment variable with the level of every logger without a more specific setting."""
@@ -122,6 +115,8 @@ def parse_level(value: str | int) -> int:
     text = str(value).strip()
     if text.isdigit():
         return int(text)
+    import logging  # noqa: PLC0415 (the query tool reads this module and needs no logging)
+
     number = logging.getLevelName(text.upper())  # stdlib's names, and any added to logging
     if isinstance(number, int):
         return number
@@ -185,7 +180,7 @@ class LevelMap:
         (which wins for the same module). Invalid values are reported through ``warn`` and
         ignored, so a typo in the environment never stops the app.
         """
-        default = logging.INFO
+        default = _NUMBERS["info"]
         source = level if level is not None else environ.get(LOG_LEVEL_ENV)
         if source is not None and source != "":
             try:

@@ -168,6 +168,19 @@ def timestamp_us(text: str | None) -> int | None:
     """
     if text is None:
         return None
+    last = _LAST_TIMESTAMP[0]
+    if last[0] == text:  # an event's time is read twice: to order it, then to show it
+        return last[1]
+    micros = _timestamp_us(text)
+    _LAST_TIMESTAMP[0] = (text, micros)
+    return micros
+
+
+_LAST_TIMESTAMP: list[tuple[str | None, int | None]] = [(None, None)]
+"""The last text ``timestamp_us`` read and its value (one pair: swapped whole, thread-safe)."""
+
+
+def _timestamp_us(text: str) -> int | None:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None

@@ -6,7 +6,7 @@ notes that matter. The bar is cleared before results are written.
 
 from __future__ import annotations
 
-import threading
+import _thread  # the lock alone: `threading` costs the query tool's start-up a module tree
 import time
 from typing import TextIO
 
@@ -30,7 +30,7 @@ class ProgressBar:
         self.enabled = enabled and stream.isatty()
         self.started = time.monotonic()
         self.drawn = False
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def __call__(self, fraction: float) -> None:
         """Show ``fraction`` done, once the scan has run longer than ``DELAY_SECONDS``."""

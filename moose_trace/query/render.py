@@ -42,6 +42,7 @@ __all__ = [
     "CSV_LEADING_COLUMNS",
     "Format",
     "RenderOptions",
+    "event_text",
     "render",
     "stats_row",
     "write_event",
@@ -122,12 +123,16 @@ def render(result: Result, out: TextIO, options: RenderOptions) -> int:
 
 def write_event(event: dict[str, Any], out: TextIO, options: RenderOptions) -> None:
     """Write one event as a JSON line or as text (``--follow`` writes events one at a time)."""
+    out.write(event_text(event, options))
+
+
+def event_text(event: dict[str, Any], options: RenderOptions) -> str:
+    """Return what ``write_event`` writes for one event (its lines, each ending in a newline)."""
     if options.format == "json":
-        out.write(dumps_text(event) + "\n")
-    elif options.compact is not None:
-        out.write("\n".join(options.compact.lines(event)) + "\n")
-    else:
-        out.write("\n".join(event_lines(event, options.text)) + "\n")
+        return dumps_text(event) + "\n"
+    if options.compact is not None:
+        return "\n".join(options.compact.lines(event)) + "\n"
+    return "\n".join(event_lines(event, options.text)) + "\n"
 
 
 def _events(events: Iterable[dict[str, Any]], out: TextIO, options: RenderOptions) -> int:

@@ -8,6 +8,9 @@ read and tells how many lines were not log events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from moose_trace.query.ast import AllOf, ListEvents, Match, Query, TraceIs, Value
 from moose_trace.query.engines import trace_of
 from moose_trace.query.language import KafkaRecord
@@ -86,6 +89,33 @@ class QueryRunner:
                 lambda: search_lines(files, needles, parallel=True, on_unreadable=self._skip)
             ).run(query)
         return self.engine(query).run(query)
+
+    def search_listing(
+        self, query: Query, write: Callable[[dict[str, Any]], str]
+    ) -> tuple[list[str], EventsResult] | None:
+        """Return a ``--search`` listing over files written on every core (``search_listing``):
+        the texts ``write`` made of the events, in order, and the (empty) result for the notes.
+
+        ``None`` where it does not apply: a ClickHouse source, a trace, no text searched, an
+        answer other than a listing, or a ``--limit`` (only the latest events are written).
+        """
+        needles = [found.needle for found in searches_of(query.where)]
+        mode = query.mode
+        if (
+            not needles
+            or self.store is not None
+            or trace_of(query.where) is not None
+            or not isinstance(mode, ListEvents)
+            or mode.limit is not None
+        ):
+            return None
+        from moose_trace.query.search_listing import search_listing  # noqa: PLC0415 (search only)
+
+        listing = search_listing(
+            self.sources.files, needles, query, write, parallel=True, on_unreadable=self._skip
+        )
+        skipped = listing.skipped
+        return listing.texts, EventsResult([], skipped=lambda: skipped)
 
     def kafka_traces(self, record: KafkaRecord) -> TraceIs | None:
         """Return the traces of the events logged for a Kafka record (None: none found)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moose_trace.query import search
+from moose_trace.query import caseless_scan, search
 from moose_trace.query.parallel_scan import split_parts
 from moose_trace.query.predicate import line_has
 from moose_trace.query.search import PLAIN_CHARACTERS, search_lines, search_needle
@@ -40,19 +42,35 @@ def _line(text: str) -> bytes:
     return b'{"event": "' + text.encode().replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"}'
 
 
-def _plans(monkeypatch: pytest.MonkeyPatch, way: str) -> None:
-    """Force one pre-screen: the anchor byte, the lowercased chunks, or decoded chunks."""
+WAYS = ["hyperscan", "anchor", "folded", "text"]
+"""Every pre-screen: Hyperscan (``native``), the anchor byte, the lowercased chunks, or decoded
+chunks (needles with no plain character)."""
+
+
+def _plans(monkeypatch: pytest.MonkeyPatch, way: str) -> bool:
+    """Force one pre-screen; return the ``native`` argument that goes with it."""
     if way == "anchor":
-        monkeypatch.setattr(search, "_BYTES_PER_HIT", 0)
+        monkeypatch.setattr(caseless_scan, "_BYTES_PER_HIT", 0)
     elif way == "folded":
-        monkeypatch.setattr(search, "_BYTES_PER_HIT", 10**12)
-    else:
+        monkeypatch.setattr(caseless_scan, "_BYTES_PER_HIT", 10**12)
+    elif way == "text":
         monkeypatch.setattr(search, "PLAIN_CHARACTERS", frozenset())
-    monkeypatch.setattr(search, "_CHUNK", 64)
+    monkeypatch.setattr(caseless_scan, "_CHUNK", 64)
     monkeypatch.setattr(search, "_TEXT_CHUNK", 64)
+    return way == "hyperscan"
 
 
-@pytest.mark.parametrize("way", ["anchor", "folded", "text"])
+def test_hyperscan_is_installed_with_the_query_extra() -> None:
+    """Where its wheel exists (pyproject's marker: Linux x86-64, macOS, Windows), the fast
+    scanner is what users of the ``query`` extra get."""
+    wheel = (sys.platform == "linux" and platform.machine() == "x86_64") or sys.platform in (
+        "darwin",
+        "win32",
+    )
+    assert caseless_scan.native_available() == wheel
+
+
+@pytest.mark.parametrize("way", WAYS)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -64,7 +82,7 @@ def test_every_pre_screen_keeps_exactly_the_rule_s_lines(
     monkeypatch: pytest.MonkeyPatch, way: str, lines: list[str], wanted: list[str]
 ) -> None:
     with monkeypatch.context() as patched:
-        _plans(patched, way)
+        native = _plans(patched, way)
         needles = [search_needle(text) for text in wanted]
         written = [_line(text) for text in lines]
         with tempfile.TemporaryDirectory() as folder:
@@ -73,7 +91,7 @@ def test_every_pre_screen_keeps_exactly_the_rule_s_lines(
             zipped = Path(folder) / "b.jsonl.gz"
             zipped.write_bytes(gzip.compress(b"\n".join(written)))  # no final newline
             for source in (path, zipped):
-                found = list(search_lines([source], needles))
+                found = list(search_lines([source], needles, native=native))
                 expected = [
                     line
                     for line in written

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from moose_trace.query import trace_index
+from moose_trace.query import caseless_scan, trace_index
 from moose_trace.query.ast import ListEvents, Query
 from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.language import parse_trace
@@ -29,7 +29,8 @@ def _lines(rng: random.Random, traces: list[str], count: int, start: int = 0) ->
     out = []
     for index in range(start, start + count):
         trace = rng.choice(traces)
-        spelled = rng.choice([trace, trace.upper(), trace.replace("-", "")])
+        mixed = "".join(char.upper() if index % 2 else char for index, char in enumerate(trace))
+        spelled = rng.choice([trace, trace.upper(), trace.replace("-", ""), mixed])
         event: dict[str, object] = {
             "timestamp": f"2026-01-09T10:{index // 60 % 60:02d}:{index % 60:02d}Z",
             "level": "info",
@@ -183,11 +184,14 @@ def test_a_first_lookup_searches_and_leaves_the_indexing_to_the_background(
     assert later.indexed_files == len(traces)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["hyperscan", "pure-python"])
 def test_a_first_lookup_split_across_processes_finds_the_same_lines(
-    tmp_path: Path, split_scans: list[int]
+    tmp_path: Path, split_scans: list[int], monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
     """The byte search of files with no index yet, on two processes: every spelling of the id
-    (canonical, upper case, 32 digits, nested, listed), plain files and .gz alike."""
+    (canonical, upper case, mixed case, 32 digits, nested, listed), plain files and .gz alike,
+    with either scanner."""
+    monkeypatch.setattr(caseless_scan, "native_available", lambda: native)
     rng = random.Random(23)
     traces = [_trace(rng) for _ in range(8)]
     paths = []

@@ -1,0 +1,77 @@
+"""A ``--search`` listing written on both cores: each process writes the events it finds.
+
+When many lines match, reading and writing them costs more than finding them (a JSON parse and
+a text layout per event, against a SIMD scan). So for a search that lists events over files
+(no ``--limit``, text without the terminal's compact lines, or JSON Lines), the Python
+engine's steps run inside the byte scan (``search_lines``'s ``finish``): read the line, check
+the whole query, take its listing order key and write the event — in this process and in the
+forked worker alike, each on its own core. The texts come back with their keys and are put in
+listing order here. The answer is the Python engine's, written by ``render`` (a test compares
+them byte for byte); only the work is shared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from moose_trace.query.ast import Query
+from moose_trace.query.codec import loads_bulk
+from moose_trace.query.predicate import compile_line_predicate
+from moose_trace.query.python_engine import read_line
+from moose_trace.query.search import search_lines
+from moose_trace.query.sources import OnUnreadable
+
+__all__ = ["Listing", "search_listing"]
+
+_NOT_AN_EVENT = b"\x00"
+"""What a scan hands back for a line that holds the text but is not a JSON event (counted)."""
+
+
+class Listing:
+    """The written events in listing order, and how many lines found were not events."""
+
+    __slots__ = ("skipped", "texts")
+
+    def __init__(self, texts: list[str], skipped: int) -> None:
+        self.texts = texts
+        self.skipped = skipped
+
+
+def search_listing(
+    files: Sequence[Path],
+    needles: Sequence[str],
+    query: Query,
+    write: Callable[[dict[str, Any]], str],
+    *,
+    parallel: bool = False,
+    on_unreadable: OnUnreadable | None = None,
+) -> Listing:
+    """Return every event of ``files`` matching ``query`` (whose searches are ``needles``),
+    each written by ``write``, in listing order (``ordering.order_key``)."""
+    matches = compile_line_predicate(query.where)
+
+    def finish(line: bytes) -> bytes | None:
+        read = read_line(line, loads_bulk)
+        if read is None:
+            return None
+        if read.event is None:
+            return _NOT_AN_EVENT
+        if not matches(read.event, read.text):
+            return None
+        return f"{read.order}\x00{write(read.event)}".encode("utf-8", "surrogatepass")
+
+    keyed: list[tuple[str, str]] = []
+    skipped = 0
+    for item in search_lines(
+        files, needles, parallel=parallel, on_unreadable=on_unreadable, finish=finish
+    ):
+        if item == _NOT_AN_EVENT:
+            skipped += 1
+            continue
+        # The key is a JSON line (no NUL in it): the first NUL ends it.
+        key, _, text = item.decode("utf-8", "surrogatepass").partition("\x00")
+        keyed.append((key, text))
+    keyed.sort()
+    return Listing([text for _key, text in keyed], skipped)
