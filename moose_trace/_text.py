@@ -71,6 +71,26 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     return unsafe, chars, escape
 
 
+@functools.cache
+def _printable_unsafe() -> str:
+    """Return the characters of ``_UNSAFE_CLASS`` that ``str.isprintable`` passes (combining
+    and filler marks); the others are control, format, separator or surrogate characters,
+    which it refuses. Worked out once from the class's ranges: far cheaper than compiling it."""
+    found: list[str] = []
+    position = 0
+    while position < len(_UNSAFE_CLASS):
+        first = last = _UNSAFE_CLASS[position]
+        if _UNSAFE_CLASS[position + 1 : position + 2] == "-":
+            last = _UNSAFE_CLASS[position + 2]
+            position += 3
+        else:
+            position += 1
+        found += (
+            char for char in map(chr, range(ord(first), ord(last) + 1)) if char.isprintable()
+        )
+    return "".join(found)
+
+
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
     named = _NAMED.get(char)
@@ -93,8 +113,11 @@ def terminal_safe(text: str, *, reversible: bool = True) -> str:
     ``repr`` already (escaped once, not twice), where only what was left unescaped matters.
     """
     plain = not reversible or "\\" not in text
-    if plain and text.isascii() and text.isprintable():
-        return text  # nearly every value: printable ASCII, two C scans, nothing built
+    if plain and text.isprintable():
+        if text.isascii():
+            return text  # nearly every value: printable ASCII, two C scans, nothing built
+        if not any(char in text for char in _printable_unsafe()):
+            return text  # printable Unicode (``ärger``, ``·``, ``└``): no pattern compiled
     unsafe, chars, _ = _patterns()
     if plain and chars.search(text) is None:
         return text

@@ -9,6 +9,11 @@ imports inside functions too. It fails on
 - ``from x import _name`` or ``x._name`` where ``_name`` is another module's private name (a
   private *module* may be imported by name: its public names are the internal API).
 
+Imports by string count too: ``importlib.import_module("moose_trace.…")`` (and ``__import__``,
+``find_spec``) with a literal name, and the module names in a module-level table of a module
+that imports by name (a ``__getattr__`` lazy loader's ``{"Name": "moose_trace.x"}``, the old
+paths table of ``_moved``, the subcommand table of ``commands.main``).
+
 The first tests run the checker on small made-up trees, so a checker that cannot fail fails.
 """
 
@@ -26,7 +31,7 @@ GROUPS: Mapping[str, str] = {
     "moose_trace": "face",
     "moose_trace.clickhouse": "face",
     "moose_trace._fastpath": "core",
-    "moose_trace._moved": "core",
+    "moose_trace._moved": "face",  # old module paths: part of the public face, names every layer
     "moose_trace._record": "core",
     "moose_trace._text": "core",
     "moose_trace._version": "core",
@@ -101,6 +106,8 @@ class Import:
     target: str
     names: tuple[str, ...]
     line: int
+    by_string: bool = False
+    """Named in a string (``import_module``, a lazy loader's table), not an import statement."""
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -147,6 +154,55 @@ def imports_of(
                     yield Import(name, submodule, (), node.lineno)
             else:
                 yield Import(name, target, names, node.lineno)
+
+
+DYNAMIC_IMPORTERS = frozenset({"import_module", "__import__", "find_spec"})
+
+
+def _called_name(node: ast.Call) -> str | None:
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
+def _strings_in(node: ast.AST) -> Iterator[ast.Constant]:
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+            yield inner
+
+
+def string_imports_of(source: str, name: str, modules: Mapping[str, object]) -> Iterator[Import]:
+    """Modules of the tree that ``source`` imports by naming them in a string.
+
+    A literal first argument of ``import_module``/``__import__``/``find_spec``; and, in a module
+    that imports by name at all (such a call, or a module ``__getattr__``), every module name
+    in a module-level table (dict, tuple, list or set literal). Only names of the tree's modules
+    count, so an old path that no longer exists, a logger name or a message is not an import.
+    """
+    tree = ast.parse(source)
+    dynamic = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called_name(node) in DYNAMIC_IMPORTERS:
+            dynamic = True
+            if node.args and isinstance(node.args[0], ast.Constant):
+                target = node.args[0].value
+                if isinstance(target, str) and target in modules:
+                    yield Import(name, target, (), node.lineno, by_string=True)
+    dynamic = dynamic or any(
+        isinstance(node, ast.FunctionDef) and node.name == "__getattr__" for node in tree.body
+    )
+    if not dynamic:
+        return
+    tables = (ast.Dict, ast.Tuple, ast.List, ast.Set)
+    for statement in tree.body:
+        if isinstance(statement, (ast.Assign, ast.AnnAssign)) and isinstance(
+            statement.value, tables
+        ):
+            for constant in _strings_in(statement.value):
+                if constant.value in modules:
+                    yield Import(name, constant.value, (), constant.lineno, by_string=True)
 
 
 def private_attribute_uses(source: str, name: str, package: bool) -> Iterator[tuple[str, int]]:
@@ -243,9 +299,15 @@ def check_tree(modules: Mapping[str, tuple[str, bool]]) -> list[str]:
     edges: dict[str, set[str]] = {}
     for name, (source, package) in sorted(modules.items()):
         group = group_of(name)
-        for found in imports_of(source, name, package, modules):
+        found_imports = [
+            *imports_of(source, name, package, modules),
+            *string_imports_of(source, name, modules),
+        ]
+        for found in found_imports:
             target_group = group_of(found.target)
             where = f"{name}:{found.line}"
+            if found.by_string:
+                where += " (by name)"
             if group is not None and target_group is not None and group != "face":
                 if target_group == "face":
                     problems.append(f"{where} imports the public face {found.target}")
@@ -311,7 +373,7 @@ def without_known(problems: list[str]) -> list[str]:
 
 def _key(problem: str) -> str:
     """The problem without its line number, so an edit above it does not move the debt."""
-    head, _, rest = problem.partition(" ")
+    head, _, rest = problem.partition(" ")  # ``(by name)`` stays in ``rest``
     return f"{head.rsplit(':', 1)[0]} {rest}" if ":" in head else problem
 
 
@@ -397,6 +459,76 @@ def test_a_cycle_between_packages_is_found_even_inside_functions() -> None:
     assert "package cycle: moose_trace.commands -> moose_trace.demo -> moose_trace.commands" in (
         problems
     )
+
+
+def test_a_string_named_upward_import_is_found() -> None:
+    source = (
+        "import importlib\n"
+        "def engine():\n"
+        "    return importlib.import_module('moose_trace.query.engine')\n"
+    )
+    tree = {
+        "moose_trace.store.sink": (source, False),
+        "moose_trace.query.engine": ("", False),
+    }
+    assert check_tree(tree) == [
+        "moose_trace.store.sink:3 (by name) imports moose_trace.query.engine: "
+        "store may not import query"
+    ]
+
+
+def test_a_lazy_loader_table_pointing_up_is_found() -> None:
+    source = (
+        "import importlib\n"
+        "_LAZY = {\n"
+        "    'traced_messages': 'moose_trace.kafka.consumer',\n"
+        "    'new_trace_id': 'moose_trace.tracing.ids',\n"
+        "}\n"
+        "def __getattr__(name):\n"
+        "    return getattr(importlib.import_module(_LAZY[name]), name)\n"
+    )
+    tree = {
+        "moose_trace.tracing.otel": (source, False),
+        "moose_trace.tracing.ids": ("", False),
+        "moose_trace.kafka.consumer": ("", False),
+    }
+    assert check_tree(tree) == [
+        "moose_trace.tracing.otel:3 (by name) imports moose_trace.kafka.consumer: "
+        "core may not import kafka"
+    ]
+
+
+def test_a_moved_paths_table_outside_the_face_is_found() -> None:
+    source = (
+        "import importlib\n"
+        "MOVED = {'moose_trace.old_cli': 'moose_trace.commands.main'}\n"
+        "def load(old):\n"
+        "    return importlib.import_module(MOVED[old])\n"
+    )
+    tree = {
+        "moose_trace.logging.compat": (source, False),
+        "moose_trace.commands.main": ("", False),
+        "moose_trace._moved": (source, False),  # the face's own table may name every layer
+    }
+    assert check_tree(tree) == [
+        "moose_trace.logging.compat:2 (by name) imports moose_trace.commands.main: "
+        "core may not import commands"
+    ]
+
+
+def test_a_module_name_in_a_message_or_logger_name_is_no_import() -> None:
+    source = (
+        "import structlog\n"
+        "LOG = structlog.get_logger('moose_trace.query.engine')\n"
+        "HINT = ('see', 'moose_trace.query.engine')\n"
+        "def fail():\n"
+        "    raise ValueError('moose_trace.query.engine')\n"
+    )
+    tree = {
+        "moose_trace.store.sink": (source, False),
+        "moose_trace.query.engine": ("", False),
+    }
+    assert check_tree(tree) == []
 
 
 # --- the package keeps the rules ---------------------------------------------------------------

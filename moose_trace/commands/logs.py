@@ -29,6 +29,7 @@ from moose_trace.commands.arguments import (
 from moose_trace.commands.main import run_subcommand
 from moose_trace.query.ast import AllOf, ListEvents, Query
 from moose_trace.query.engines import open_store, store_url, trace_of
+from moose_trace.query.event_text import Style, TextOptions
 from moose_trace.query.exceptions import EngineError, QueryError
 from moose_trace.query.plan import Plan, QueryRequest, plan_query
 from moose_trace.query.progress import ProgressBar
@@ -36,7 +37,6 @@ from moose_trace.query.results import EventsResult, GroupsResult, Result, unseen
 from moose_trace.query.runner import QueryRunner
 from moose_trace.query.screen import paged, pager_command, terminal_width
 from moose_trace.query.sources import LogSources, resolve_sources
-from moose_trace.query.text import Style, TextOptions
 from moose_trace.query.tree_text import TreeOptions, render_trees
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ __all__ = [
     "close_producer",
     "commit_past",
     "consumer_lag",
-    "failed",
     "flush_to",
     "traced_producer",
 ]
@@ -127,14 +126,3 @@ def close_producer(producer: Any) -> None:
     close = getattr(producer, "close", None)
     if close is not None:
         close()
-
-
-def failed(message: Any) -> bool:
-    from confluent_kafka import KafkaError  # noqa: PLC0415 (optional)
-
-    error = message.error()
-    if error is None:
-        return False
-    if error.code() != KafkaError._PARTITION_EOF:  # the end of a partition is no failure
-        _log.warning("kafka consume error", error_message=str(error))
-    return True

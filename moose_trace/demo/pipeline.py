@@ -8,6 +8,8 @@ UserEvent ─ user_event_to_session ─▶ Session ─ user_enrichment ─▶ En
 workflow data_refresh: fetch_external_data ▶ load_to_clickhouse (table ExternalScores)
 ```
 
+(The workflow is in ``workflow``.)
+
 Every record is handled inside ``message_context`` (its trace, topic, partition, offset and
 consumer group bound) by a function traced with ``traced_transform`` / ``traced_sync``; what a
 transform produces through ``TracedProducer`` carries its input's trace, so one id runs from
@@ -35,13 +37,13 @@ from moose_trace.demo.kafka_clients import (
     close_producer,
     commit_past,
     consumer_lag,
-    failed,
     flush_to,
     traced_producer,
 )
 from moose_trace.demo.processes import Supervisor
 from moose_trace.demo.progress import DemoStats
 from moose_trace.demo.table import OlapStore
+from moose_trace.demo.workflow import run_data_refresh
 from moose_trace.tracing.context import bind_fields, trace_context
 
 __all__ = [
@@ -87,6 +89,7 @@ TABLES_V2 = (
 
 _POLL_SECONDS = 0.05
 _BATCH_MAX = 500
+_BATCH_WINDOW_SECONDS = _POLL_SECONDS  # the sync inserts what arrived this long, as one batch
 _SLOW_CALL_MS = 1000
 _ENRICH_DELAY_MS = 1200
 
@@ -292,7 +295,6 @@ class Pipeline:
 
     def _run_sync(self, stop: threading.Event) -> None:
         from moose_trace.decorators import traced_sync  # noqa: PLC0415
-        from moose_trace.kafka import message_context  # noqa: PLC0415
 
         bind_fields(service="demo-sync")
         topics = ("UserEvent", "Session")
@@ -319,20 +321,7 @@ class Pipeline:
         }
         try:
             while not stop.is_set():
-                messages = consumer.consume(num_messages=_BATCH_MAX, timeout=_POLL_SECONDS)
-                batches: dict[str, list[Any]] = defaultdict(list)
-                for message in messages:
-                    if failed(message):
-                        continue
-                    with message_context(message, consumer_group=CONSUMER_GROUP):
-                        _log.debug(
-                            "consumed message",
-                            type="olap_table",
-                            name=message.topic(),
-                            layer="sync",
-                        )
-                    batches[message.topic()].append(message)
-                for topic, batch in batches.items():
+                for topic, batch in self._batches(consumer, stop).items():
                     lag = consumer_lag(consumer, topic)
                     if lag is not None:
                         lags[topic] = lag
@@ -340,6 +329,31 @@ class Pipeline:
                     commit_past(consumer, batch[-1])
         finally:
             consumer.close()
+
+    @staticmethod
+    def _batches(consumer: Any, stop: threading.Event) -> dict[str, list[Any]]:
+        """The records of one batch window (at most ``_BATCH_MAX``), by topic, in order.
+
+        Read as a user of the SDK would: ``traced_messages`` binds each record's trace (topic,
+        partition, offset, consumer group) while it is looked at, so its ``consumed message``
+        line carries its trace id, and skips and logs consumer errors. The window ends after
+        ``_BATCH_WINDOW_SECONDS``; records fetched but not taken by then are given back.
+        """
+        from moose_trace.kafka import traced_messages  # noqa: PLC0415
+
+        window_ends = time.monotonic() + _BATCH_WINDOW_SECONDS
+        batches: dict[str, list[Any]] = defaultdict(list)
+        for message in traced_messages(
+            consumer,
+            consumer_group=CONSUMER_GROUP,
+            timeout=_POLL_SECONDS,
+            max_messages=_BATCH_MAX,
+            batch_size=_BATCH_MAX,
+            stop=lambda: stop.is_set() or time.monotonic() >= window_ends,
+        ):
+            _log.debug("consumed message", type="olap_table", name=message.topic(), layer="sync")
+            batches[message.topic()].append(message)
+        return batches
 
     def _sync(self, insert: Callable[[list[Any]], int], batch: list[Any]) -> None:
         """Insert a batch; when the table refuses it, insert record by record to keep the rest."""
@@ -374,65 +388,23 @@ class Pipeline:
             )
             time.sleep(delay_ms / 1000)
 
-    # -- data_refresh ---------------------------------------------------------------------------
-
     def run_workflow(self, on_failure: Callable[[], None], attempts: int = 3) -> str:
         """Run ``data_refresh`` once; a failed ``fetch_external_data`` is retried (US-9).
 
-        ``on_failure`` is called after each failed fetch, before the backoff.
+        ``on_failure`` is called after each failed fetch, before the backoff. Returns the run's
+        ``workflow_run_id`` (a failed run is counted and kept too, then its error raised).
         """
-        from moose_trace.decorators import traced_task, traced_workflow  # noqa: PLC0415
-
         run_ids: list[str] = []
-
-        @traced_task("fetch_external_data")
-        def fetch_external_data() -> list[dict[str, Any]]:
-            import httpx  # noqa: PLC0415 (optional dependency)
-
-            url = f"{self.external_url}/data"
-            try:
-                response = self._http.get(url, params={"records": 500})
-            except httpx.ConnectError as refused:
-                raise ConnectionError(f"External API unreachable: {url} ({refused})") from refused
-            response.raise_for_status()
-            rows: list[dict[str, Any]] = response.json()
-            bind_fields(records=len(rows))
-            return rows
-
-        @traced_task("load_to_clickhouse")
-        def load_to_clickhouse(rows: list[dict[str, Any]]) -> int:
-            self.store.insert("ExternalScores", rows)
-            bind_fields(records=len(rows))
-            return len(rows)
-
-        @traced_workflow("data_refresh")
-        def data_refresh() -> int:
-            from moose_trace.tracing.context import current_fields  # noqa: PLC0415
-
-            run_ids.append(str(current_fields().get("workflow_run_id")))
-            for attempt in range(attempts):
-                try:
-                    with trace_context(retry_count=attempt):
-                        rows = fetch_external_data()
-                    break
-                except Exception:  # logged by traced_task; the workflow retries, as Temporal does
-                    on_failure()
-                    if attempt == attempts - 1:
-                        raise
-                    backoff_ms = 500 * (attempt + 1)
-                    _log.info(
-                        "workflow retrying",
-                        status="retrying",
-                        retry_count=attempt + 1,
-                        backoff_ms=backoff_ms,
-                    )
-                    time.sleep(backoff_ms / 1000)
-            return load_to_clickhouse(rows)
-
-        with trace_context(service="demo-workflow"):
-            try:
-                data_refresh()
-            finally:
-                self.stats.add("workflow_runs")
-                self.workflow_runs.extend(run_ids)
+        try:
+            run_data_refresh(
+                self._http,
+                self.external_url,
+                self.store,
+                on_failure,
+                attempts=attempts,
+                run_ids=run_ids,
+            )
+        finally:
+            self.stats.add("workflow_runs")
+            self.workflow_runs.extend(run_ids)
         return run_ids[0] if run_ids else ""

@@ -18,7 +18,8 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind
 
 from moose_trace.tracing.otel import record_span_error
-from moose_trace.tracing.propagation import headers_of, outgoing_context
+from moose_trace.tracing.outgoing import headers_of
+from moose_trace.tracing.propagation import outgoing_context
 from moose_trace.tracing.spans import ERROR_STATUS, context_parent
 
 __all__ = ["CLIENT_TRACER", "ClientCall", "client_span"]

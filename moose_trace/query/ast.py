@@ -34,6 +34,7 @@ __all__ = [
     "TraceIs",
     "Value",
     "Window",
+    "searches_the_line",
 ]
 
 ValueKind: TypeAlias = Literal["text", "glob", "number", "bool"]
@@ -200,3 +201,14 @@ class Query:
 
     where: Condition = AllOf()
     mode: Mode = ListEvents()
+
+
+def searches_the_line(condition: Condition) -> bool:
+    """Whether ``condition`` has a ``Search`` anywhere (so it reads the raw line, not fields)."""
+    if isinstance(condition, Search):
+        return True
+    if isinstance(condition, Not):
+        return searches_the_line(condition.item)
+    if isinstance(condition, (AllOf, AnyOf)):
+        return any(searches_the_line(item) for item in condition.items)
+    return False

@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from moose_trace.query.event_text import Style, TextOptions, event_lines
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 from moose_trace.query.screen import shown
-from moose_trace.query.text import Style, TextOptions, event_lines
 
 __all__ = ["CompactLines"]
 

@@ -27,6 +27,7 @@ from moose_trace.query.ast import (
     TimeRange,
     TraceIs,
     Value,
+    searches_the_line,
 )
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import (
@@ -180,7 +181,7 @@ def compile_line_predicate(condition: Condition) -> LinePredicate:
     Every condition reads the event, as with ``compile_predicate``, but a ``Search`` reads the
     line as written (``line_has``): what DuckDB and ClickHouse read, so every engine agrees.
     """
-    if not _has_search(condition):
+    if not searches_the_line(condition):
         plain = compile_predicate(condition)
         return lambda event, _text: plain(event)
     if isinstance(condition, Search):
@@ -194,13 +195,3 @@ def compile_line_predicate(condition: Condition) -> LinePredicate:
     if isinstance(condition, AllOf):
         return lambda event, text: all(part(event, text) for part in parts)
     return lambda event, text: any(part(event, text) for part in parts)
-
-
-def _has_search(condition: Condition) -> bool:
-    if isinstance(condition, Search):
-        return True
-    if isinstance(condition, Not):
-        return _has_search(condition.item)
-    if isinstance(condition, (AllOf, AnyOf)):
-        return any(_has_search(item) for item in condition.items)
-    return False

@@ -16,6 +16,7 @@ from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.compact import CompactLines
+from moose_trace.query.event_text import TextOptions, event_lines
 from moose_trace.query.normalize import us_datetime, value_text
 from moose_trace.query.results import (
     ComparisonResult,
@@ -28,9 +29,7 @@ from moose_trace.query.results import (
     StatsResult,
     WindowStats,
 )
-from moose_trace.query.text import (
-    TextOptions,
-    event_lines,
+from moose_trace.query.summary_text import (
     period_text,
     text_comparison,
     text_error_groups,

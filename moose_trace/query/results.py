@@ -44,8 +44,6 @@ __all__ = [
 ]
 
 
-
-
 @record
 class EventsResult:
     """The matching events (normalized dicts), oldest first."""

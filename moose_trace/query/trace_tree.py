@@ -1,9 +1,7 @@
 """The trace model: one trace's events as a tree of spans, for the terminal and the console.
 
-``build_trace_tree(trace_id, events)`` groups the events by ``span_id`` into spans. A span's
-completion line (the event with ``latency_ms``, as every traced unit writes it) gives its
-name, kind, status and duration, and its start (end minus duration); a span with no such line
-lasts from its first event to its last. Spans nest by ``parent_span_id``; then:
+``build_trace_tree(trace_id, events)`` groups the events by ``span_id`` into spans (each read
+from its events: ``trace_span``). Spans nest by ``parent_span_id``; then:
 
 - a consumer of a Kafka record (an event with the record's ``kafka_topic``,
   ``kafka_partition`` and ``kafka_offset``) goes under the span that produced that record
@@ -18,208 +16,28 @@ lasts from its first event to its last. Spans nest by ``parent_span_id``; then:
 Children are ordered by start; ``gap_us`` is the wait before a span began: since its earlier
 siblings ended, or since its parent ended when it began after that (a record in a topic).
 The critical path (the chain of last-ending children from the root) is marked.
-``TraceTree.outcome`` says where the record's journey ended: its tables, or the last layer it
-reached and what stopped it (an error, a dead-letter topic, or silence). ``to_dict()`` is the
-JSON form (``--format json``, the console's ``GET /api/traces/{id}``).
+``TraceTree.outcome`` says where the record's journey ended (``journey``): its tables, or the
+last layer it reached and what stopped it (an error, a dead-letter topic, or silence).
+``to_dict()`` is the JSON form (``--format json``, the console's ``GET /api/traces/{id}``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from moose_trace._record import record
-from moose_trace.logging.levels import ERROR_LEVELS
-from moose_trace.query.normalize import (
-    level_text,
-    number_of,
-    timestamp_us,
-    trace_hex,
-    us_datetime,
-    value_text,
+from moose_trace.query.journey import JourneyOutcome, journey_outcome
+from moose_trace.query.normalize import trace_hex, value_text
+from moose_trace.query.trace_span import (
+    TraceSpan,
+    completion_event,
+    event_micros,
+    micros_as_iso,
+    micros_as_ms,
+    start_order,
 )
 
 __all__ = ["JourneyOutcome", "TraceSpan", "TraceTree", "build_trace_tree"]
-
-_PRODUCE_EVENTS = frozenset(
-    {
-        "kafka message delivered",
-        "kafka delivery failed",
-        "dead-letter record delivered",
-        "dead-letter delivery failed",
-    }
-)
-_ERROR_LEVELS = frozenset(ERROR_LEVELS)
-_FAILED_STATUSES = frozenset({"failed", "error", "timeout"})
-_DURATION_FIELDS = ("latency_ms", "duration_ms")
-_TABLE_TYPES = frozenset({"olap_table", "sync"})
-
-
-class TraceSpan:
-    """One unit of work in a trace: its identity, timing, outcome, log events and children."""
-
-    __slots__ = (
-        "batch",
-        "children",
-        "critical",
-        "depth",
-        "duration_us",
-        "error_category",
-        "error_message",
-        "events",
-        "gap_us",
-        "kafka",
-        "layer",
-        "name",
-        "orphan",
-        "parent_span_id",
-        "service",
-        "span_id",
-        "start_us",
-        "status",
-        "trace_id",
-        "type",
-    )
-
-    def __init__(self, span_id: str | None, events: list[dict[str, Any]]) -> None:
-        self.span_id = span_id
-        self.events = events
-        self.children: list[TraceSpan] = []
-        self.depth = 0
-        self.gap_us: int | None = None
-        self.critical = False
-        self.orphan = False
-        self.batch = False
-        main = _completion(events)
-        self.trace_id = value_text(main.get("trace_id"))
-        self.parent_span_id = next(
-            (text for event in events if (text := value_text(event.get("parent_span_id")))),
-            None,
-        )
-        self.type = value_text(main.get("type"))
-        self.layer = value_text(main.get("layer"))
-        self.service = value_text(main.get("service"))
-        self.name = _span_name(main)
-        self.kafka = _kafka_coordinates(main)
-        times = [micros for event in events if (micros := _micros(event)) is not None]
-        duration_ms = _duration_ms(main)
-        end = _micros(main)
-        if duration_ms is not None and end is not None:
-            self.duration_us: int | None = round(duration_ms * 1000)
-            self.start_us: int | None = end - self.duration_us
-        elif times:
-            self.start_us = min(times)
-            self.duration_us = max(times) - self.start_us
-        else:
-            self.start_us = self.duration_us = None
-        failure = next((event for event in events if _is_failure(event)), None)
-        self.status = "error" if failure is not None else "ok"
-        source = failure if failure is not None else main
-        self.error_category = value_text(source.get("error_category"))
-        self.error_message = (
-            None
-            if failure is None
-            else value_text(failure.get("error_message")) or value_text(failure.get("event"))
-        )
-
-    @property
-    def end_us(self) -> int | None:
-        """When the span ended (epoch microseconds), if its start is known."""
-        if self.start_us is None:
-            return None
-        return self.start_us + (self.duration_us or 0)
-
-    @property
-    def is_produce(self) -> bool:
-        """Whether this span is the produce of a Kafka record (its delivery report)."""
-        return any(value_text(event.get("event")) in _PRODUCE_EVENTS for event in self.events) or (
-            value_text(self.events[0].get("operation")) == "produce"
-        )
-
-    def walk(self) -> Iterator[TraceSpan]:
-        """Yield this span and its descendants, depth first, in display order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the span and its subtree as JSON-ready values."""
-        return {
-            "span_id": self.span_id,
-            "parent_span_id": self.parent_span_id,
-            "trace_id": self.trace_id,
-            "name": self.name,
-            "type": self.type,
-            "layer": self.layer,
-            "service": self.service,
-            "start": _iso(self.start_us),
-            "duration_ms": _ms(self.duration_us),
-            "gap_ms": _ms(self.gap_us),
-            "depth": self.depth,
-            "status": self.status,
-            "error_category": self.error_category,
-            "error_message": self.error_message,
-            "critical": self.critical,
-            "orphan": self.orphan,
-            "batch": self.batch,
-            "events": self.events,
-            "children": [child.to_dict() for child in self.children],
-        }
-
-    def __repr__(self) -> str:
-        return f"TraceSpan({self.span_id!r}, {self.name!r}, children={len(self.children)})"
-
-
-@record
-class JourneyOutcome:
-    """Where a record's journey ended: the US-1 question in one line."""
-
-    reached: tuple[str, ...] = ()
-    """Tables a batch carrying the record was inserted into."""
-    stopped_layer: str | None = None
-    """The layer of the span that failed (or, for silence, the last layer seen)."""
-    stopped_at: str | None = None
-    """The name of that span."""
-    error_category: str | None = None
-    error_message: str | None = None
-    dlq: str | None = None
-    """The dead-letter topic the record was sent to, if any."""
-    silent: bool = False
-    """No error and no table: the trace just stops after ``stopped_at``."""
-
-    def summary(self) -> str:
-        """Return the outcome as one sentence (the tree's second header line)."""
-        parts: list[str] = []
-        if self.stopped_at is not None and not self.silent:
-            what = self.error_category or "error"
-            where = f"{self.stopped_layer} · " if self.stopped_layer else ""
-            text = f"✗ stopped at {where}{self.stopped_at}: {what}"
-            if self.dlq:
-                text += f", sent to dead-letter topic {self.dlq}"
-            parts.append(text)
-        if self.reached:
-            parts.append(
-                f"✓ reached table{'s' if len(self.reached) > 1 else ''} " + ", ".join(self.reached)
-            )
-        if self.silent:
-            where = f"{self.stopped_layer} · " if self.stopped_layer else ""
-            parts.append(
-                f"… last seen at {where}{self.stopped_at}: no error, no table, nothing after"
-            )
-        return "; ".join(parts) if parts else "no events"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the outcome as JSON-ready values, with its ``summary`` sentence."""
-        return {
-            "summary": self.summary(),
-            "reached_tables": list(self.reached),
-            "stopped_layer": self.stopped_layer,
-            "stopped_at": self.stopped_at,
-            "error_category": self.error_category,
-            "error_message": self.error_message,
-            "dlq": self.dlq,
-            "silent": self.silent,
-        }
 
 
 class TraceTree:
@@ -277,8 +95,8 @@ class TraceTree:
             "trace_id": self.trace_id,
             "services": self.services,
             "span_count": len(spans),
-            "start": _iso(self.start_us),
-            "duration_ms": _ms(self.duration_us),
+            "start": micros_as_iso(self.start_us),
+            "duration_ms": micros_as_ms(self.duration_us),
             "errors": self.errors,
             "outcome": self.outcome.to_dict(),
             "spans": [root.to_dict() for root in self.roots],
@@ -295,7 +113,7 @@ def build_trace_tree(trace_id: str, events: Iterable[Mapping[str, Any]]) -> Trac
     own: dict[str | None, list[dict[str, Any]]] = {}
     batches: dict[tuple[str | None, str | None], list[dict[str, Any]]] = {}
     loose: dict[tuple[str | None, str | None, str | None], list[dict[str, Any]]] = {}
-    ordered = sorted((dict(event) for event in events), key=lambda e: _micros(e) or 0)
+    ordered = sorted((dict(event) for event in events), key=lambda e: event_micros(e) or 0)
     for event in ordered:
         event_trace = value_text(event.get("trace_id"))
         span_id = value_text(event.get("span_id"))
@@ -320,7 +138,7 @@ def build_trace_tree(trace_id: str, events: Iterable[Mapping[str, Any]]) -> Trac
     for root in roots:
         _finish(root, 0)
     _mark_critical(roots)
-    return TraceTree(_canonical(wanted), roots, _outcome(spans, linked))
+    return TraceTree(_canonical(wanted), roots, journey_outcome(spans, linked))
 
 
 def _nest(spans: list[TraceSpan], linked: list[TraceSpan]) -> list[TraceSpan]:
@@ -351,12 +169,12 @@ def _nest(spans: list[TraceSpan], linked: list[TraceSpan]) -> list[TraceSpan]:
             producers[-1].children.append(batch)
         else:
             top.append(batch)
-    top.sort(key=_start_key)
+    top.sort(key=start_order)
     if top and orphans:
         top[0].children.extend(orphans)
     else:
         top.extend(orphans)
-    return sorted(top, key=_start_key)
+    return sorted(top, key=start_order)
 
 
 def _finish(span: TraceSpan, depth: int) -> None:
@@ -367,7 +185,7 @@ def _finish(span: TraceSpan, depth: int) -> None:
     first child of a parent still running has no gap (it is part of the parent's own time).
     """
     span.depth = depth
-    span.children.sort(key=_start_key)
+    span.children.sort(key=start_order)
     parent_end = span.end_us
     since: int | None = None
     for child in span.children:
@@ -392,53 +210,6 @@ def _mark_critical(roots: list[TraceSpan]) -> None:
         current = max(current.children, key=lambda span: span.end_us or 0, default=None)
 
 
-def _outcome(spans: list[TraceSpan], linked: list[TraceSpan]) -> JourneyOutcome:
-    everything = sorted([*spans, *linked], key=_start_key)
-    if not everything:
-        return JourneyOutcome()
-    reached = tuple(
-        dict.fromkeys(
-            table
-            for span in everything
-            if span.status == "ok" and (table := _table(span)) is not None
-        )
-    )
-    failure = next((span for span in reversed(everything) if span.status == "error"), None)
-    dlq = next(
-        (
-            text
-            for span in everything
-            for event in span.events
-            if (text := value_text(event.get("dlq"))) and text.lower() not in ("true", "false")
-        ),
-        None,
-    )
-    if failure is not None:
-        return JourneyOutcome(
-            reached,
-            failure.layer,
-            failure.name,
-            failure.error_category,
-            failure.error_message,
-            dlq,
-        )
-    if reached:
-        return JourneyOutcome(reached)
-    last = max(everything, key=lambda span: span.end_us or 0)
-    return JourneyOutcome((), last.layer, last.name, silent=True)
-
-
-def _table(span: TraceSpan) -> str | None:
-    """The table a successful insert span wrote to (None: not an insert)."""
-    main = _completion(span.events)
-    operation = value_text(main.get("operation"))
-    if operation not in ("batch_insert", "insert") and span.type not in _TABLE_TYPES:
-        return None
-    if span.layer not in ("sync", "storage") or value_text(main.get("status")) != "success":
-        return None
-    return value_text(main.get("table")) or value_text(main.get("name"))
-
-
 def _carries(event: Mapping[str, Any], wanted: str) -> bool:
     listed = event.get("trace_ids")
     if not isinstance(listed, list):
@@ -446,81 +217,8 @@ def _carries(event: Mapping[str, Any], wanted: str) -> bool:
     return any(isinstance(item, str) and trace_hex(item) == wanted for item in listed)
 
 
-def _completion(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The span's completion line: the last event with a duration, else its first event."""
-    timed = [event for event in events if _duration_ms(event) is not None]
-    return timed[-1] if timed else events[0]
-
-
-def _duration_ms(event: Mapping[str, Any]) -> float | None:
-    for key in _DURATION_FIELDS:
-        value = event.get(key)
-        number = value if isinstance(value, (int, float)) else number_of(value_text(value))
-        if number is not None and not isinstance(number, bool) and number >= 0:
-            return float(number)
-    return None
-
-
-def _is_failure(event: Mapping[str, Any]) -> bool:
-    if level_text(value_text(event.get("level"))) in _ERROR_LEVELS:
-        return True
-    if value_text(event.get("status")) in _FAILED_STATUSES:
-        return True
-    status = number_of(value_text(event.get("http_status")))
-    return status is not None and status >= 500
-
-
-def _span_name(event: Mapping[str, Any]) -> str:
-    """What a span did, as a trace viewer names it: ``POST /ingest/X``, ``kafka produce T``."""
-    text = {key: value_text(event.get(key)) for key in ("http_method", "http_path", "event")}
-    if value_text(event.get("http_status")) and text["http_method"] and text["http_path"]:
-        return f"{text['http_method']} {text['http_path']}"
-    topic = value_text(event.get("kafka_topic"))
-    if text["event"] in _PRODUCE_EVENTS:
-        dlq = value_text(event.get("dlq"))
-        if dlq:
-            return f"dead-letter produce {dlq}"
-        return f"kafka produce {topic or '?'}"
-    kind = value_text(event.get("operation")) or value_text(event.get("type"))
-    name = value_text(event.get("name"))
-    if kind and name:
-        return f"{kind} {name}"
-    return name or kind or text["event"] or "?"
-
-
-def _kafka_coordinates(event: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    values = [
-        value_text(event.get(key)) for key in ("kafka_topic", "kafka_partition", "kafka_offset")
-    ]
-    if any(value is None for value in values):
-        return None
-    topic, partition, offset = values
-    assert topic is not None
-    assert partition is not None
-    assert offset is not None
-    return topic, partition, offset
-
-
 def _topic(span: TraceSpan) -> str | None:
-    return value_text(_completion(span.events).get("kafka_topic"))
-
-
-def _micros(event: Mapping[str, Any]) -> int | None:
-    return timestamp_us(value_text(event.get("timestamp")))
-
-
-def _start_key(span: TraceSpan) -> tuple[int, str]:
-    return (span.start_us if span.start_us is not None else 0, span.span_id or "")
-
-
-def _ms(micros: int | None) -> float | None:
-    return None if micros is None else round(micros / 1000, 3)
-
-
-def _iso(micros: int | None) -> str | None:
-    if micros is None:
-        return None
-    return us_datetime(micros).isoformat().replace("+00:00", "Z")
+    return value_text(completion_event(span.events).get("kafka_topic"))
 
 
 def _canonical(hex32: str) -> str:

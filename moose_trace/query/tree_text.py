@@ -22,9 +22,9 @@ from typing import Any, TextIO
 
 from moose_trace._record import record
 from moose_trace.query.codec import dumps_text
+from moose_trace.query.event_text import Style, TextOptions, event_lines, format_time
 from moose_trace.query.normalize import timestamp_us, value_text
 from moose_trace.query.screen import shown
-from moose_trace.query.text import Style, TextOptions, event_lines, format_time
 from moose_trace.query.trace_tree import TraceSpan, TraceTree, build_trace_tree
 
 __all__ = ["TreeOptions", "format_duration", "render_trees", "tree_lines"]

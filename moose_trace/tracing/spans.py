@@ -34,6 +34,7 @@ from moose_trace.tracing.context import (
     current_trace_id,
 )
 from moose_trace.tracing.ids import trace_id_from_int, trace_id_to_int
+from moose_trace.tracing.incoming import IncomingTrace, otel_context_of
 from moose_trace.tracing.otel import (
     active_span,
     attach_context,
@@ -42,7 +43,6 @@ from moose_trace.tracing.otel import (
     record_span_error,
     sdk_available,
 )
-from moose_trace.tracing.propagation import IncomingTrace, otel_context_of
 
 __all__ = [
     "DECORATORS_SCOPE",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -117,3 +118,20 @@ def test_configure_console_text_cannot_forge_a_line(console: io.StringIO) -> Non
     assert _unsafe(line) == []
     assert "\\x1b]0;pwned\\x07\\x1b[2J\\n2026-12-07 10:00:00.000 [ERROR] forged" in line
     assert "odd\\u202ekey=x" in line
+
+
+def test_printable_unicode_is_judged_like_every_other_text() -> None:
+    """Text that prints (``ärger``, ``·``, ``└``) is passed without compiling the escaping
+    patterns; every code point next to such text is escaped exactly when the class of
+    characters a terminal may act on holds it (the combining and filler marks included)."""
+    from moose_trace import _text  # noqa: PLC0415 (the class the escaping is defined by)
+
+    unsafe = re.compile(f"[{_text._UNSAFE_CLASS}]")
+    for point in range(0x110000):
+        char = chr(point)
+        if char == "\\":
+            continue  # doubled only where it would read as an escape (the tests above)
+        text = f"ä{char}·"
+        shown = terminal_safe(text)
+        assert (shown != text) == (unsafe.match(char) is not None), point
+        assert unescape_terminal(shown) == text

@@ -67,6 +67,7 @@ def store_batch(
         set_aside(token, [line for line in lines if not is_event_line(line)], reason)
     return _store_parts(good, f"{token}.v", reason, insert, set_aside)
 
+
 def _store_parts(
     lines: list[bytes], token: str, reason: str, insert: Insert, set_aside: SetAside
 ) -> int:
