@@ -1,38 +1,46 @@
 """Moose's own streaming runner with and without ``moose_trace.moose.instrument()`` (issue 11).
 
-    python benchmarks/bench_moose.py [--records 100000] [--rounds 3] [--no-write]
+    python benchmarks/bench_moose.py [--records 100000] [--rounds 5]
+                                     [--environments crc32c,stock] [--decorator]
 
-One embedded Tansu broker; one source topic filled once with N small JSON records, each with a
-``trace_id`` header of its own (what a traced ingest writes). Each round runs Moose's runner
-(``python -m moose_lib.streaming.streaming_function_runner``, as the Moose CLI starts it, in the
-Python 3.12 moose-lib environment of ``tests/moose/moose_env.py``) once per variant over that
-same topic into a fresh target topic, variants interleaved:
+One embedded Tansu broker; one source topic filled once with N small JSON records
+(``moose_project.py``), each with a ``trace_id`` header of its own (what a traced ingest
+writes). Each round runs Moose's runner (``python -m
+moose_lib.streaming.streaming_function_runner``, as the Moose CLI starts it, in the Python
+3.12 moose-lib environment of ``tests/moose/moose_env.py``) once per variant over that same
+topic into a fresh target topic, variants interleaved in every round:
 
 1. plain: the Moose project without moose-trace.
 2. instrument(): the same undecorated function; ``moose_trace.configure()`` +
-   ``moose_trace.moose.instrument()`` in ``app/main.py``.   Budget: ≥ 90% of plain's records/s.
-3. instrument() + ``@traced_transform`` on the function (a span and a line per record).
+   ``moose_trace.moose.instrument()`` in ``app/main.py``. Budget: >= 90% of plain's records/s.
+3. with ``--decorator``: instrument() + ``@traced_transform`` on the function.
+4. in the ``stock`` environment also the floor: plain, whose ``KafkaProducer.send`` adds two
+   constant headers of the sizes of ``trace_id`` and ``traceparent`` (no tracing).
+
+Environments: ``crc32c`` (the default: kafka-python with the ``crc32c`` package importable, as
+``pip install 'moose-trace[moose]'`` installs it) and ``stock`` (kafka-python-ng as moose-lib
+installs it: CRC-32C in pure Python).
 
 Records/s are measured from the outputs' own timestamps (set by the runner's producer as it
 sends them): N outputs between the first and the last, so the runner's start-up (importing
-moose-lib takes seconds) is not in it. The runner's stderr (its
-structured lines) and stdout go to files, as they would to the Moose CLI's pipes; the SDK's
-lines go to stdout and the daily file, as ``configure()`` does by default. The same
-harness as the tests: the runner's ``subscribe()`` becomes ``assign()`` (kafka-python cannot
-join a group on Tansu) and its metrics go to a small listener.
+moose-lib takes seconds) is not in it. Each variant's figure is the median of its rounds; the
+ratio is also shown round by round (each round's variant against that round's plain). The
+runner's stderr (its structured lines) and stdout go to files, as they would to the Moose
+CLI's pipes; the SDK's lines go to stdout and the daily file, as ``configure()`` does by
+default. The same harness as the tests: the runner's ``subscribe()`` becomes ``assign()``
+(kafka-python cannot join a group on Tansu) and its metrics go to a small listener. Prints a
+Markdown report (for docs/benchmarks/moose.md) with the verdict against the budget.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,78 +50,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "moose"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from moose_env import crc32c_dir, ensure_moose_env  # noqa: E402
+from moose_project import app_source, record_value  # noqa: E402
 from runner_harness import HARNESS, start_runner, stop_runner  # noqa: E402
 
 from moose_trace.testing.broker import EmbeddedBroker  # noqa: E402
 from moose_trace.tracing.ids import new_trace_id  # noqa: E402
 
-COMMAND = "python benchmarks/bench_moose.py"
-REPORT = ROOT / "docs" / "benchmarks" / "moose.md"
 BUDGET = 0.90
-
-MODELS = """
-from pydantic import BaseModel
-from moose_lib.dmv2 import Stream
-
-
-class Raw(BaseModel):
-    id: int
-    user: str
-    amount: float
-
-
-class Out(BaseModel):
-    id: int
-    user: str
-    cents: int
-
-
-raw = Stream[Raw]("SOURCE")
-out = Stream[Out]("TARGET")
-"""
-
-FUNCTION = """
-def convert(record: Raw) -> Out:
-    return Out(id=record.id, user=record.user, cents=int(record.amount * 100))
-"""
-
-# The floor: the same two header values' sizes on every send, and nothing else (no tracing):
-# what kafka-python itself spends on carrying a trace_id + traceparent with each output.
-FLOOR = """
-import kafka
-
-_send = kafka.KafkaProducer.send
-_HEADERS = [("trace_id", b"0" * 36), ("traceparent", b"0" * 55)]
-
-
-def _send_with_headers(self, topic, value=None, key=None, headers=None, *args, **kwargs):
-    return _send(self, topic, value, key, list(_HEADERS), *args, **kwargs)
-
-
-kafka.KafkaProducer.send = _send_with_headers
-"""
-
-VARIANTS: dict[str, str] = {
-    "plain": MODELS + FUNCTION + "raw.add_transform(out, convert)\n",
-    "plain + 2 headers (floor)": FLOOR + MODELS + FUNCTION + "raw.add_transform(out, convert)\n",
-    "instrument()": (
-        "import moose_trace, moose_trace.moose\n"
-        'moose_trace.configure(service="bench-moose")\n'
-        "moose_trace.moose.instrument()\n" + MODELS + FUNCTION + "raw.add_transform(out, convert)\n"
-    ),
-    "instrument() + @traced_transform": (
-        "import moose_trace, moose_trace.moose\n"
-        'moose_trace.configure(service="bench-moose")\n'
-        "moose_trace.moose.instrument()\n"
-        + MODELS
-        + '\n@moose_trace.traced_transform(source="Raw", target="Out")'
-        + FUNCTION
-        + "raw.add_transform(out, convert)\n"
-    ),
-}
+PLAIN = "plain"
+INSTRUMENTED = "instrument()"
+DECORATED = "instrument() + @traced_transform"
+FLOOR = "plain + 2 headers (floor)"
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -135,8 +86,9 @@ def fill(broker: EmbeddedBroker, topic: str, count: int) -> None:
         }
     )
     for number in range(count):
-        value = json.dumps({"id": number, "user": f"u{number % 977}", "amount": number / 7})
-        producer.produce(topic, value.encode(), headers=[("trace_id", new_trace_id().encode())])
+        producer.produce(
+            topic, record_value(number), headers=[("trace_id", new_trace_id().encode())]
+        )
         if number % 10_000 == 0:
             producer.poll(0)
     assert producer.flush(60) == 0
@@ -158,8 +110,7 @@ def one_run(
     broker.create_topics([target], partitions=1)
     app_dir = work / target
     app_dir.mkdir()
-    code = VARIANTS[variant].replace("SOURCE", source).replace("TARGET", target)
-    (app_dir / "main.py").write_text(textwrap.dedent(code))
+    (app_dir / "main.py").write_text(app_source(variant, source, target))
     runner = start_runner(
         python,
         app_dir,
@@ -199,34 +150,49 @@ def one_run(
 
 
 ENVIRONMENTS = {
+    "crc32c": "kafka-python-ng with the `crc32c` package importable (its native CRC-32C), as"
+    " `pip install 'moose-trace[moose]'` installs it",
     "stock": "kafka-python-ng as moose-lib installs it: CRC-32C in pure Python",
-    "crc32c": "the same, with the `crc32c` package importable (kafka-python's native CRC-32C)",
 }
-# In the crc32c environment only what the budget compares runs (the floor and the decorator
-# are read in the stock one), to keep a 100k-record run within minutes.
-IN_ENVIRONMENT = {
-    "stock": list(VARIANTS),
-    "crc32c": ["plain", "instrument()"],
-}
+
+
+def variants_of(environment: str, decorator: bool) -> list[str]:
+    """The variants run in ``environment``: the budget's two, the floor in ``stock``, the
+    decorator when asked."""
+    chosen = [PLAIN, INSTRUMENTED]
+    if environment == "stock":
+        chosen.insert(1, FLOOR)
+    if decorator:
+        chosen.append(DECORATED)
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--environments", default="stock,crc32c", help="comma-separated: stock, crc32c"
+        "--environments", default="crc32c", help="comma-separated: crc32c (default), stock"
     )
-    parser.add_argument("--no-write", action="store_true", help="do not rewrite the report")
+    parser.add_argument(
+        "--decorator", action="store_true", help="also instrument() + @traced_transform"
+    )
+    parser.add_argument(
+        "--per-record", action="store_true", help="also moose_per_record.py in each environment"
+    )
     args = parser.parse_args(argv)
     python = ensure_moose_env()
     environments = [name for name in args.environments.split(",") if name]
-    paths = {"stock": None, "crc32c": f"{HARNESS}:{crc32c_dir()}"}
-    runs = [(env, variant) for env in environments for variant in IN_ENVIRONMENT[env]]
+    unknown = set(environments) - set(ENVIRONMENTS)
+    if unknown:
+        parser.error(f"unknown environments: {', '.join(sorted(unknown))}")
+    paths = {env: f"{HARNESS}:{crc32c_dir()}" if env == "crc32c" else None for env in environments}
+    runs = [(env, variant) for env in environments for variant in variants_of(env, args.decorator)]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     results: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     load_before = uptime()
+    started = time.monotonic()
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as scratch:
         source = f"Raw-{new_trace_id()[-12:]}"
         broker.create_topics([source], partitions=1)
@@ -248,11 +214,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"round {round_number + 1} [{env}] {variant}: {rate:,.0f} records/s", flush=True
                 )
     server.shutdown()
-    breakdown = {env: per_record(python, paths[env]) for env in environments}
-    report = render(results, args, python, (load_before, uptime()), breakdown)
-    print(report)
-    if not args.no_write:
-        REPORT.write_text(report)
+    breakdown = (
+        {env: per_record(python, paths[env]) for env in environments} if args.per_record else {}
+    )
+    elapsed = time.monotonic() - started
+    print(
+        render(
+            results,
+            args,
+            python,
+            load=(load_before, uptime()),
+            breakdown=breakdown,
+            elapsed=elapsed,
+        )
+    )
     return 0
 
 
@@ -275,14 +250,8 @@ def per_record(python: Path, pythonpath: str | None) -> str:
     return done.stdout.strip()
 
 
-def render(
-    results: dict[tuple[str, str], list[float]],
-    args: argparse.Namespace,
-    python: Path,
-    load: tuple[str, str],
-    breakdown: dict[str, str],
-) -> str:
-    versions = subprocess.run(
+def _versions(python: Path) -> list[str]:
+    return subprocess.run(
         [
             str(python),
             "-c",
@@ -293,61 +262,76 @@ def render(
         text=True,
         check=True,
     ).stdout.split()
+
+
+def render(
+    results: dict[tuple[str, str], list[float]],
+    args: argparse.Namespace,
+    python: Path,
+    *,
+    load: tuple[str, str],
+    breakdown: dict[str, str],
+    elapsed: float,
+) -> str:
+    """The Markdown report: each variant's median, its ratio to plain, the budget's verdict."""
+    versions = _versions(python)
     rows = []
+    verdicts = []
     for (env, variant), rates in results.items():
-        plain = statistics.median(results[(env, "plain")])
+        plain_rates = results[(env, PLAIN)]
+        plain = statistics.median(plain_rates)
         median = statistics.median(rates)
+        paired = [rate / base for rate, base in zip(rates, plain_rates, strict=True)]
         budget = ""
-        if variant == "instrument()":
-            verdict = "met" if median >= BUDGET * plain else "**missed**"
-            budget = f"≥ {BUDGET:.0%}: {verdict}"
+        if variant == INSTRUMENTED:
+            met = median >= BUDGET * plain
+            budget = f"≥ {BUDGET:.0%}: {'met' if met else '**missed**'}"
+            verdicts.append(
+                f"{env}: instrument() at {median / plain:.1%} of plain (budget ≥ {BUDGET:.0%}):"
+                f" {'MET' if met else 'MISSED'}; round by round"
+                f" {', '.join(f'{ratio:.0%}' for ratio in paired)}"
+            )
         rows.append(
-            f"| {env} | {variant} | {median:,.0f} | {median / plain:.0%} | "
-            f"{', '.join(f'{rate:,.0f}' for rate in rates)} | {budget} |"
+            f"| {env} | {variant} | {median:,.0f} | {median / plain:.1%} | "
+            f"{', '.join(f'{rate:,.0f}' for rate in rates)} | "
+            f"{', '.join(f'{ratio:.0%}' for ratio in paired)} | {budget} |"
         )
     flags = "" if args.records == 100_000 else f" --records {args.records}"
-    flags += "" if args.rounds == 3 else f" --rounds {args.rounds}"
-    if args.environments != "stock,crc32c":
+    flags += "" if args.rounds == 5 else f" --rounds {args.rounds}"
+    if args.environments != "crc32c":
         flags += f" --environments {args.environments}"
-    return "\n".join(
-        [
-            "# Benchmarks: Moose's streaming runner with `instrument()`",
+    flags += " --decorator" if args.decorator else ""
+    flags += " --per-record" if args.per_record else ""
+    lines = [
+        f"Command (median of {args.rounds} interleaved rounds over the same "
+        f"{args.records:,}-record topic; {elapsed / 60:.1f} minutes):",
+        "",
+        "```bash",
+        f"flock /work/bench.lock .venv/bin/python benchmarks/bench_moose.py{flags}",
+        "```",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {load[0]} before "
+        f"the run, {load[1]} after); the runner's Python {versions[0]}, moose-lib "
+        f"{versions[1]}, kafka-python-ng {versions[2]}; broker: embedded Tansu (memory storage) "
+        "on loopback. Environments: "
+        + "; ".join(f"**{name}**: {ENVIRONMENTS[name]}" for name in {e for e, _ in results})
+        + ".",
+        "",
+        "| environment | runner | records/s (median) | vs plain | each round "
+        "| vs plain, round by round | budget |",
+        "| --- | --- | ---: | ---: | --- | --- | --- |",
+        *rows,
+    ]
+    if breakdown:
+        lines += [
             "",
-            f"Command (one run, every variant side by side, median of {args.rounds} interleaved "
-            f"rounds over the same {args.records:,}-record topic):",
-            "",
-            "```bash",
-            f"flock /work/bench.lock .venv/bin/python benchmarks/bench_moose.py{flags}",
-            "```",
-            "",
-            f"Machine: {platform.machine()}, 2 cores shared with other work (load average "
-            f"{load[0]} before the run, {load[1]} after: rely on the side-by-side ratios); the "
-            f"runner's Python {versions[0]}, moose-lib {versions[1]}, kafka-python-ng "
-            f"{versions[2]}; broker: embedded Tansu (memory storage) on loopback.",
-            "",
-            "Environments: "
-            + "; ".join(f"**{name}**: {text}" for name, text in ENVIRONMENTS.items())
-            + ".",
-            "",
-            "| environment | runner | records/s (median) | vs plain (same environment) "
-            "| each round | budget |",
-            "| --- | --- | ---: | ---: | --- | --- |",
-            *rows,
-            "",
-            "Records/s come from the outputs' own timestamps (set by the runner's producer as "
-            "it sends them), first output to last, so the runner's start-up is not in them. "
-            "Each source record carries a `trace_id` header of its own. *plain + 2 headers "
-            "(floor)*: the plain project whose `KafkaProducer.send` adds two headers of the "
-            "sizes of `trace_id` and `traceparent` (constant values, no tracing) — what "
-            "kafka-python alone spends on carrying them.",
-            "",
-            "Per record, in one process (`benchmarks/moose_per_record.py`: the runner's "
-            "per-record steps on Moose's own objects, no broker; the minimum of 7 rounds):",
+            "Per record, in one process (`benchmarks/moose_per_record.py`, CPU time, the "
+            "least of 7 rounds):",
             "",
             *(f"- {env}: " + "; ".join(text.splitlines()) for env, text in breakdown.items()),
-            "",
         ]
-    )
+    lines += ["", *verdicts]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ and aiokafka records (``.headers``), header lists and dicts, without importing a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
 from moose_trace.tracing.context import new_span_id
-from moose_trace.tracing.ids import are_canonical_ids, new_trace_id
+from moose_trace.tracing.ids import are_canonical_ids, new_trace_id, parse_trace_id
 from moose_trace.tracing.incoming import collect_kafka, resolve_found
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
@@ -38,6 +39,7 @@ __all__ = [
     "message_headers",
     "trace_headers",
     "traced_headers",
+    "usual_trace_ids",
 ]
 
 KafkaHeaders = list[tuple[str, bytes | None]]
@@ -127,7 +129,11 @@ def trace_headers(trace_id: str, span_id: str) -> KafkaHeaders:
     outputs sent after its context has ended). ``trace_id`` must be canonical, ``span_id`` 16
     lowercase hex digits.
     """
-    return [*_trace_pair(trace_id, span_id, 1)]
+    # Built here rather than through the one-entry cache: each record's ids are new.
+    return [
+        (KAFKA_TRACE_HEADER, trace_id.encode()),
+        (TRACEPARENT_HEADER, f"00-{trace_id.replace('-', '')}-{span_id}-01".encode()),
+    ]
 
 
 def inject_headers(headers: Any = None) -> KafkaHeaders:
@@ -279,6 +285,69 @@ def _producer_shaped(id_values: list[bytes], parent_values: list[bytes]) -> bool
         and b"".join(id_values).replace(b"-", b"")
         == b"".join([parent[3:35] for parent in parent_values])
     )
+
+
+_SPAN_HEX = re.compile("[0-9a-f]{16}").fullmatch
+_ZERO_SPAN_TEXT = "0" * 16
+
+
+def usual_trace_ids(headers: Any) -> tuple[str, str | None] | None:
+    """A record's ``(trace_id, parent span id)`` when its header list has a usual shape, else
+    ``None`` (then ``incoming_trace`` reads it by the general rules). Never raises.
+
+    The usual shapes, read without the general carrier handling: only ``trace_id`` with a
+    valid id (what the seed plan's ingest writes; no parent), or exactly ``trace_id`` then
+    ``traceparent`` of that same trace, version 00, flags 01 (what this library's producers
+    write; the parent is the ``traceparent``'s span). Both give what ``incoming_trace`` would,
+    with nothing else to send on.
+    """
+    if type(headers) is not list:
+        return None
+    count = len(headers)
+    if count == 1:
+        first = headers[0]
+        if type(first) is not tuple or len(first) != 2 or first[0] != KAFKA_TRACE_HEADER:
+            return None
+        value = first[1]
+        if type(value) is not bytes or len(value) != _ID_BYTES:
+            return None
+        trace_id = parse_trace_id(value.decode("latin-1"))
+        return None if trace_id is None else (trace_id, None)
+    if count != 2:
+        return None
+    first, second = headers
+    if (
+        type(first) is not tuple
+        or type(second) is not tuple
+        or len(first) != 2
+        or len(second) != 2
+        or first[0] != KAFKA_TRACE_HEADER
+        or second[0] != TRACEPARENT_HEADER
+    ):
+        return None
+    an_id, parent = first[1], second[1]
+    if (
+        type(an_id) is not bytes
+        or type(parent) is not bytes
+        or len(an_id) != _ID_BYTES
+        or len(parent) != _TRACEPARENT_BYTES
+    ):
+        return None
+    trace_id = parse_trace_id(an_id.decode("latin-1"))
+    if trace_id is None:
+        return None
+    text = parent.decode("latin-1")
+    span = text[36:52]
+    if (
+        text[:3] != "00-"
+        or text[52:] != "-01"
+        or text[35] != "-"
+        or text[3:35] != trace_id.replace("-", "")
+        or _SPAN_HEX(span) is None
+        or span == _ZERO_SPAN_TEXT
+    ):
+        return None
+    return trace_id, span
 
 
 def incoming_trace(message_or_headers: Any) -> IncomingTrace:

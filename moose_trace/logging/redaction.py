@@ -38,6 +38,7 @@ from typing import Any
 from moose_trace._text import safe_str
 from moose_trace.logging._secret_keys import key_words, normalize_key, secret_key_by_words
 from moose_trace.logging._secret_values import is_card_number, may_hold_secret, redact_secret_values
+from moose_trace.tracing.ids import TraceIdList
 
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
@@ -81,8 +82,19 @@ DEFAULT_SENSITIVE_KEYS = frozenset(
 """Examples of the key names the default word rules find sensitive (and, passed as ``keys``, the
 names matched as whole words when you replace the rules by your own list)."""
 
+# TraceIdList: canonical trace ids by construction (a batch line's ``trace_ids``).
 _PLAIN_TYPES = frozenset(
-    {int, float, bool, type(None), datetime.datetime, datetime.date, datetime.time, uuid.UUID}
+    {
+        int,
+        float,
+        bool,
+        type(None),
+        datetime.datetime,
+        datetime.date,
+        datetime.time,
+        uuid.UUID,
+        TraceIdList,
+    }
 )
 # Trace ids (canonical or 32 hex digits) and span ids (16): what ``trace_context`` and the
 # OpenTelemetry bridge write. They hide nothing (lower-case hex: no rule can match), and new ones

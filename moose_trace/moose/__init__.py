@@ -11,6 +11,7 @@ from __future__ import annotations
 from moose_trace.moose._kafka_hooks import MISSING_TRACE_EVENT, OUTPUTS_SENT_EVENT
 from moose_trace.moose._state import HOOK_FAILED_EVENT
 from moose_trace.moose.instrument import (
+    PURE_PYTHON_CRC_EVENT,
     SUPPORTED_MOOSE_LIB,
     MooseInstrumentationWarning,
     instrument,
@@ -22,6 +23,7 @@ __all__ = [
     "HOOK_FAILED_EVENT",
     "MISSING_TRACE_EVENT",
     "OUTPUTS_SENT_EVENT",
+    "PURE_PYTHON_CRC_EVENT",
     "SUPPORTED_MOOSE_LIB",
     "MooseInstrumentationWarning",
     "instrument",

@@ -23,16 +23,30 @@ The same conventions as OpenTelemetry's kafka-python instrumentation, on the sam
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import structlog
 
+from moose_trace._fastpath import FRAME_VAR, TRACE_ID_VAR, field_var
 from moose_trace.kafka.consumer import REJECTED_EVENT
-from moose_trace.kafka.headers import incoming_trace, inject_headers, message_fields, traced_headers
+from moose_trace.kafka.headers import (
+    incoming_trace,
+    inject_headers,
+    message_fields,
+    traced_headers,
+    usual_trace_ids,
+)
 from moose_trace.moose._state import ThreadState, guard, thread_state
-from moose_trace.tracing.context import bound_pairs, enter_prepared, trace_context
-from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.context import (
+    bound_pairs,
+    enter_prepared,
+    enter_record,
+    leave_record,
+    trace_context,
+)
+from moose_trace.tracing.ids import TraceIdList, new_trace_id
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
     TRACEPARENT_HEADER,
@@ -59,68 +73,53 @@ OUTPUTS_SENT_EVENT = "sent output records"
 _log = structlog.get_logger("moose_trace.moose")
 _TRACE_HEADERS = frozenset({KAFKA_TRACE_HEADER, TRACEPARENT_HEADER})
 _missing_reported = False
-_ID_ATTRIBUTE = "_moose_trace_id"
-_CANONICAL_LENGTH = 36
+_TOPIC_VAR = field_var("kafka_topic")
+_PARTITION_VAR = field_var("kafka_partition")
+_OFFSET_VAR = field_var("kafka_offset")
+_GROUP_VAR = field_var("consumer_group")
 
 
-def _enter_record(state: ThreadState, record: Any, group: str | None) -> trace_context | None:
-    """Enter ``record``'s trace and make it this thread's record; ``None`` if the hook failed.
+class _Shape:
+    """Where a record class keeps what the hooks read: tuple indexes, read without properties."""
 
-    What the record's headers say is kept on it: entered again (iterated while copied, then
-    used), it gets the same trace and no second warning.
+    __slots__ = ("headers", "offset", "partition", "topic")
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        self.topic = fields.index("topic")
+        self.partition = fields.index("partition")
+        self.offset = fields.index("offset")
+        self.headers = fields.index("headers")
+
+
+def _record_trace(record: Any, shape: _Shape) -> tuple[str, str | None, IncomingTrace | None]:
+    """``(trace_id, parent span id, what else the headers said)`` of a traced-class record.
+
+    The usual header shapes are read directly; any other goes by the general rules. A record
+    with no valid id gets a new one, kept on the record: entered again (copied while iterated,
+    then used), it gets the same trace and no second warning. ``_bind_incoming`` takes the
+    third item once the trace is entered.
     """
-    state.record_object = record  # first: reading its fields below must not enter it again
-    untraced: IncomingTrace | None = None  # what a record without a valid id said
-    try:
-        known: str | IncomingTrace | None = getattr(record, _ID_ATTRIBUTE, None)
-        if known is None:
-            known = _lone_trace_id(record) or incoming_trace(record)
-            if isinstance(known, IncomingTrace) and known.trace_id is None:
-                untraced = known
-                known = new_trace_id()
-            if type(record) in _traced_classes.values():
-                setattr(record, _ID_ATTRIBUTE, known)
-        if isinstance(known, str):  # one valid ``trace_id`` header, or a new id: nothing more
-            context = enter_prepared(known, _record_fields(record, group))
-        else:
-            context = enter_prepared(
-                known.trace_id, _record_fields(record, group), None, known.parent_span_id
-            )
-            if known.carries_state:  # flags, tracestate, baggage: sent on with the outputs
-                bind_incoming(known)
-    except Exception as exc:
-        guard.failed(exc)
-        state.record_object = None
-        return None
-    state.record = context
-    state.failure = None
-    state.dead_letter_due = False
-    if untraced is not None:
-        _warn_untraced(untraced.rejected)
-    return context
+    known = record._moose_trace
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    usual = usual_trace_ids(record[shape.headers])
+    if usual is not None:
+        return usual[0], usual[1], None
+    incoming = incoming_trace(record)
+    if incoming.trace_id is None:
+        trace_id = new_trace_id()
+        record._moose_trace = (trace_id, None, None)
+        return trace_id, None, incoming  # the first time: the caller warns, inside the trace
+    return incoming.trace_id, incoming.parent_span_id, incoming
 
 
-def _record_fields(record: Any, group: str | None) -> Any:
-    fields = message_fields(record)
-    if group is not None:
-        fields["consumer_group"] = group
-    return bound_pairs(fields)
-
-
-def _lone_trace_id(record: Any) -> str | None:
-    """The id when the record's only header is ``trace_id`` with a valid id (what the seed
-    plan's ingest writes), else ``None``: then ``incoming_trace`` reads the headers by the
-    general rules (``traceparent`` decides, its parent span, ``tracestate``, ``baggage``)."""
-    headers = getattr(record, "headers", None)
-    if type(headers) is not list or len(headers) != 1:
-        return None
-    first = headers[0]
-    if type(first) is not tuple or len(first) != 2 or first[0] != KAFKA_TRACE_HEADER:
-        return None
-    value = first[1]
-    if type(value) is not bytes or len(value) != _CANONICAL_LENGTH:
-        return None
-    return parse_trace_id(value.decode("latin-1"))
+def _bind_incoming(incoming: IncomingTrace) -> None:
+    """Inside the record's trace: what its headers said beyond the id (flags, tracestate,
+    baggage, sent on with its outputs), or the warning that it had no valid id."""
+    if incoming.trace_id is None:
+        _warn_untraced(incoming.rejected)
+    else:
+        bind_incoming(incoming)
 
 
 def _warn_untraced(rejected: str | None) -> None:
@@ -132,9 +131,122 @@ def _warn_untraced(rejected: str | None) -> None:
         _log.warning(MISSING_TRACE_EVENT)
 
 
-def _leave(state: ThreadState, context: trace_context, outer: trace_context | None) -> None:
-    state.record = outer
-    state.record_object = None
+def _one_by_one(records: Iterable[Any], group: str | None) -> Iterator[Any]:
+    """Yield ``records`` (one partition's, of one poll) each inside its trace.
+
+    The way ``traced_messages`` binds a batch: the partition's topic, partition and group are
+    bound once, each record sets only its offset and its frame (the trace id and its span);
+    the tokens of the first sets restore everything when the loop ends, breaks or raises.
+    """
+    state = thread_state
+    _leave_entered_on_use(state)
+    outer = state.record
+    outer_object = state.record_object
+    tokens: list[contextvars.Token[Any]] | None = None
+    frame: trace_context | None = None
+    shape: _Shape | None = None
+    set_offset = _OFFSET_VAR.set
+    try:
+        for record in records:
+            if guard.on:
+                try:
+                    if tokens is None:
+                        shape = _shape_of(record)
+                        if shape is not None:
+                            tokens = _bind_partition(record, shape, group)
+                    if shape is None:
+                        frame = _enter_general(state, record, group)
+                    else:
+                        usual = None
+                        if record._moose_trace is None:
+                            usual = usual_trace_ids(record[shape.headers])
+                        if usual is not None:  # the common case, in line
+                            set_offset(record[shape.offset])
+                            frame = enter_record(*usual)
+                        else:
+                            trace_id, parent, incoming = _record_trace(record, shape)
+                            set_offset(record[shape.offset])
+                            frame = enter_record(trace_id, parent)
+                            if incoming is not None:
+                                _bind_incoming(incoming)
+                        state.record_object = record
+                        state.record = frame
+                except Exception as exc:
+                    guard.failed(exc)
+                    frame = None
+            yield record
+            if frame is not None:
+                if shape is None:
+                    _exit(frame)
+                else:
+                    leave_record(frame)
+                frame = None
+    finally:
+        state.record = outer
+        state.record_object = outer_object
+        if frame is not None:
+            _leave(frame, shape)
+        if tokens is not None:
+            _restore(tokens)
+
+
+def _leave(frame: trace_context, shape: _Shape | None) -> None:
+    """Leave a record: undo what its handling bound (a frame of ``enter_record``), or exit
+    its context (``_enter_general``'s)."""
+    if shape is None:
+        _exit(frame)
+    else:
+        leave_record(frame)
+
+
+def _bind_partition(record: Any, shape: _Shape, group: str | None) -> list[contextvars.Token[Any]]:
+    """Bind what one partition's records share; the tokens undo every variable set per record."""
+    tokens = [
+        TRACE_ID_VAR.set(TRACE_ID_VAR.get()),
+        FRAME_VAR.set(FRAME_VAR.get()),
+        _OFFSET_VAR.set(record[shape.offset]),
+        _TOPIC_VAR.set(record[shape.topic]),
+        _PARTITION_VAR.set(record[shape.partition]),
+    ]
+    if group is not None:
+        tokens.append(_GROUP_VAR.set(group))
+    return tokens
+
+
+def _restore(tokens: list[contextvars.Token[Any]]) -> None:
+    for token in reversed(tokens):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            continue  # closed from another context (a finalizer): nothing of ours is bound there
+
+
+def _enter_general(state: ThreadState, record: Any, group: str | None) -> trace_context | None:
+    """Enter ``record``'s trace as a context of its own, fields and all (records of a class the
+    hooks do not know, and records entered when first used). ``None`` if the hook failed."""
+    state.record_object = record  # first: reading its fields below must not enter it again
+    try:
+        shape = _shape_of(record)
+        if shape is not None:
+            trace_id, parent, incoming = _record_trace(record, shape)
+        else:
+            incoming = incoming_trace(record)
+            trace_id, parent = incoming.trace_id or new_trace_id(), incoming.parent_span_id
+        fields = message_fields(record)
+        if group is not None:
+            fields["consumer_group"] = group
+        context = enter_prepared(trace_id, bound_pairs(fields), None, parent)
+        if incoming is not None:
+            _bind_incoming(incoming)
+    except Exception as exc:
+        guard.failed(exc)
+        state.record_object = None
+        return None
+    state.record = context
+    return context
+
+
+def _exit(context: trace_context) -> None:
     try:
         context.__exit__(None, None, None)
     except Exception as exc:
@@ -145,37 +257,26 @@ def _leave_entered_on_use(state: ThreadState) -> None:
     context = state.record
     if state.entered_on_use and context is not None:
         state.entered_on_use = False
-        _leave(state, context, None)
-
-
-def _one_by_one(records: Iterable[Any], group: str | None) -> Iterator[Any]:
-    state = thread_state
-    _leave_entered_on_use(state)
-    outer = state.record
-    context: trace_context | None = None
-    try:
-        for record in records:
-            if guard.on:
-                context = _enter_record(state, record, group)
-            yield record
-            if context is not None:
-                _leave(state, context, outer)
-                context = None
-    finally:
-        if context is not None:
-            _leave(state, context, outer)
+        state.record = None
+        state.record_object = None
+        _exit(context)
 
 
 def _entered_on_use(record: Any) -> None:
     state = thread_state
-    if state.record_object is record or not guard.on or state.in_function:
+    if not guard.on or state.in_function:
         return
     _leave_entered_on_use(state)
-    if state.record is None and _enter_record(state, record, state.group) is not None:
+    if state.record is None and _enter_general(state, record, state.group) is not None:
         state.entered_on_use = True
 
 
 _traced_classes: dict[type, type] = {}
+_shapes: dict[type, _Shape] = {}
+
+
+def _shape_of(record: Any) -> _Shape | None:
+    return _shapes.get(type(record))
 
 
 def _traced_class(cls: type) -> type | None:
@@ -183,17 +284,28 @@ def _traced_class(cls: type) -> type | None:
     traced = _traced_classes.get(cls)
     if traced is None:
         plain = getattr(cls, "partition", None)
-        if not isinstance(getattr(cls, "_fields", None), tuple) or plain is None:
+        fields = getattr(cls, "_fields", None)
+        if not isinstance(fields, tuple) or plain is None:
             return None
-        getter = plain.__get__
+        try:
+            shape = _Shape(fields)
+        except ValueError:  # not a record shaped like kafka-python's
+            return None
+        index = shape.partition
+        state = thread_state
 
         def partition(self: Any) -> Any:
-            _entered_on_use(self)
-            return getter(self)
+            if state.record_object is not self:  # not the record being handled: enter it
+                _entered_on_use(self)
+            return self[index]
 
-        # No __slots__: an instance keeps the trace id it was given (see _enter_record).
-        traced = type(cls.__name__, (cls,), {"partition": property(partition)})
+        # No __slots__: a record given a new trace id keeps it (see _record_trace); the class
+        # default answers for every other record without an instance dict.
+        traced = type(
+            cls.__name__, (cls,), {"partition": property(partition), "_moose_trace": None}
+        )
         _traced_classes[cls] = traced
+        _shapes[traced] = shape
     return traced
 
 
@@ -264,33 +376,44 @@ def _has_trace_headers(headers: Any) -> bool:
 
 def outgoing_headers(topic: Any, headers: Any) -> Any:
     """The headers to send a record with (see the module docstring for whose trace)."""
+    state = thread_state
+    pending = state.pending
+    if headers is None and pending and state.record is None:  # a batch's outputs: in order
+        trace_id, carrier = pending.popleft()
+        _note_sent(state, topic, trace_id)
+        return carrier  # the input's own list, shared by its outputs: kafka-python only reads it
     if headers and _has_trace_headers(headers):
         return headers
-    state = thread_state
-    if state.record is not None:
-        if not (state.entered_on_use and state.pending) or state.in_function:
-            state.dead_letter_due = False
+    record = state.record
+    if record is not None:
+        if state.in_function or not (state.entered_on_use and pending):
+            state.dead_letter_for = None
             return inject_headers(headers)
-        if state.dead_letter_due:  # the dead letter of the record that just failed
-            state.dead_letter_due = False
+        if state.dead_letter_for is record:  # the dead letter of the record that just failed
+            state.dead_letter_for = None
             return inject_headers(headers)
         _leave_entered_on_use(state)  # the batch's outputs are going out: that record is done
-    if state.pending:
-        trace_id, carrier = state.pending.popleft()
-        sent = state.sent.get(topic)
-        if sent is None:
-            state.sent[topic] = [trace_id]
-        else:
-            sent.append(trace_id)
-        return [*carrier, *headers] if headers else list(carrier)
+    if pending:
+        trace_id, carrier = pending.popleft()
+        _note_sent(state, topic, trace_id)
+        return [*carrier, *headers] if headers else carrier
     return traced_headers(headers)[0]
+
+
+def _note_sent(state: ThreadState, topic: Any, trace_id: str) -> None:
+    sent = state.sent.get(topic)
+    if sent is None:
+        state.sent[topic] = TraceIdList((trace_id,))
+    else:
+        sent.append(trace_id)
 
 
 def report_sent() -> None:
     """Log one line per topic for the batch outputs sent since the last report.
 
     The outputs of a batch belong to many traces: the line lists them in ``trace_ids``, so
-    ``moose-trace logs --trace <id>`` finds the produce of that id's outputs.
+    ``moose-trace logs --trace <id>`` finds the produce of that id's outputs. The ids are the
+    records' own canonical ids: the list goes out as it is, unread by the redactor.
     """
     sent = thread_state.sent
     thread_state.sent = {}
@@ -301,7 +424,7 @@ def report_sent() -> None:
             operation="produce",
             kafka_topic=topic,
             records=len(trace_ids),
-            trace_ids=list(dict.fromkeys(trace_ids)),
+            trace_ids=TraceIdList(dict.fromkeys(trace_ids)),
         )
 
 

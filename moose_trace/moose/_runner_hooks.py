@@ -20,6 +20,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from moose_trace._fastpath import FRAME_VAR, TRACE_ID_VAR
 from moose_trace.errors.categories import UNKNOWN_ERROR, categorize_error, error_type_name
 from moose_trace.kafka.headers import inject_headers, trace_headers
 from moose_trace.moose._state import guard, thread_state
@@ -41,7 +42,23 @@ _ERROR_LEVEL = "error"
 def _with_trace(line: Any) -> Any:
     if type(line) is not dict or line.get(STRUCTURED_MARKER) is not True or not guard.on:
         return line
-    trace_id = current_trace_id()
+    trace_id = TRACE_ID_VAR.get()
+    if (
+        trace_id is not Ellipsis
+        and "trace_id" not in line
+        and (line.get("level") != _ERROR_LEVEL or "error_category" in line)
+    ):
+        # The usual line: inside a record's trace, no error to categorize. A new dict: the
+        # caller's own is left as it was.
+        frame = FRAME_VAR.get()
+        if frame is None:
+            return {**line, "trace_id": trace_id}
+        return {**line, "trace_id": trace_id, "span_id": frame.span_id}
+    return _with_trace_in_general(line)
+
+
+def _with_trace_in_general(line: dict[str, Any]) -> Any:
+    trace_id = current_trace_id()  # also an OpenTelemetry span's, outside any trace context
     uncategorized = line.get("level") == _ERROR_LEVEL and "error_category" not in line
     if (trace_id is None or "trace_id" in line) and not uncategorized:
         return line
@@ -54,10 +71,13 @@ def _with_trace(line: Any) -> Any:
                 traced["span_id"] = span_id
         if uncategorized:
             state = thread_state
-            failure = state.failure if state.record is not None else None
-            traced["error_category"] = failure[0] if failure is not None else UNKNOWN_ERROR
-            if failure is not None:
-                traced.setdefault("error_type", failure[1])
+            failure = state.failure
+            record = state.record
+            if failure is None or record is None or failure[0] is not record:
+                traced["error_category"] = UNKNOWN_ERROR
+            else:
+                traced["error_category"] = failure[1]
+                traced.setdefault("error_type", failure[2])
         return traced
     except Exception as exc:
         guard.failed(exc)
@@ -96,17 +116,17 @@ class TracedMooseJson(types.ModuleType):
 def _queue_outputs(record: trace_context, result: Any) -> None:
     # The record's own span is the outputs' parent: any span the function opened has ended by
     # now. A record that came with flags, tracestate or baggage sends them on (inject_headers
-    # reads them from the record's context); the usual record needs only the two ids.
+    # reads them from the record's context); the usual record needs only the two ids. One
+    # header list per input, shared by all its outputs.
     if current_incoming() is None:
         headers = trace_headers(record.trace_id, record.span_id)
     else:
         headers = inject_headers()
     entry = (record.trace_id, headers)
-    pending = thread_state.pending
     if isinstance(result, list):  # the runner sends a list's items one by one
-        pending.extend(entry for item in result if item is not None)
+        thread_state.pending.extend([entry for item in result if item is not None])
     else:
-        pending.append(entry)
+        thread_state.pending.append(entry)
 
 
 def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,25 +134,30 @@ def traced_run(original: Callable[..., Any]) -> Callable[..., Any]:
 
     def run(self: Any, context: Any, func: Callable[[], Any]) -> Any:
         state = thread_state
-        if not guard.on or state.record is None:
+        record = state.record
+        if record is None or not guard.on:
             return original(self, context, func)
-        state.failure = None
         state.in_function = True
         try:
             result = original(self, context, func)
         except Exception as exc:
             try:
-                state.failure = (categorize_error(exc), error_type_name(exc))
-                state.dead_letter_due = True
+                state.failure = (record, categorize_error(exc), error_type_name(exc))
+                state.dead_letter_for = record
             except Exception as hook_exc:
                 guard.failed(hook_exc)
             raise
         finally:
             state.in_function = False
-        record = state.record
-        if result is not None and record is not None:
+        if result is not None:
             try:
-                _queue_outputs(record, result)
+                if type(result) is not list and current_incoming() is None:
+                    # The usual record and one output: its two ids, in line.
+                    state.pending.append(
+                        (record.trace_id, trace_headers(record.trace_id, record.span_id))
+                    )
+                else:
+                    _queue_outputs(record, result)
             except Exception as exc:
                 guard.failed(exc)
         return result

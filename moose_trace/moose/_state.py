@@ -11,6 +11,7 @@ import structlog
 
 from moose_trace.kafka.headers import KafkaHeaders
 from moose_trace.tracing.context import trace_context
+from moose_trace.tracing.ids import TraceIdList
 
 __all__ = ["HOOK_FAILED_EVENT", "Guard", "ThreadState", "guard", "thread_state"]
 
@@ -31,10 +32,11 @@ class ThreadState(threading.local):
     record: trace_context | None
     pending: deque[tuple[str, KafkaHeaders]]
     """``(trace_id, headers)`` of each output queued, in the order the runner sends them."""
-    sent: dict[str, list[str]]
+    sent: dict[str, TraceIdList]
     """Topic → trace ids of the queued outputs sent since the last report (``flush``)."""
-    failure: tuple[str, str] | None
-    """``(error_category, error_type)`` of the last user function that raised on this record."""
+    failure: tuple[trace_context, str, str] | None
+    """``(record, error_category, error_type)``: the record on which a user function raised
+    last (an entry of another record than ``record`` is stale, never read)."""
     record_object: Any
     """The consumer record whose trace ``record`` is (identity, to spot a record already in)."""
     entered_on_use: bool
@@ -42,8 +44,9 @@ class ThreadState(threading.local):
     (the runner copied them first): it ends at the next record, poll, or batch output send."""
     in_function: bool
     """Inside ``StructuredLogContext.run``: a send there is the user function's own."""
-    dead_letter_due: bool
-    """A user function just raised on ``record``: the next send is its dead letter."""
+    dead_letter_for: trace_context | None
+    """The record a user function just raised on: while it is ``record``, the next send is its
+    dead letter."""
     group: str | None
     """The consumer group of the consumer this thread polled last."""
 
@@ -55,7 +58,7 @@ class ThreadState(threading.local):
         self.record_object = None
         self.entered_on_use = False
         self.in_function = False
-        self.dead_letter_due = False
+        self.dead_letter_for = None
         self.group = None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import threading
 import warnings
@@ -30,6 +31,7 @@ from moose_trace.moose._runner_hooks import TracedMooseJson, traced_run
 from moose_trace.moose._state import guard, thread_state
 
 __all__ = [
+    "PURE_PYTHON_CRC_EVENT",
     "SUPPORTED_MOOSE_LIB",
     "MooseInstrumentationWarning",
     "instrument",
@@ -40,9 +42,17 @@ __all__ = [
 SUPPORTED_MOOSE_LIB = "0.6"
 """The moose-lib release series the hooks were written and tested against (0.6.x)."""
 
+PURE_PYTHON_CRC_EVENT = (
+    "kafka-python computes CRC-32C in pure Python here: the trace headers cost about a fifth of"
+    " the runner's records/s; pip install 'moose-trace[moose]' (adds crc32c) to make them cheap"
+)
+"""The ``event`` of the one warning ``instrument()`` logs when kafka-python has no native
+CRC-32C (the ``crc32c`` package): each byte of a header then costs about 0.5 µs to checksum."""
+
 _log = structlog.get_logger("moose_trace.moose")
 _lock = threading.Lock()
 _patches = Patches()
+_crc_reported = False
 
 
 class MooseInstrumentationWarning(RuntimeWarning):
@@ -134,7 +144,29 @@ def _instrument() -> bool:
     _hook_json(structured, "Moose's function log lines")
     _hook_json(commons, "Moose's cli_log lines")
     guard.arm()
+    _check_checksum()
     return True
+
+
+def _check_checksum() -> None:
+    """Warn once per process when kafka-python checksums record batches in pure Python.
+
+    kafka-python-ng (what moose-lib installs) uses the ``crc32c`` package when it is importable
+    and its own pure-Python CRC-32C otherwise; every byte of the two trace headers (about 110
+    a record) then costs as much to checksum as a byte of the value. Measured in
+    docs/benchmarks/moose.md.
+    """
+    global _crc_reported  # noqa: PLW0603 - one warning per process
+    if _crc_reported:
+        return
+    util = _module("kafka.record.util")
+    if util is not None and hasattr(util, "crc32c_c"):
+        native = util.crc32c_c is not None
+    else:  # another kafka-python layout: whether the package it would use is there at all
+        native = importlib.util.find_spec("crc32c") is not None
+    if not native:
+        _crc_reported = True
+        _log.warning(PURE_PYTHON_CRC_EVENT)
 
 
 def uninstrument() -> None:

@@ -20,7 +20,7 @@ from moose_trace.kafka import (
     message_headers,
     traced_headers,
 )
-from moose_trace.kafka.headers import batch_incoming
+from moose_trace.kafka.headers import batch_incoming, usual_trace_ids
 from moose_trace.tracing.context import trace_context
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 from moose_trace.tracing.propagation import extract_incoming, header_getter
@@ -250,6 +250,44 @@ def test_a_batch_reads_each_record_as_incoming_trace_does(batch: list[Any]) -> N
     found = batch_incoming([ConfluentLike(headers) for headers in batch])
     assert len(found) == len(batch)
     assert all(same_reading(read, headers) for read, headers in zip(found, batch, strict=True))
+
+
+@given(batch_headers)
+def test_a_usual_record_is_read_as_incoming_trace_does(headers: Any) -> None:
+    """The Moose hooks' direct reading (one record's header list) agrees with the general one
+    whenever it answers, and it answers for the shapes producers write."""
+    read = usual_trace_ids(headers)
+    if read is not None:
+        assert same_reading(read, headers)
+
+
+def test_the_usual_shapes_are_read_directly_and_the_rest_left_to_the_rules() -> None:
+    tid = new_trace_id()
+    parent = f"00-{tid.replace('-', '')}-00f067aa0ba902b7-01".encode()
+    assert usual_trace_ids([("trace_id", tid.encode())]) == (tid, None)
+    assert usual_trace_ids([("trace_id", tid.upper().encode())]) == (tid, None)
+    pair = [("trace_id", tid.encode()), ("traceparent", parent)]
+    assert usual_trace_ids(pair) == (tid, "00f067aa0ba902b7")
+    other = new_trace_id()
+    not_usual = [
+        [("trace_id", tid.encode()), ("traceparent", parent.replace(b"-01", b"-03"))],  # flags
+        [("trace_id", other.encode()), ("traceparent", parent)],  # two traces: rules decide
+        [("trace_id", tid.encode()), ("traceparent", parent.upper())],  # not W3C
+        [
+            ("trace_id", tid.encode()),
+            ("traceparent", parent.replace(b"00f067aa0ba902b7", b"0" * 16)),
+        ],
+        [("trace_id", tid.encode()), ("trace_id", tid.encode())],  # duplicated
+        [("trace_id", None)],
+        [("trace_id", b"\xff" * 36)],
+        [("trace_id", b"7" * 10_000)],
+        [("trace_id", b"00000000-0000-0000-0000-000000000000")],
+        [("traceparent", parent)],
+        [],
+        None,
+    ]
+    for headers in not_usual:
+        assert usual_trace_ids(headers) is None, headers
 
 
 def test_a_batch_of_producer_records_is_read_as_ids() -> None:

@@ -106,10 +106,11 @@ FROM_TRACEPARENT = new_trace_id()
 FAILING = new_trace_id()
 FILTERED = new_trace_id()
 W3C = new_trace_id()
+CHAINED = new_trace_id()  # an output of an upstream traced function, read in the usual shape
 SENDER_SPAN = "00f067aa0ba902b7"  # the span of whoever produced the W3C inputs
 TRACESTATE = b"acme=t61rcWkgMzE,rojo=00f067aa0ba902b7"
 BAGGAGE = b"tenant_id=acme,user_id=42"
-# id -> (kind, headers); ids 1..4 and 9 carry a trace, 5..8 do not (or carry a bad one).
+# id -> (kind, headers); ids 1..4, 9, 10 carry a trace, 5..8 do not (or carry a bad one).
 INPUTS: dict[int, tuple[str, Any]] = {
     1: ("one", [("trace_id", GOOD.encode())]),
     2: ("three", [("traceparent", traceparent_for(FROM_TRACEPARENT, SENDER_SPAN).encode())]),
@@ -136,9 +137,17 @@ INPUTS: dict[int, tuple[str, Any]] = {
             ("baggage", BAGGAGE),
         ],
     ),
+    # What an upstream TracedProducer or instrumented runner writes: the id, then traceparent.
+    10: (
+        "one",
+        [
+            ("trace_id", CHAINED.encode()),
+            ("traceparent", traceparent_for(CHAINED, SENDER_SPAN).encode()),
+        ],
+    ),
 }
-TRACED = {1: GOOD, 2: FROM_TRACEPARENT, 3: FAILING, 4: FILTERED, 9: W3C}
-OUTPUT_COUNT = {1: 1, 2: 3, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1, 9: 3}
+TRACED = {1: GOOD, 2: FROM_TRACEPARENT, 3: FAILING, 4: FILTERED, 9: W3C, 10: CHAINED}
+OUTPUT_COUNT = {1: 1, 2: 3, 3: 0, 4: 0, 5: 1, 6: 1, 7: 1, 8: 1, 9: 3, 10: 1}
 
 
 def read_all(broker: EmbeddedBroker, topic: str, count: int, deadline: float) -> list[Any]:
@@ -427,7 +436,7 @@ def test_tracestate_baggage_and_flags_go_on_with_outputs_and_dead_letters(
     assert traceparent_parts(headers["traceparent"][0])[2] == spans[3]
     # Records that came with ids only send ids only.
     for output in moose_run["outputs"]:
-        if json.loads(output.value())["id"] in (1, 2, 5):
+        if json.loads(output.value())["id"] in (1, 2, 5, 10):
             assert set(headers_of(output)) == {"trace_id", "traceparent"}
 
 
@@ -445,6 +454,25 @@ def test_the_record_span_names_the_sender_as_its_parent(moose_run: dict[str, Any
     assert watched["trace_id"] == transformed["trace_id"] == W3C
     assert watched["parent_span_id"] == SENDER_SPAN
     assert transformed["parent_span_id"] == spans[9]
+    # The same for a record in the producers' own shape (trace_id, then traceparent): its
+    # output names the record's span, whose parent is the sender's.
+    [chained] = [
+        line
+        for line in sdk
+        if line.get("event") == "record transformed" and line["trace_id"] == CHAINED
+    ]
+    assert chained["parent_span_id"] == spans[10] != SENDER_SPAN
+    [watched_chained] = [
+        line for line in sdk if line.get("event") == "watched" and line["record_id"] == 10
+    ]
+    assert watched_chained["parent_span_id"] == SENDER_SPAN
+    [output] = [out for out in moose_run["outputs"] if json.loads(out.value())["id"] == 10]
+    assert traceparent_parts(headers_of(output)["traceparent"][0]) == [
+        "00",
+        CHAINED.replace("-", ""),
+        spans[10],
+        "01",
+    ]
     # Allow-listed baggage members label the lines of that record.
     assert (watched["tenant_id"], watched["user_id"]) == ("acme", "42")
     assert (transformed["tenant_id"], transformed["user_id"]) == ("acme", "42")

@@ -20,6 +20,7 @@ import moose_trace.moose._kafka_hooks as kafka_hooks
 from moose_trace.logging.config import configure_logging
 
 broker = sys.argv[1]
+topic = sys.argv[2]
 found: dict[str, object] = {}
 stream = io.StringIO()
 configure_logging("hooks-check", level="info", stream=stream, json=True, log_dir=False)
@@ -72,7 +73,6 @@ found["moose_lines"] = [json.loads(line) for line in captured.getvalue().splitli
 moose_trace.moose.uninstrument()
 
 # A hook that raises: logged once, the records still flow, the runner goes on untraced.
-topic = "hooks-check"
 producer = kafka.KafkaProducer(bootstrap_servers=broker)
 for number in range(3):
     producer.send(topic, str(number).encode(), headers=[("trace_id", b"x")])
@@ -104,6 +104,11 @@ found["headers_after_failure"] = [name for name, _ in after[0].headers]
 lines = [json.loads(line) for line in stream.getvalue().splitlines()]
 found["failure_lines"] = [
     line for line in lines if line.get("event") == moose_trace.moose.HOOK_FAILED_EVENT
+]
+# instrument() ran four times above; kafka-python checksums in pure Python unless crc32c is on
+# the path (the test runs this script both ways).
+found["crc_warnings"] = [
+    line for line in lines if line.get("event") == moose_trace.moose.PURE_PYTHON_CRC_EVENT
 ]
 moose_trace.moose.uninstrument()
 print(json.dumps(found))
