@@ -2,10 +2,10 @@
 
 ``read_headers`` collects the trace headers (``X-Trace-Id``, ``traceparent``, ``tracestate``,
 ``baggage``) and hands them to ``moose_trace.tracing.propagation.extract_incoming``, the one
-parser, plus
-``X-Forwarded-For`` and ``X-Request-Id``. ``choose_trace`` applies the stacking rule: when an
-outer middleware (OpenTelemetry's) already runs a span, that span's trace is the request's trace,
-and a different incoming id is kept as ``linked_trace_id``.
+parser, plus ``X-Forwarded-For`` and ``X-Request-Id``: a ``RequestHeaders``. ``choose_trace``
+applies the stacking rule: when an outer middleware (OpenTelemetry's) already runs a span, that
+span's trace is the request's trace, and a different incoming id is kept as
+``linked_trace_id``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from moose_trace.tracing.propagation import (
 )
 from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
-__all__ = ["NO_TRACE", "TraceChoice", "choose_trace", "read_headers"]
+__all__ = ["NO_TRACE", "RequestHeaders", "TraceChoice", "choose_trace", "read_headers"]
 
 _TRACE_ID = 0
 _TRACEPARENT = 1
@@ -54,14 +54,30 @@ _NO_TRACE = NO_TRACE
 _last_lone_id: tuple[bytes, IncomingTrace] = (b"", _NO_TRACE)
 
 
-def read_headers(
-    headers: Iterable[Iterable[bytes]],
-) -> tuple[IncomingTrace, list[bytes] | None, str | None]:
-    """Read what the middleware needs from the raw headers, in one pass.
+class RequestHeaders:
+    """What the middleware reads from a request's headers."""
 
-    Returns the incoming trace (``extract_incoming``'s answer), the ``X-Forwarded-For`` values
-    and a valid ``X-Request-Id``.
-    """
+    __slots__ = ("forwarded", "incoming", "request_id")
+
+    def __init__(
+        self, incoming: IncomingTrace, forwarded: list[bytes] | None, request_id: str | None
+    ) -> None:
+        self.incoming = incoming
+        """The incoming trace (``extract_incoming``'s answer; ``NO_TRACE`` without headers)."""
+        self.forwarded = forwarded
+        """The ``X-Forwarded-For`` values, in order, when any were sent."""
+        self.request_id = request_id
+        """A valid ``X-Request-Id`` (1-64 safe characters), else ``None``."""
+
+    def forwarded_text(self) -> str | None:
+        """The ``X-Forwarded-For`` values as one comma-separated text, or ``None``."""
+        if self.forwarded is None:
+            return None
+        return ",".join(value.decode("latin-1") for value in self.forwarded)
+
+
+def read_headers(headers: Iterable[Iterable[bytes]]) -> RequestHeaders:
+    """Read what the middleware needs from the raw headers, in one pass."""
     global _last_lone_id  # noqa: PLW0603 - a one-entry cache, replaced atomically
     trace_headers: list[tuple[bytes, bytes]] | None = None
     sent_id: bytes | None = None
@@ -85,19 +101,20 @@ def read_headers(
         elif request_id is None and _VALID_REQUEST_ID(value) is not None:
             request_id = value.decode("ascii")
     if trace_headers is None:
-        return _NO_TRACE, forwarded, request_id
+        return RequestHeaders(_NO_TRACE, forwarded, request_id)
     if len(trace_headers) == 1 and sent_id is not None:
         # The common case, a lone X-Trace-Id: extract_incoming's answer for it is
         # IncomingTrace(parse_trace_id(value)) when valid; taken straight from the bytes.
         last = _last_lone_id
         if last[0] == sent_id:
-            return last[1], forwarded, request_id
+            return RequestHeaders(last[1], forwarded, request_id)
         trace_id = parse_trace_id(sent_id)
         if trace_id is not None:
             incoming = IncomingTrace(trace_id)
             _last_lone_id = (sent_id, incoming)
-            return incoming, forwarded, request_id
-    return extract_incoming(trace_headers, id_headers=_ID_HEADERS), forwarded, request_id
+            return RequestHeaders(incoming, forwarded, request_id)
+    incoming = extract_incoming(trace_headers, id_headers=_ID_HEADERS)
+    return RequestHeaders(incoming, forwarded, request_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,26 +1,24 @@
 """The one OpenTelemetry SERVER span per request, with the request's trace id as its trace id.
 
 Uses only ``opentelemetry-api``: the spans are whatever the tracer provider makes (the SDK's when
-one is configured, no-ops otherwise).
+one is configured, no-ops otherwise). Making a span current and reading its ids are the steps
+every integration shares (``moose_trace.tracing.spans``); what is here is the SERVER span's own.
 """
 
 from __future__ import annotations
 
-from contextvars import Token
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
-from moose_trace.tracing.ids import trace_id_from_int
 from moose_trace.tracing.otel import record_span_error
+from moose_trace.tracing.spans import ERROR_STATUS
 
-__all__ = ["ServerSpans", "span_ids"]
+__all__ = ["ServerSpans"]
 
 _SERVER = SpanKind.SERVER
-_ERROR = Status(StatusCode.ERROR)
 
 
 class ServerSpans:
@@ -50,25 +48,6 @@ class ServerSpans:
         return self._tracer.start_span(method, parent, _SERVER, attributes)
 
     @staticmethod
-    def activate(span: otel_trace.Span, parent: Context | None = None) -> Token[Context]:
-        """Make ``span`` the current span; return the token for ``deactivate``.
-
-        ``parent``: the context it was started in, whose other entries (the incoming baggage)
-        stay current with it; default the current context.
-        """
-        return otel_context.attach(otel_trace.set_span_in_context(span, parent))
-
-    @staticmethod
-    def activate_context(context: Context) -> Token[Context]:
-        """Make ``context`` OpenTelemetry's current context; return the token for ``deactivate``."""
-        return otel_context.attach(context)
-
-    @staticmethod
-    def deactivate(token: Token[Context]) -> None:
-        """Undo ``activate``."""
-        otel_context.detach(token)
-
-    @staticmethod
     def finish(
         span: otel_trace.Span,
         method: str,
@@ -91,19 +70,7 @@ class ServerSpans:
             if error is not None:
                 record_span_error(span, error)
             elif status >= 500:
-                span.set_status(_ERROR)
+                span.set_status(ERROR_STATUS)
                 if category is not None:  # as on the access line
                     span.set_attribute("error.category", category)
         span.end()
-
-
-def span_ids(span: otel_trace.Span) -> tuple[str, str, int] | None:
-    """Return ``(trace_id, span_id, trace_flags)`` of a span, or ``None`` for a no-op one."""
-    span_context = span.get_span_context()
-    if not span_context.is_valid:
-        return None
-    return (
-        trace_id_from_int(span_context.trace_id),
-        f"{span_context.span_id:016x}",
-        int(span_context.trace_flags),
-    )

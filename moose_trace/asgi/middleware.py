@@ -28,38 +28,22 @@ from typing import Any
 import orjson
 from opentelemetry import trace as otel_trace
 
-from moose_trace.asgi._incoming import NO_TRACE, choose_trace, read_headers
+from moose_trace.asgi._incoming import RequestHeaders, choose_trace, read_headers
 from moose_trace.asgi._metrics import record_request
-from moose_trace.asgi._span import ServerSpans, span_ids
+from moose_trace.asgi._request_trace import RequestTrace
+from moose_trace.asgi._response import ResponseWatch
+from moose_trace.asgi._span import ServerSpans
 from moose_trace.asgi._stacking import STACKING_HINT, stacking_risk
 from moose_trace.asgi._types import ASGIApp, Message, Receive, Scope, Send
 from moose_trace.asgi.client import TrustedProxies
-from moose_trace.asgi.naming import PathClassifier, PathRule
+from moose_trace.asgi.naming import PathClassifier, PathRule, route_template
 from moose_trace.asgi.principal import scope_principal
 from moose_trace.errors._rules import category_of_error_status
 from moose_trace.errors.categories import error_fields
 from moose_trace.logging.config import direct_logger
-from moose_trace.tracing.context import (
-    bound_pairs,
-    current_fields,
-    enter_prepared,
-    trace_context,
-)
-from moose_trace.tracing.otel import (
-    LAYER_ATTRIBUTE,
-    ContextParent,
-    attach_context,
-    context_with_span,
-    detach_context,
-    otel_in_use,
-)
-from moose_trace.tracing.propagation import (
-    HTTP_TRACE_HEADER,
-    IncomingTrace,
-    bind_incoming,
-    otel_context_of,
-    traceparent_for,
-)
+from moose_trace.tracing.context import bound_pairs, current_fields
+from moose_trace.tracing.otel import LAYER_ATTRIBUTE
+from moose_trace.tracing.propagation import IncomingTrace
 
 __all__ = [
     "ACCESS_EVENT",
@@ -103,8 +87,6 @@ REQUEST_FIELDS = (
 DEFAULT_CONTEXT_FIELDS = ("type", "name", "layer")
 """Bound for the whole request by default: enough to find any of its lines by primitive."""
 
-_TRACE_ID_HEADER = HTTP_TRACE_HEADER.encode("ascii")
-_TRACEPARENT_HEADER = b"traceparent"
 _TRACED_SCOPES = frozenset({"http", "websocket"})
 _CLIENT_CLOSED = 499  # nginx's status for a request the client gave up on
 _DEFAULT_RULE = PathRule()
@@ -184,137 +166,104 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         started_ns = _now_ns()
-        incoming, forwarded, request_id = read_headers(scope.get("headers") or ())
+        headers = read_headers(scope.get("headers") or ())
+        fields = self._request_fields(scope, headers)
+        trace = self._enter_trace(scope, fields, headers.incoming)
+        response = ResponseWatch(send, trace.headers, http=kind == "http")
+        outcome = _Outcome()
+        try:
+            if headers.incoming.rejected is not None:
+                self._logger().warning(REJECTED_EVENT, rejected_trace_id=headers.incoming.rejected)
+            await self._run_app(scope, receive, response, outcome, trace.context.trace_id)
+            elapsed_ns = (response.finished_ns or _now_ns()) - started_ns
+            if self._access_log:
+                self._access(scope, fields, elapsed_ns, response.status, outcome)
+            record_request(
+                fields["type"],
+                fields["layer"],
+                fields["name"],
+                elapsed_ns=elapsed_ns,
+                status=response.status,
+                error=outcome.error,
+                category=outcome.category,
+            )
+        finally:
+            trace.leave(scope, response.status or 500, outcome.error, outcome.category)
+        if outcome.error is not None and not outcome.handled:
+            raise outcome.error
 
+    def _request_fields(self, scope: Scope, headers: RequestHeaders) -> dict[str, Any]:
+        """The request's fields, in the access line's order: primitive, name, layer, method,
+        path, then the client's address and request id when known."""
         path: str = scope["path"]
-        method: str = scope.get("method") or "GET"
         try:
             primitive, name = self._rule(path)
         except Exception:  # a broken custom rule must not take every request down with it
             primitive, name = _DEFAULT_RULE(path)
-        layer = self._layer
         fields: dict[str, Any] = {
             "type": primitive,
             "name": name,
-            "layer": layer,
-            "http_method": method,
+            "layer": self._layer,
+            "http_method": scope.get("method") or "GET",
             "http_path": path,
         }
         client = scope.get("client")
         client_ip = client[0] if client else None
-        if forwarded is not None and self._proxies:
-            client_ip = self._proxies.client_ip(client_ip, _forwarded_text(forwarded))
+        if headers.forwarded is not None and self._proxies:
+            client_ip = self._proxies.client_ip(client_ip, headers.forwarded_text())
         if client_ip is not None:
             fields["client_ip"] = client_ip
-        if request_id is not None:
-            fields["request_id"] = request_id
+        if headers.request_id is not None:
+            fields["request_id"] = headers.request_id
+        return fields
 
+    def _enter_trace(
+        self, scope: Scope, fields: dict[str, Any], incoming: IncomingTrace
+    ) -> RequestTrace:
+        """Choose the request's trace (outer span, headers, or new) and enter it."""
         spans = self._spans
         # The remote parent context is for the server span only (made current without a span
-        # of ours, the request's parent is built lazily: see _remote_parent).
+        # of ours, the request's parent is built lazily: see RequestTrace).
         choice = choose_trace(incoming, with_parent=spans is not None)
-        trace_id = choice.trace_id
         if choice.linked_trace_id is not None:
             fields["linked_trace_id"] = choice.linked_trace_id
             if choice.outer_disagrees:
-                self._warn_outer_span(trace_id, choice.linked_trace_id)
-        span = span_token = None
-        span_id = None
-        traceparent = choice.outer_traceparent
+                self._warn_outer_span(choice.trace_id, choice.linked_trace_id)
+        span_start = None
         if spans is not None:
-            span = spans.start(
-                method,
-                _span_attributes(scope, method, path, layer),
-                choice.parent,
-                choice.linked_trace_id,
-            )
-            ids = span_ids(span)
-            if ids is not None:
-                span_trace_id, span_id, span_flags = ids
-                trace_id = trace_id or span_trace_id
-                traceparent = traceparent_for(span_trace_id, span_id, flags=span_flags)
-            span_token = spans.activate(span, choice.parent)
+            method, path = fields["http_method"], fields["http_path"]
+            span_start = (method, _span_attributes(scope, method, path, self._layer))
+        return RequestTrace(choice, incoming, self._context_pairs(fields), spans, span_start)
 
+    def _context_pairs(self, fields: dict[str, Any]) -> Any:
+        """The ContextVars and values of the fields bound for the whole request."""
         bound = self._context_fields
         if bound is None:
+            primitive, name = fields["type"], fields["name"]
             pairs = self._pairs.get((primitive, name))
-            if pairs is None:
-                pairs = self._default_pairs(primitive, name)
-        else:
-            pairs = bound_pairs({key: fields[key] for key in bound if key in fields})
-        context = enter_prepared(trace_id, pairs, span_id)
-        trace_id = context.trace_id
-        if incoming is not NO_TRACE and incoming.carries_more:
-            bind_incoming(incoming)
-        remote_token = None
-        if span_token is None and traceparent is None and otel_in_use():
-            # No span of ours or an outer one: OpenTelemetry instrumentation inside the app
-            # (an inner OpenTelemetryMiddleware, an HTTP client's) continues this trace.
-            remote_token = attach_context(_remote_parent(context, incoming))
-        added = [(_TRACE_ID_HEADER, trace_id.encode("ascii"))]
-        if traceparent is not None:
-            added.append((_TRACEPARENT_HEADER, traceparent.encode("ascii")))
-        status = 0
-        finished_ns = 0
+            return pairs if pairs is not None else self._default_pairs(primitive, name)
+        return bound_pairs({key: fields[key] for key in bound if key in fields})
 
-        async def traced_send(message: Message) -> None:
-            nonlocal status, finished_ns
-            if status:
-                if not finished_ns and not message.get("more_body") and kind == "http":
-                    finished_ns = _now_ns()  # the last body chunk: the response is complete
-            else:
-                message_type = message["type"]
-                if message_type == "http.response.start":
-                    status = message["status"]
-                    message = {**message, "headers": [*message.get("headers", ()), *added]}
-                elif message_type == "websocket.accept":
-                    status = 101
-                    message = {**message, "headers": [*message.get("headers", ()), *added]}
-                elif message_type == "websocket.close":
-                    status = 403  # closed before the handshake: the server answers 403
-                elif message_type == "websocket.http.response.start":
-                    status = message["status"]
-                    message = {**message, "headers": [*message.get("headers", ()), *added]}
-            await send(message)
-
-        error: BaseException | None = None
-        handled = False
-        category: str | None = None  # of an error status sent without raising
+    async def _run_app(
+        self,
+        scope: Scope,
+        receive: Receive,
+        response: ResponseWatch,
+        outcome: _Outcome,
+        trace_id: str,
+    ) -> None:
+        """Run the app; note how it ended. An exception before the response started is
+        answered with a 500 naming the trace id (``outcome.handled`` when it went out)."""
         try:
-            if incoming.rejected is not None:
-                self._logger().warning(REJECTED_EVENT, rejected_trace_id=incoming.rejected)
-            try:
-                await self.app(scope, receive, traced_send)
-            except Exception as exc:
-                error = exc
-                if status == 0 and kind == "http":
-                    handled = await _send_server_error(traced_send, trace_id)
-            except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
-                error = exc
-            if error is None and status >= 400:
-                category = _status_category(status)
-            elapsed_ns = (finished_ns or _now_ns()) - started_ns
-            if self._access_log:
-                self._access(scope, fields, elapsed_ns, status, error, category=category)
-            record_request(
-                primitive,
-                layer,
-                name,
-                elapsed_ns=elapsed_ns,
-                status=status,
-                error=error,
-                category=category,
-            )
-        finally:
-            context.__exit__(None, None, None)
-            if remote_token is not None:
-                detach_context(remote_token)
-            if span_token is not None:
-                ServerSpans.deactivate(span_token)
-            if spans is not None and span is not None:
-                spans.finish(span, method, status or 500, _route(scope), error, category=category)
-        if error is not None and not handled:
-            raise error
+            await self.app(scope, receive, response.send)
+        except Exception as exc:
+            outcome.error = exc
+            if response.status == 0 and scope["type"] == "http":
+                outcome.handled = await _send_server_error(response.send, trace_id)
+        except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
+            outcome.error = exc
+        if outcome.error is None and response.status >= 400:
+            outcome.category = _status_category(response.status)
 
     def _default_pairs(self, primitive: str, name: str) -> Any:
         """The bound fields of requests to ``(primitive, name)``, made once (a bounded cache)."""
@@ -374,19 +323,10 @@ class TraceMiddleware:
         return self._log
 
     def _access(
-        self,
-        scope: Scope,
-        fields: dict[str, Any],
-        elapsed_ns: int,
-        status: int,
-        error: BaseException | None,
-        *,
-        category: str | None,
+        self, scope: Scope, fields: dict[str, Any], elapsed_ns: int, status: int, outcome: _Outcome
     ) -> None:
-        """Write the access line: every request field, the outcome, the principal and route.
-
-        ``category``: the ``error_category`` of an error status sent without raising.
-        """
+        """Write the access line: every request field, the outcome, the principal and route."""
+        error, category = outcome.error, outcome.category
         fields["http_status"] = status
         fields["latency_ms"] = round(elapsed_ns / 1e6, 3)
         try:
@@ -395,7 +335,7 @@ class TraceMiddleware:
             principal = None
         if principal is not None:
             fields["principal"] = principal
-        route = _route(scope)
+        route = route_template(scope)
         if route is not None:
             fields["http_route"] = route
         log = self._log
@@ -419,6 +359,18 @@ class TraceMiddleware:
             log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
 
 
+class _Outcome:
+    """How the app's run ended: its exception, whether a 500 answered it, an error status's
+    category."""
+
+    __slots__ = ("category", "error", "handled")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.handled = False
+        self.category: str | None = None  # of an error status sent without raising
+
+
 def _status_category(status: int) -> str | None:
     """The ``error_category`` of an error status sent without raising, for line and span.
 
@@ -426,31 +378,6 @@ def _status_category(status: int) -> str | None:
     """
     bound = current_fields().get("error_category")
     return bound if bound is not None else category_of_error_status(status)
-
-
-def _remote_parent(context: trace_context, incoming: IncomingTrace) -> Any:
-    """An OpenTelemetry context whose remote parent is this request's trace context span."""
-    same = incoming.trace_id == context.trace_id
-    if not incoming.baggage:
-        if same:
-            parent = ContextParent(context, incoming.trace_flags, incoming.tracestate)
-        else:
-            parent = ContextParent(context, 1, None)
-        return context_with_span(parent)
-    return otel_context_of(
-        IncomingTrace(
-            context.trace_id,
-            context.span_id,
-            incoming.sampled if same else True,
-            trace_flags=incoming.trace_flags if same else 1,
-            tracestate=incoming.tracestate if same else None,
-            baggage=incoming.baggage,
-        )
-    )
-
-
-def _forwarded_text(values: list[bytes]) -> str:
-    return ",".join(value.decode("latin-1") for value in values)
 
 
 def _span_attributes(scope: Scope, method: str, path: str, layer: str) -> dict[str, Any]:
@@ -462,18 +389,6 @@ def _span_attributes(scope: Scope, method: str, path: str, layer: str) -> dict[s
         "url.scheme": scope.get("scheme") or "http",
         LAYER_ATTRIBUTE: layer,
     }
-
-
-def _route(scope: Scope) -> str | None:
-    """Return the route template a framework matched (Starlette, FastAPI), or ``None``."""
-    route = scope.get("route")
-    if route is None:
-        return None
-    template = getattr(route, "path", None)
-    if not isinstance(template, str):
-        return None
-    mount = scope.get("root_path") or ""
-    return mount + template if mount and not template.startswith(mount) else template
 
 
 async def _send_server_error(send: Send, trace_id: str) -> bool:

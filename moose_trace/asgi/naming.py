@@ -8,9 +8,10 @@ first path segment after the prefix, which stays low-cardinality when later segm
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-__all__ = ["PathClassifier", "PathRule"]
+__all__ = ["PathClassifier", "PathRule", "route_template"]
 
 PathClassifier = Callable[[str], tuple[str, str]]
 """What ``TraceMiddleware(rule=...)`` takes: a request path → ``(type, name)``."""
@@ -87,3 +88,15 @@ def _first_segment(rest: str, prefix: str) -> str:
         if segment:
             return segment
     return prefix.strip("/").rpartition("/")[2] or "/"
+
+
+def route_template(scope: Mapping[str, Any]) -> str | None:
+    """Return the route template a framework matched (Starlette, FastAPI), or ``None``."""
+    route = scope.get("route")
+    if route is None:
+        return None
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    mount = scope.get("root_path") or ""
+    return mount + template if mount and not template.startswith(mount) else template

@@ -13,9 +13,11 @@ from typing import Any
 
 import orjson
 
+from moose_trace._fastpath import TRACE_ID_VAR
 from moose_trace.kafka.headers import incoming_trace, message_fields
 from moose_trace.logging.redaction import Redactor
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
+from moose_trace.tracing.context import current_incoming
 from moose_trace.tracing.ids import parse_trace_id
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
@@ -26,11 +28,14 @@ from moose_trace.tracing.propagation import (
 from moose_trace.tracing.tracestate import TRACESTATE_HEADER
 
 __all__ = [
+    "NO_ORIGIN",
+    "Origin",
     "RecordTrace",
     "is_kafka_record",
     "kafka_fields",
     "payload_of",
     "record_incoming",
+    "record_origin",
     "record_trace",
 ]
 
@@ -76,6 +81,44 @@ def record_incoming(record: object) -> IncomingTrace | None:
     except Exception:
         return None
     return None if incoming.trace_id is None else incoming
+
+
+Origin = tuple[str | None, str | None, IncomingTrace | None]
+"""``(trace id to enter, parent span, incoming trace to send on)`` of a call's input record."""
+NO_ORIGIN: Origin = (None, None, None)
+"""A call whose input says nothing: the enclosing trace (or a new one), no parent of its own."""
+_trace_id_var = TRACE_ID_VAR
+_ONLY_ID = frozenset(_TRACE_KEYS[1:])  # a record with none of these carries only its id
+
+
+def record_origin(record: Any, kafka: bool) -> Origin:
+    """Return ``(trace id to enter, parent span, what to send on)`` for a call handling ``record``.
+
+    Outside a trace, the record's trace and sender; inside one, the sender of a Kafka record of
+    the same trace (the span whose ``traceparent`` it carries), so the call's line names the
+    span that produced its input as its parent, whether or not a context encloses the call.
+    The third part is the record's incoming trace when it carries flags, ``tracestate`` or
+    baggage that the call's own outgoing records and calls must pass on (and no enclosing
+    context keeps them already); else ``None``. ``kafka``: ``record`` is a Kafka message.
+    """
+    current = _trace_id_var.get()
+    if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
+        if type(record) is dict:
+            value = record.get(KAFKA_TRACE_HEADER)
+            if type(value) is str and _ONLY_ID.isdisjoint(record):
+                # A lone id (what Moose records carry): no parent, nothing to send on.
+                return parse_trace_id(value), None, None
+        found = record_incoming(record)
+        if found is None:
+            return NO_ORIGIN
+        return found.trace_id, found.parent_span_id, found if found.carries_state else None
+    if kafka:
+        found = record_incoming(record)
+        if found is not None and found.trace_id == current:
+            kept = current_incoming()
+            carried = found.carries_state and (kept is None or kept.trace_id != current)
+            return None, found.parent_span_id, found if carried else None
+    return NO_ORIGIN
 
 
 def is_kafka_record(record: object) -> bool:

@@ -20,6 +20,9 @@ __all__ = ["CallMetrics", "byte_size", "output_count"]
 
 def byte_size(record: object) -> int | None:
     """Return a record's size in bytes when known without encoding it (bytes, Kafka values)."""
+    kind = type(record)
+    if kind is dict or kind is str or record is None:  # a plain record: no size without encoding
+        return None
     if isinstance(record, (bytes, bytearray, memoryview)):
         return len(record)
     if is_kafka_record(record):

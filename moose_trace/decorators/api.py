@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from ._plan import DEFAULT_SLOW_MS, generic_kind
+from ._kind import generic_kind
+from ._plan import DEFAULT_SLOW_MS
 from .core import decorator
 
 __all__ = ["traced_api"]

@@ -10,26 +10,15 @@ the function's name, docstring, signature and coroutine-ness.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import functools
-import inspect
-import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from moose_trace.decorators.dead_letters import DeadLetterSink
 
-from ._plan import (
-    DEFAULT_MAX_TRACE_IDS,
-    DEFAULT_SLOW_MS,
-    Call,
-    Kind,
-    Plan,
-    begin,
-    finish,
-    generic_kind,
-)
+from ._kind import Kind, generic_kind
+from ._plan import DEFAULT_MAX_TRACE_IDS, DEFAULT_SLOW_MS, Plan
+from ._wrappers import wrap
 
 __all__ = ["DEFAULT_MAX_TRACE_IDS", "DEFAULT_SLOW_MS", "traced"]
 
@@ -134,111 +123,3 @@ def decorator(
 
 def _check_options(record: object) -> None:
     """Stands in for a function while the options are checked."""
-
-
-def wrap(fn: Any, plan_for: Callable[[Callable[..., Any]], Plan]) -> Any:
-    """Return ``fn`` traced by the plan ``plan_for(fn)`` makes; see ``traced``."""
-    if isinstance(fn, (classmethod, staticmethod)):
-        return type(fn)(wrap(fn.__func__, plan_for))
-    if not callable(fn):
-        raise TypeError(f"traced decorators wrap functions, got {fn!r}")
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(
-            f"{getattr(fn, '__qualname__', fn)!r} is a generator: trace the function that "
-            "handles one item (or one batch) instead"
-        )
-    plan = plan_for(fn)
-    if inspect.iscoroutinefunction(fn):
-        return _simple_async_wrapper(fn, plan) if plan.simple else _async_wrapper(fn, plan)
-    return _simple_sync_wrapper(fn, plan) if plan.simple else _sync_wrapper(fn, plan)
-
-
-_perf_ns = time.perf_counter_ns
-
-
-def _simple_sync_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
-    """The wrapper of a ``simple`` plan: ``begin`` and ``finish``, a ``Call`` on failure."""
-
-    @functools.wraps(fn)
-    def traced_call(*args: Any, **kwargs: Any) -> Any:
-        record, context, span = begin(plan, args, kwargs)
-        start = _perf_ns()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as error:
-            if Call.resumed(plan, record, context, span, start).failed(error):
-                return None
-            raise
-        finish(plan, record, context, span, start, result=result)
-        return result
-
-    return traced_call
-
-
-def _simple_async_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
-    """``_simple_sync_wrapper`` for coroutine functions."""
-
-    @functools.wraps(fn)
-    async def traced_call(*args: Any, **kwargs: Any) -> Any:
-        record, context, span = begin(plan, args, kwargs)
-        start = _perf_ns()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as error:
-            if Call.resumed(plan, record, context, span, start).failed(error):
-                return None
-            raise
-        finish(plan, record, context, span, start, result=result)
-        return result
-
-    return traced_call
-
-
-def _sync_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def traced_call(*args: Any, **kwargs: Any) -> Any:
-        call = Call(plan, args, kwargs)
-        try:
-            while True:
-                try:
-                    result = fn(*args, **kwargs)
-                    break
-                except Exception as error:
-                    delay = call.retry_delay(error)
-                    if delay is None:
-                        raise
-                    if delay:
-                        time.sleep(delay)
-        except BaseException as error:
-            if call.failed(error):
-                return None
-            raise
-        call.succeeded(result)
-        return result
-
-    return traced_call
-
-
-def _async_wrapper(fn: Callable[..., Any], plan: Plan) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    async def traced_call(*args: Any, **kwargs: Any) -> Any:
-        call = Call(plan, args, kwargs)
-        try:
-            while True:
-                try:
-                    result = await fn(*args, **kwargs)
-                    break
-                except Exception as error:
-                    delay = call.retry_delay(error)
-                    if delay is None:
-                        raise
-                    if delay:
-                        await asyncio.sleep(delay)
-        except BaseException as error:
-            if call.failed(error):
-                return None
-            raise
-        call.succeeded(result)
-        return result
-
-    return traced_call

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 
 from moose_trace.decorators.dead_letters import DeadLetterSink
 
-from ._plan import DEFAULT_MAX_TRACE_IDS, DEFAULT_SLOW_MS, Kind
+from ._kind import Kind
+from ._plan import DEFAULT_MAX_TRACE_IDS, DEFAULT_SLOW_MS
 from .core import decorator
 
 __all__ = ["traced_sync"]

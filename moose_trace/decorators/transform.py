@@ -13,7 +13,8 @@ from typing import Any, TypeVar, overload
 
 from moose_trace.decorators.dead_letters import DeadLetterSink
 
-from ._plan import DEFAULT_SLOW_MS, Kind
+from ._kind import Kind
+from ._plan import DEFAULT_SLOW_MS
 from .core import decorator
 
 __all__ = ["traced_transform"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from ._plan import Kind
+from ._kind import Kind
 from .core import decorator
 
 __all__ = ["traced_task", "traced_workflow"]

@@ -15,20 +15,17 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from opentelemetry import trace as otel_trace
-from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
-from moose_trace.tracing.context import current_incoming, current_span_id, current_trace_id
 from moose_trace.tracing.otel import record_span_error
 from moose_trace.tracing.outgoing import headers_of
-from moose_trace.tracing.propagation import IncomingTrace, otel_context_of, outgoing_context
+from moose_trace.tracing.propagation import outgoing_context
+from moose_trace.tracing.spans import ERROR_STATUS, context_parent
 
 __all__ = ["CLIENT_TRACER", "ClientCall", "client_span"]
 
 CLIENT_TRACER = "moose_trace.http"
 """The OpenTelemetry tracer (instrumentation scope) name of the client spans."""
-
-_ERROR = Status(StatusCode.ERROR)
 
 
 class ClientCall:
@@ -48,28 +45,8 @@ class ClientCall:
         if span.is_recording():
             span.set_attribute("http.response.status_code", status)
             if status >= 400:
-                span.set_status(_ERROR)
+                span.set_status(ERROR_STATUS)
                 span.set_attribute("error.type", str(status))
-
-
-def _parent() -> Context | None:
-    """The context to start the span in: the current one when a span is active, else the
-    moose-trace context as a remote parent (trace id, span id, flags, tracestate)."""
-    if otel_trace.get_current_span().get_span_context().is_valid:
-        return None
-    trace_id = current_trace_id()
-    if trace_id is None:
-        return None
-    incoming = current_incoming()
-    same = incoming is not None and incoming.trace_id == trace_id
-    return otel_context_of(
-        IncomingTrace(
-            trace_id,
-            current_span_id(),
-            trace_flags=incoming.trace_flags if same and incoming else 1,
-            tracestate=incoming.tracestate if same and incoming else None,
-        )
-    )
 
 
 def _attributes(method: str, url: str) -> dict[str, str | int]:
@@ -106,7 +83,7 @@ def client_span(
     """
     method = method.upper()
     tracer = otel_trace.get_tracer(CLIENT_TRACER, tracer_provider=tracer_provider)
-    span = tracer.start_span(method, _parent(), SpanKind.CLIENT, _attributes(method, url))
+    span = tracer.start_span(method, context_parent(), SpanKind.CLIENT, _attributes(method, url))
     try:
         outgoing = outgoing_context(otel_trace.set_span_in_context(span))
         headers = headers_of(outgoing, id_header) if outgoing is not None else {}

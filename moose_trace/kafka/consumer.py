@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -22,7 +21,13 @@ from moose_trace.kafka._errors import kafka_error_fields
 from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
 from moose_trace.tracing.baggage import baggage_fields
-from moose_trace.tracing.context import enter_record, leave_record, set_incoming, trace_context
+from moose_trace.tracing.context import (
+    enter_record,
+    leave_record,
+    reset_tokens,
+    set_incoming,
+    trace_context,
+)
 from moose_trace.tracing.ids import new_trace_id
 from moose_trace.tracing.propagation import IncomingTrace, bind_incoming
 
@@ -50,17 +55,19 @@ _OFFSET = field_var("kafka_offset")
 _GROUP = field_var("consumer_group")
 
 
-class message_context:
+class message_context(trace_context):
     """Handle one Kafka message inside its trace: ``with message_context(msg): ...``.
 
-    Binds ``trace_id`` (header ``trace_id``, else ``traceparent``, else a new id), the
-    message's ``kafka_topic``, ``kafka_partition``, ``kafka_offset``, and ``consumer_group`` when
-    given, through ``trace_context``: fields bound inside with ``bind_fields`` end with it, and
-    everything is restored on exit, exceptions included. Works with ``async with`` too. Entering
-    returns the ``trace_context`` (``.trace_id``, ``.span_id``).
+    A ``trace_context`` binding ``trace_id`` (header ``trace_id``, else ``traceparent``, else a
+    new id), the message's ``kafka_topic``, ``kafka_partition``, ``kafka_offset``, and
+    ``consumer_group`` when given: fields bound inside with ``bind_fields`` end with it, and
+    everything is restored on exit, exceptions included. Works with ``async with`` too.
+    Entering also keeps what the headers said beyond the id (parent span, flags,
+    ``tracestate``, baggage) and warns once about an invalid id; it returns the context
+    (``.trace_id``, ``.span_id``).
     """
 
-    __slots__ = ("_context", "_incoming", "_rejected")
+    __slots__ = ("_incoming", "_rejected")
 
     def __init__(self, message: Any, *, consumer_group: str | None = None) -> None:
         incoming = incoming_trace(message)
@@ -69,37 +76,18 @@ class message_context:
             fields["consumer_group"] = consumer_group
         self._rejected = incoming.rejected if incoming.trace_id is None else None
         self._incoming = incoming
-        self._context = trace_context(
+        super().__init__(
             incoming.trace_id or new_trace_id(),
             parent_span_id=incoming.parent_span_id if incoming.trace_id else None,
             **fields,
         )
 
     def __enter__(self) -> trace_context:
-        context = self._context.__enter__()
+        context = super().__enter__()
         bind_incoming(self._incoming)
         if self._rejected is not None:
             _log.warning(REJECTED_EVENT, rejected_trace_id=self._rejected)
         return context
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._context.__exit__(exc_type, exc, tb)
-
-    async def __aenter__(self) -> trace_context:
-        return self.__enter__()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 StopSignal = Callable[[], bool] | threading.Event
@@ -191,12 +179,12 @@ def traced_messages(
                     leave_record(frame)
                     frame = None
                 if extra is not None:
-                    _restore(extra)
+                    reset_tokens(extra)
                     extra = None
                 error = message.error()
                 if error is not None:
                     if tokens is not None:
-                        _restore(tokens)
+                        reset_tokens(tokens)
                         tokens = None
                     if error.code() != partition_eof:
                         _log.error(
@@ -254,20 +242,20 @@ def traced_messages(
                 leave_record(frame)
                 frame = None
             if extra is not None:
-                _restore(extra)
+                reset_tokens(extra)
                 extra = None
             if tokens is not None:
                 # Back to the caller's state before polling: callbacks that run inside poll()
                 # (errors, rebalances, commits) belong to no message.
-                _restore(tokens)
+                reset_tokens(tokens)
                 tokens = None
     finally:
         if frame is not None:
             leave_record(frame)
         if extra is not None:
-            _restore(extra)
+            reset_tokens(extra)
         if tokens is not None:
-            _restore(tokens)
+            reset_tokens(tokens)
         unhandled = [message for message, _ in pending]
         if unhandled:
             _give_back(consumer, unhandled)
@@ -317,14 +305,6 @@ def _bind_extra(incoming: IncomingTrace) -> list[Any]:
         for field, value in baggage_fields(incoming.baggage).items():
             tokens.append(field_var(field).set(value))
     return tokens
-
-
-def _restore(tokens: list[Any]) -> None:
-    for token in reversed(tokens):
-        try:
-            token.var.reset(token)
-        except ValueError:
-            continue  # closed from another context (a finalizer): nothing of ours is bound there
 
 
 def _give_back(consumer: Any, messages: list[Any]) -> None:

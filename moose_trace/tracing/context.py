@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import structlog.contextvars as _structlog_cv
 from opentelemetry import trace as otel_trace
 
-from moose_trace._fastpath import FIELD_VARS, FRAME_VAR, TRACE_ID_VAR, field_var
+from moose_trace._fastpath import (
+    FIELD_VARS,
+    FRAME_VAR,
+    OTEL_CONTEXT_VAR,
+    OTEL_SPAN_KEY,
+    TRACE_ID_VAR,
+    field_var,
+)
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id, trace_id_from_int
 
 if TYPE_CHECKING:
@@ -40,8 +47,11 @@ _INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar
     "moose_trace_incoming", default=None
 )
 _getrandbits = random.getrandbits
-_last_valid: object = None
+_last_valid: Any = None
 _current_span = otel_trace.get_current_span
+_Span = otel_trace.Span
+_otel_context_var = OTEL_CONTEXT_VAR if OTEL_SPAN_KEY else None
+_otel_span_key: str = OTEL_SPAN_KEY or ""
 
 
 def new_span_id() -> str:
@@ -54,7 +64,17 @@ def new_span_id() -> str:
 
 def _otel_trace_id() -> str | None:
     """The active OpenTelemetry span's trace id (canonical), or ``None`` without a valid span."""
-    span_context = _current_span().get_span_context()
+    if _otel_context_var is not None:
+        # What ``get_current_span()`` reads, minus its Python frames: this runs for every new
+        # root context (a request, a record without an id), nearly always with no span at all.
+        span = _otel_context_var.get().get(_otel_span_key)
+        if span is None:
+            return None
+        if not isinstance(span, _Span):
+            span = _current_span()
+    else:
+        span = _current_span()
+    span_context = span.get_span_context()
     return trace_id_from_int(span_context.trace_id) if span_context.is_valid else None
 
 
@@ -191,8 +211,16 @@ class trace_context:
             _last_valid = tid
         self.trace_id = tid
         tokens = [TRACE_ID_VAR.set(tid), FRAME_VAR.set(self)]
-        for key, value in self._fields.items():
-            tokens.append((FIELD_VARS.get(key) or field_var(key)).set(value))
+        fields = self._fields
+        if fields:
+            append = tokens.append
+            known = FIELD_VARS
+            try:
+                for key, value in fields.items():
+                    append(known[key].set(value))
+            except KeyError:  # a key never bound before: make its variable, go on from there
+                for key, value in list(fields.items())[len(tokens) - 2 :]:
+                    append(field_var(key).set(value))
         self._tokens = tokens
         return self
 
@@ -207,7 +235,7 @@ class trace_context:
             for token in reversed(tokens):
                 token.var.reset(token)
         except ValueError:
-            _reset_each(tokens)
+            reset_tokens(tokens)
 
     async def __aenter__(self) -> trace_context:
         return self.__enter__()
@@ -224,8 +252,12 @@ class trace_context:
         self._tokens.append(token)
 
 
-def _reset_each(tokens: list[contextvars.Token[Any]]) -> None:
-    """Reset each token not used yet, newest first (after one failed to reset)."""
+def reset_tokens(tokens: list[contextvars.Token[Any]]) -> None:
+    """Reset each token not used yet, newest first; one that cannot be reset is skipped.
+
+    For bindings that may be undone from another context (a generator closed by a finalizer)
+    or after one of them was already reset (internal: the consume loops).
+    """
     for token in reversed(tokens):
         try:
             token.var.reset(token)
@@ -313,7 +345,7 @@ def leave_record(frame: trace_context) -> None:
     """Undo what was bound with ``bind_fields`` inside a record's frame (see ``enter_record``)."""
     tokens = frame._tokens
     if tokens:
-        _reset_each(tokens)
+        reset_tokens(tokens)
         tokens.clear()
 
 
