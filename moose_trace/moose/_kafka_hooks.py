@@ -7,7 +7,10 @@ The same conventions as OpenTelemetry's kafka-python instrumentation, on the sam
   ``TracedRecords`` list. Iterating it enters each record's trace (header ``trace_id``, else
   ``traceparent``, else a new UUIDv7) with ``kafka_topic``, ``kafka_partition``,
   ``kafka_offset`` and ``consumer_group`` bound, and leaves it when the loop moves on, ends or
-  breaks. ``for record in consumer`` goes through ``poll`` too, so it is covered alike.
+  breaks. ``for record in consumer`` goes through ``poll`` too, so it is covered alike. Per
+  record only what changes is set — the offset and the record's frame (its trace id and span),
+  as ``traced_messages`` does — and the usual header shapes are read without the general
+  parser; the partition's fields are bound once and everything is restored after its last.
 - Records a caller copies out of those lists before iterating (Moose's runner does, for records
   that arrive while it waits for its partition assignment) are entered when first used instead:
   each record is a subclass of kafka-python's ``ConsumerRecord`` whose ``partition`` attribute

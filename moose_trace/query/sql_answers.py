@@ -7,7 +7,7 @@ One function per answer of the query language (``ListEvents``, ``GroupBy``, ``Hi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from moose_trace._record import record
@@ -212,20 +212,9 @@ def comparison(compiler: WhereCompiler, query: Query, mode: Comparison) -> Plan:
         stats = []
         for index, window in enumerate(mode.windows):
             part = row[1 + index * 10 : 11 + index * 10]
-            count, errs, lat_n, avg, p50, p95, p99, tp, units, _lat_sum = part
-            stats.append(
-                WindowStats(
-                    window,
-                    int(count),
-                    int(errs),
-                    int(lat_n),
-                    _float(avg),
-                    _float(p50),
-                    _float(p95),
-                    _float(p99),
-                    finish_throughput(_float(tp), _float(units), window),
-                )
-            )
+            tp, units = part[7], part[8]
+            throughput = finish_throughput(_float(tp), _float(units), window)
+            stats.append(WindowStats(window, *_latency_measures(part[:7]), throughput))
         return ComparisonResult(stats, int(row[0]))
 
     return Plan(sql, finish)
@@ -271,17 +260,8 @@ def operation_stats(compiler: WhereCompiler, query: Query, mode: Stats) -> Plan:
         skipped = 0
         for row in rows:
             key = tuple(None if part is None else str(part) for part in row[1 : 1 + width])
-            count, errs, lat_n, avg, p50, p95, p99, bad = row[1 + width :]
-            stats = OperationStats(
-                key if not row[0] else (),
-                int(count),
-                int(errs),
-                int(lat_n),
-                _float(avg),
-                _float(p50),
-                _float(p95),
-                _float(p99),
-            )
+            measures, bad = row[1 + width : 8 + width], row[8 + width]
+            stats = OperationStats(key if not row[0] else (), *_latency_measures(measures))
             if row[0]:
                 overall, skipped = stats, int(bad)
             elif stats.count:
@@ -351,6 +331,23 @@ def error_groups(compiler: WhereCompiler, query: Query) -> Plan:
         return ErrorGroupsResult(sort_error_groups(groups), skipped)
 
     return Plan(sql, finish)
+
+
+def _latency_measures(
+    row: Sequence[Any],
+) -> tuple[int, int, int, float | None, float | None, float | None, float | None]:
+    """Count, errors, timed count, mean and p50/p95/p99 latency, from the columns in that order
+    (the ``count(*)``, ``… AND _err``, ``count(_lat)``, ``avg`` and quantiles of both answers)."""
+    count, errors, timed, mean, p50, p95, p99 = row
+    return (
+        int(count),
+        int(errors),
+        int(timed),
+        _float(mean),
+        _float(p50),
+        _float(p95),
+        _float(p99),
+    )
 
 
 def _float(value: object) -> float | None:

@@ -135,6 +135,7 @@ def crc32c_dir() -> Path:
 if __name__ == "__main__":
     try:
         print(ensure_moose_env())
+        print(crc32c_dir())  # the checksum warning's test and the benchmark use it
     except NoPython312 as exc:
         print(f"no Moose environment: {exc}", file=sys.stderr)
         sys.exit(2)
