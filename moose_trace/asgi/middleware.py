@@ -21,6 +21,7 @@ Lifespan and other scope types pass through untouched.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -92,6 +93,7 @@ _CLIENT_CLOSED = 499  # nginx's status for a request the client gave up on
 _DEFAULT_RULE = PathRule()
 _MAX_CACHED_PAIRS = 1024
 _now_ns = time.perf_counter_ns
+_INFO = logging.INFO
 
 
 class TraceMiddleware:
@@ -150,6 +152,9 @@ class TraceMiddleware:
         self._context_fields = None if bound == DEFAULT_CONTEXT_FIELDS else bound
         self._access_log = access_log
         self._log: Any = logger
+        # The default logger's ``log(level, event, fields)``: the usual access line goes
+        # through it without packing its fields as keyword arguments and unpacking them again.
+        self._direct_log: Callable[[int, str, Mapping[str, Any]], None] | None = None
         self._spans = (
             ServerSpans(tracer_provider) if tracing or tracer_provider is not None else None
         )
@@ -319,7 +324,8 @@ class TraceMiddleware:
         ``structlog.get_logger("moose_trace.asgi")``.
         """
         if self._log is None:
-            self._log = direct_logger(LOGGER_NAME)
+            log = self._log = direct_logger(LOGGER_NAME)
+            self._direct_log = log.log
         return self._log
 
     def _access(
@@ -343,7 +349,11 @@ class TraceMiddleware:
             log = self._logger()
         if error is None:
             if status < 400:
-                log.info(ACCESS_EVENT, **fields)
+                direct = self._direct_log
+                if direct is not None:
+                    direct(_INFO, ACCESS_EVENT, fields)
+                else:
+                    log.info(ACCESS_EVENT, **fields)
                 return
             if category is not None:
                 fields["error_category"] = category

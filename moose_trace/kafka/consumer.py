@@ -157,6 +157,7 @@ def traced_messages(
     tokens: list[Any] | None = None
     extra: list[Any] | None = None  # the current record's parent, flags, tracestate, baggage
     frame: Any = None  # the current record's trace context (its span, its sender's as parent)
+    parent: str | None  # the current record's sender span
     bound_topic: str | None = None
     bound_partition: int | None = None
     pending: Iterator[tuple[Any, tuple[str, str] | IncomingTrace]] = iter(())
@@ -201,14 +202,14 @@ def traced_messages(
                     return
                 rejected = None
                 incoming: IncomingTrace | None = None
-                if isinstance(read, IncomingTrace):
+                if isinstance(read, tuple):  # the producer's shape: the ids, nothing more to carry
+                    trace_id, parent = read
+                else:
                     incoming = read
                     trace_id = read.trace_id or new_trace_id()
                     parent = read.parent_span_id
                     if read.trace_id is None:
                         rejected = read.rejected
-                else:  # the producer's shape: the ids, nothing more to carry
-                    trace_id, parent = read
                 topic, partition = message.topic(), message.partition()
                 if tokens is None:
                     tokens = [

@@ -133,6 +133,18 @@ def format_time(micros: int | None, *, precise: bool = True) -> str:
     """Return epoch microseconds as ``YYYY-MM-DD HH:MM:SS.mmm`` UTC (``-`` for none)."""
     if micros is None:
         return "-"
+    if precise:
+        day, rest = divmod(micros, _DAY_US)
+        last = _LAST_DAY[0]
+        if last[0] != day:
+            midnight = us_datetime(day * _DAY_US)
+            last = (day, midnight.date().isoformat() if midnight.year >= 1000 else None)
+            _LAST_DAY[0] = last
+        if last[1] is not None:  # the day's text once, the time of day by arithmetic
+            seconds, fraction = divmod(rest, 1_000_000)
+            minutes, second = divmod(seconds, 60)
+            hour, minute = divmod(minutes, 60)
+            return f"{last[1]} {hour:02d}:{minute:02d}:{second:02d}.{fraction // 1000:03d}"
     moment = us_datetime(micros)
     if moment.year < 1000:  # strftime's own spelling of such years (unpadded on glibc)
         if precise:
@@ -140,6 +152,12 @@ def format_time(micros: int | None, *, precise: bool = True) -> str:
         return moment.strftime("%Y-%m-%d %H:%M")
     # isoformat: the same text as strftime here, several times faster (one per event line)
     return moment.isoformat(" ", "milliseconds" if precise else "minutes")[: 23 if precise else 16]
+
+
+_DAY_US = 86_400_000_000
+_LAST_DAY: list[tuple[int | None, str | None]] = [(None, None)]
+"""The last day ``format_time`` wrote and its text (None: a year strftime spells; one pair,
+swapped whole, thread-safe)."""
 
 
 def _label(kind: str) -> str:
@@ -170,21 +188,36 @@ def clipped(text: str) -> str:
 
 def shown_text(value: object) -> str:
     """Return a field value as text safe to print (``""`` for null or missing), clipped."""
+    if isinstance(value, str):
+        if len(value) <= MAX_VALUE_CHARS and _plain(value):
+            return value  # nearly every value: nothing to escape or cut
+    elif isinstance(value, float):
+        return repr(value)  # what value_text writes: short, printable ASCII
     text = value_text(value)
     return clipped(text) if text else ""
 
 
-def _header(event: Mapping[str, Any]) -> tuple[str, set[str]]:
+def _plain(text: str) -> bool:
+    """Whether ``text`` prints as it is: ``terminal_safe``'s own first test, on the hot path."""
+    return text.isascii() and text.isprintable() and "\\" not in text
+
+
+_NONE_USED: frozenset[str] = frozenset()
+_PHASE_USED = frozenset({"phase"})
+_SERVICE_USED = frozenset({"service"})
+
+
+def _header(event: Mapping[str, Any]) -> tuple[str, frozenset[str]]:
     kind, name = shown_text(event.get("type")), shown_text(event.get("name"))
     if kind and name:
-        return f"{_label(kind)}: {name}", set()
+        return f"{_label(kind)}: {name}", _NONE_USED
     if kind or name:
-        return _label(kind) if kind else name, set()
+        return _label(kind) if kind else name, _NONE_USED
     phase = shown_text(event.get("phase"))
     if phase:
-        return f"Phase: {phase}", {"phase"}
+        return f"Phase: {phase}", _PHASE_USED
     service = shown_text(event.get("service"))
-    return (service, {"service"} if service else set())
+    return (service, _SERVICE_USED if service else _NONE_USED)
 
 
 def _show(key: str, value: object) -> str:
@@ -213,24 +246,38 @@ def _skipped_keys(used: frozenset[str], verbose: bool, include_metrics: bool) ->
     return skip
 
 
-def _pairs(event: Mapping[str, Any], used: set[str], options: TextOptions) -> list[str]:
-    skip = _skipped_keys(frozenset(used), options.verbose, options.include_metrics)
-    keys = [key for key in _FIRST if key in event]
-    keys += [key for key in event if key not in _FIRST_SET]
-    if options.include_metrics and not options.verbose:
-        keys = [*(key for key in (*METRIC_FIELDS, "latency_ms") if key in event), *keys]
-    pairs: list[str] = []
+@functools.lru_cache(maxsize=256)
+def _layout(
+    keys: tuple[str, ...], used: frozenset[str], verbose: bool, include_metrics: bool
+) -> tuple[tuple[str, str], ...]:
+    """The keys an event line shows, in order, each with its ``key=`` text: the same few key
+    sets come back on every line, so this is worked out once per set and options."""
+    skip = _skipped_keys(used, verbose, include_metrics)
+    present = set(keys)
+    ordered = [key for key in _FIRST if key in present]
+    ordered += [key for key in keys if key not in _FIRST_SET]
+    if include_metrics and not verbose:
+        metrics = (*METRIC_FIELDS, "latency_ms")
+        ordered = [*(key for key in metrics if key in present), *ordered]
+    layout: list[tuple[str, str]] = []
     seen: set[str] = set()
+    for key in ordered:
+        if key not in skip and key not in seen:
+            seen.add(key)
+            layout.append((key, f"{_shown_key(key)}="))
+    return tuple(layout)
+
+
+def _pairs(event: Mapping[str, Any], used: frozenset[str], options: TextOptions) -> list[str]:
+    layout = _layout(tuple(event), used, options.verbose, options.include_metrics)
+    pairs: list[str] = []
     hidden = 0
-    for key in keys:
-        if key in skip or key in seen:
-            continue
-        value = event.get(key)
+    for key, shown_key in layout:
+        value = event[key]
         if value is None:
             continue
-        seen.add(key)
         if len(pairs) < MAX_FIELDS_SHOWN:
-            pairs.append(_show(key, value))
+            pairs.append(shown_key + shown_text(value))
         else:
             hidden += 1
     if hidden:

@@ -23,6 +23,7 @@ anything else is skipped and counted by the engines.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -181,6 +182,33 @@ _LAST_TIMESTAMP: list[tuple[str | None, int | None]] = [(None, None)]
 
 
 def _timestamp_us(text: str) -> int | None:
+    # The shape loggers write (``2026-12-05T00:02:24.895920Z``): its day is read once
+    # (``_day_us``, the whole pattern); the time of day is checked and added per event.
+    if (
+        len(text) == 27
+        and text.isascii()
+        and text[10] in "T "
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[19] == "."
+        and text[26] == "Z"
+    ):
+        day = _day_us(text[:10])
+        hour, minute, second, micros = text[11:13], text[14:16], text[17:19], text[20:26]
+        if day is not None and (hour + minute + second + micros).isdigit():
+            hours, minutes, seconds = int(hour), int(minute), int(second)
+            if hours < 24 and minutes < 60 and seconds < 60:
+                return day + ((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + int(micros)
+    return _parsed_timestamp_us(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _day_us(day: str) -> int | None:
+    """The microseconds of a ``YYYY-MM-DD`` text read whole (None: not a date)."""
+    return _parsed_timestamp_us(day)
+
+
+def _parsed_timestamp_us(text: str) -> int | None:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None

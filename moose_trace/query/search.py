@@ -20,14 +20,15 @@ and scanned the same way (``line_scan``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moose_trace.query.ast import AllOf, Condition, Search
-from moose_trace.query.caseless_scan import caseless_finder
-from moose_trace.query.line_scan import Buffer, Finish, LineStarts, line_chunks, matching_lines
 from moose_trace.query.sources import READ_ERRORS, OnUnreadable, UnreadableFile, read_error_text
+
+if TYPE_CHECKING:
+    from moose_trace.query.line_scan import Buffer, Finish, LineStarts
 
 __all__ = ["PLAIN_CHARACTERS", "search_lines", "search_needle", "searches_of", "without_searches"]
 
@@ -42,6 +43,8 @@ _TEXT_CHUNK = 1024 * 1024
 
 def search_needle(text: str) -> str:
     """Return ``text`` as the lowercased needle engines look for in a JSON line."""
+    import json  # noqa: PLC0415 (a --search only: keep --trace's start-up short)
+
     return json.dumps(text, ensure_ascii=False)[1:-1].lower()
 
 
@@ -95,6 +98,10 @@ def search_lines(
     None: Hyperscan where installed): the lines are the same either way. ``finish``: what to
     make of each line, in the process that found it (``line_scan.matching_lines``).
     """
+    # The scanners load with the first scan: an indexed --trace needs none of them.
+    from moose_trace.query.caseless_scan import caseless_finder  # noqa: PLC0415
+    from moose_trace.query.line_scan import matching_lines  # noqa: PLC0415
+
     wanted = sorted(set(needles), key=len, reverse=True)
     if not wanted:
         return
@@ -128,6 +135,7 @@ def search_lines(
 def _decoded_chunks(confirms: Callable[[bytes], bool]) -> LineStarts:
     """For needles with no plain character: the starts of every line of each chunk that holds
     them all (the chunk decoded and lowercased as a whole); ``confirms`` then checks each."""
+    from moose_trace.query.line_scan import line_chunks  # noqa: PLC0415 (see search_lines)
 
     def find(data: Buffer, start: int, end: int) -> list[int]:
         starts: list[int] = []

@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from moose_trace._record import record
-from moose_trace.query.caseless_scan import caseless_finder
 from moose_trace.query.codec import dumps, loads
-from moose_trace.query.line_scan import matching_lines
 from moose_trace.query.sources import (
     READ_ERRORS,
     OnUnreadable,
@@ -312,6 +310,10 @@ def candidate_lines(
     searched = sum(size - start for _path, start, size in searches)
     stats.searched_bytes += searched
     if searches and hexes:
+        # The scanners load only here: an indexed --trace (every file indexed) needs none.
+        from moose_trace.query.caseless_scan import caseless_finder  # noqa: PLC0415
+        from moose_trace.query.line_scan import matching_lines  # noqa: PLC0415
+
         find = caseless_finder(_tails(hexes), [path for path, _, _ in searches], searched)
         yield from matching_lines(searches, find, parallel=parallel, on_unreadable=on_unreadable)
     if later:

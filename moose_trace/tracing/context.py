@@ -321,6 +321,18 @@ class _RecordFrame(trace_context):
         """The span that sent the record (its ``traceparent``), else ``None``."""
         return self._parent
 
+    def _remember(self, token: contextvars.Token[Any]) -> None:
+        # Most records' bodies bind nothing: their token list is made on the first binding.
+        tokens = self._tokens
+        if tokens is _NO_TOKENS:
+            self._tokens = [token]
+        else:
+            tokens.append(token)
+
+
+# A record frame's tokens until its body binds a field (never appended to: see _remember).
+_NO_TOKENS: list[contextvars.Token[Any]] = []
+
 
 def enter_record(trace_id: str, parent_span_id: str | None = None) -> trace_context:
     """Make a consumed record's trace current in a consume loop (internal: ``traced_messages``).
@@ -334,7 +346,7 @@ def enter_record(trace_id: str, parent_span_id: str | None = None) -> trace_cont
     frame = _new_context(_RecordFrame)
     frame._span_id = None
     frame._parent = parent_span_id
-    frame._tokens = []
+    frame._tokens = _NO_TOKENS
     frame.trace_id = trace_id
     TRACE_ID_VAR.set(trace_id)
     FRAME_VAR.set(frame)
@@ -346,7 +358,7 @@ def leave_record(frame: trace_context) -> None:
     tokens = frame._tokens
     if tokens:
         reset_tokens(tokens)
-        tokens.clear()
+        frame._tokens = _NO_TOKENS
 
 
 def bind_fields(**fields: Any) -> None:
