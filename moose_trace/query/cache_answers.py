@@ -275,6 +275,7 @@ class _Stats(KeptAnswer):
         self._groups: dict[tuple[str | None, ...], SortedLatencies] = {}
         self._total = SortedLatencies()
         self._bad = 0
+        self.exact = True  # False: a latency is not a finite number (DuckDB's own rules apply)
         self._merge(batches, 0, batch)
 
     def _state_sql(self, compiler: SqlCompiler) -> str:
@@ -300,6 +301,9 @@ class _Stats(KeptAnswer):
             if not count:
                 continue
             latencies = latencies or []
+            if not all(math.isfinite(latency) for latency in latencies):
+                self.exact = False
+                return False
             self._groups.setdefault(key, SortedLatencies()).add(
                 int(count), int(errors), total, latencies
             )
@@ -331,7 +335,10 @@ def keep_answer(
     page when it is full of timed events, else ``None``)."""
     mode = query.mode
     if isinstance(mode, Stats):
-        return _Stats(query, batch, batches)
+        stats = _Stats(query, batch, batches)
+        if stats.exact:
+            return stats
+        return _Recomputed(query, batch, batches.rows(query, 0, batch))
     if isinstance(mode, ListEvents) and mode.limit is not None:
         rows, page = latest()
         bad = int(rows[0][1]) if page is not None else 0
