@@ -6,7 +6,10 @@ parser, loading only the subcommand asked for, so an extra that is not installed
 own subcommand.
 
 This module is what the console script imports, so it imports nothing but ``sys``: a
-command's start-up is part of every answer, and a trace lookup is little else.
+command's start-up is part of every answer, and a trace lookup is little else. The commonest
+question, ``moose-trace logs --trace ID`` over indexed files, is answered by
+``commands.quick_trace`` in less time than ``argparse`` takes to load, with the output the full
+command gives; every other command line goes to the parser (``commands.parser``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ __all__ = ["build_parser", "main", "run_subcommand", "say"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``moose-trace`` with ``argv`` (default: the process arguments); return the exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["logs"]:
+        from moose_trace.commands.quick_trace import quick_trace  # noqa: PLC0415 (see the doc)
+
+        code = quick_trace(arguments[1:])
+        if code is not None:
+            return code
     from moose_trace.commands.parser import run_parsed  # noqa: PLC0415 (see the doc)
 
     return run_parsed(arguments)
