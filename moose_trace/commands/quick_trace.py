@@ -10,11 +10,14 @@ the tree renderer — the very functions the full command runs, so the output is
 
 It answers only what it is sure of: ``[SOURCE…] --trace ID`` with ``--format text|json``,
 ``--color``, ``--verbose``, ``--no-pager`` and ``--no-progress``, sources that are existing
-files or directories (or none: the default log directory), a valid id, every file indexed
-and unchanged since (or grown by at most ``TAIL_BYTES``, searched here), and at least one
-event found with no odd line among the candidates. Anything else (another option, a glob, a
-typo, a file without an index, an error to explain, a pager to start) returns ``None``, and
-the full command answers it from the start: nothing has been written by then.
+files or directories (or none: the default log directory), a valid id, and at least one event
+found with no odd line among the candidates and every file read. When every file's index
+holds (the file unchanged, or grown by at most ``TAIL_BYTES``, searched here) only ``os`` and
+the renderer are loaded; otherwise the full command's own index reader and byte search run
+(``trace_index.candidate_lines``: a first lookup is mostly that search, and the background
+indexer starts as it would). Anything else (another option, a glob, a typo, an error to
+explain, a pager to start) returns ``None``, and the full command answers it from the start:
+nothing has been written by then.
 """
 
 from __future__ import annotations
@@ -190,6 +193,28 @@ def _candidate_lines(files: Sequence[str], hexes: list[str]) -> list[bytes] | No
     return lines
 
 
+def _searched_lines(files: Sequence[str], trace: str) -> list[bytes] | None:
+    """The candidate lines as the full command reads them where an index does not cover a file
+    (``trace_index.candidate_lines``, its very call: files searched on every core, small ones
+    indexed now, large ones in the background); ``None`` if a file could not be read (the full
+    command names it)."""
+    from pathlib import Path  # noqa: PLC0415 (a first lookup: its search costs far more)
+
+    from moose_trace.query.trace_index import INLINE_INDEX_BYTES, candidate_lines  # noqa: PLC0415
+
+    unreadable: list[object] = []
+    lines = list(
+        candidate_lines(
+            [Path(path) for path in files],
+            [trace],
+            defer_bytes=INLINE_INDEX_BYTES,
+            on_unreadable=unreadable.append,
+            parallel=True,
+        )
+    )
+    return None if unreadable else lines
+
+
 def _tail_lines(fd: int, start: int, end: int, hexes: list[str]) -> list[bytes]:
     """The lines of ``[start, end)`` holding an id's last 12 hex digits in any case: what the
     full command's byte search passes for a file's unindexed tail."""
@@ -229,9 +254,13 @@ def quick_trace(arguments: Sequence[str]) -> int | None:
         return None  # whether and how to page is the full command's
     try:
         files = _log_files(request.sources)
-        lines = None if files is None else _candidate_lines(files, [trace])
+        if files is None:
+            return None
+        lines = _candidate_lines(files, [trace])
     except OSError:
         return None
+    if lines is None:
+        lines = _searched_lines(files, trace)
     if not lines:
         return None
     from moose_trace.query.line_event import listed_events, scan_lines  # noqa: PLC0415

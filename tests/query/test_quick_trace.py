@@ -14,6 +14,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -181,43 +182,60 @@ def test_what_needs_explaining_goes_to_the_full_command(
         assert _entry(*args) == _full(*args), args
 
 
-def test_files_without_a_usable_index_go_to_the_full_command(tmp_path: Path) -> None:
+def _from_indexes(directory: Path, trace: str) -> list[bytes] | None:
+    """The lines the lean index reader gives (``None``: an index does not hold, so the quick
+    path searches as the full command does)."""
+    files = sorted(str(path) for path in directory.glob("*.jsonl*"))
+    return quick_module._candidate_lines(files, [trace.replace("-", "")])
+
+
+def _same_both_ways(args: list[str], expected: str) -> None:
+    quick = _quick(*args, "--verbose")
+    assert quick is not None
+    assert quick == _full(*args, "--verbose")
+    assert expected in quick.out
+
+
+def test_an_index_that_no_longer_holds_is_never_read(tmp_path: Path) -> None:
+    """No index, a file rewritten, replaced, grown a lot: the index reader declines, the answer
+    comes from a search (and the index is rebuilt), the same as the full command's."""
     trace = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
     logs = tmp_path / "logs"
     logs.mkdir()
     plain = logs / "a.jsonl"
     plain.write_bytes(_trace_lines(trace, 1, 5))
     args = [str(logs), "--trace", trace]
-    assert _quick(*args) is None  # no index yet
-    build_indexes([plain])
-    assert _quick(*args) == _full(*args)
+    assert _from_indexes(logs, trace) is None  # no index yet
+    _same_both_ways(args, "late step 1")
+    assert _from_indexes(logs, trace)  # a small file is indexed on the way
 
     # rewritten in place, same size, its times put back: the CRC tells
     stat = plain.stat()
     plain.write_bytes(plain.read_bytes().replace(b"late step 1", b"late step 9"))
     os.utime(plain, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert _quick(*args) is None
-    assert "late step 9" in _entry(*args, "--verbose").out
+    assert _from_indexes(logs, trace) is None
+    _same_both_ways(args, "late step 9")
 
     # replaced by another file (rotation): another inode
     build_indexes([plain])
     replacement = logs / "a.new"
     replacement.write_bytes(_trace_lines(trace, 20, 5))
     os.replace(replacement, plain)
-    assert _quick(*args) is None
-    assert "late step 20" in _entry(*args, "--verbose").out
+    assert _from_indexes(logs, trace) is None
+    _same_both_ways(args, "late step 20")
 
-    # grown by more than the quick path searches
+    # grown by more than the index reader searches itself
     build_indexes([plain])
     with open(plain, "ab") as file:
         file.write(_trace_lines(trace, 30, 2) + b" " * 64 + b"\n")
     original = quick_module.TAIL_BYTES
     quick_module.TAIL_BYTES = 16
     try:
-        assert _quick(*args) is None
+        assert _from_indexes(logs, trace) is None
+        _same_both_ways(args, "late step 31")
     finally:
         quick_module.TAIL_BYTES = original
-    assert _quick(*args) == _full(*args)
+    assert _from_indexes(logs, trace)
 
     # an odd line among the candidates: the full command counts and says it
     build_indexes([plain])
@@ -226,16 +244,41 @@ def test_files_without_a_usable_index_go_to_the_full_command(tmp_path: Path) -> 
     assert _quick(*args) is None
     assert "skipped 1 line that is not a JSON log event" in _entry(*args).err
 
-    # a compressed file: answered when it holds none of the trace, else read through gzip
+    # a compressed file: read from the index when it holds none of the trace, else through gzip
     packed = logs / "b.jsonl.gz"
     packed.write_bytes(gzip.compress(_trace_lines("0193f0c2-7b1e-7c3a-9d2f-00000000beef", 1, 2)))
     plain.write_bytes(_trace_lines(trace, 1, 5))
     build_indexes([plain, packed])
+    assert _from_indexes(logs, trace)
     assert _quick(*args) == _full(*args)
     packed.write_bytes(gzip.compress(_trace_lines(trace, 40, 2)))
     build_indexes([packed])
-    assert _quick(*args) is None
-    assert "late step 40" in _entry(*args, "--verbose").out
+    assert _from_indexes(logs, trace) is None
+    _same_both_ways(args, "late step 40")
+
+
+def test_a_first_lookup_searches_and_answers_as_the_full_command(tmp_path: Path) -> None:
+    """Files too large to index on the way: searched on both cores, indexed in the background."""
+    trace = "0193f0c2-7b1e-7c3a-9d2f-0123456789ab"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    filler = b"".join(
+        orjson.dumps({"level": "info", "event": "other", "n": n, "pad": "x" * 200}) + b"\n"
+        for n in range(2000)
+    )
+    for name in ("a.jsonl", "b.jsonl"):
+        (logs / name).write_bytes(filler + _trace_lines(trace, 1 if name == "a.jsonl" else 5, 4))
+    args = [str(logs), "--trace", trace]
+    quick = _quick(*args, "--verbose")
+    assert quick is not None
+    assert "late step 8" in quick.out
+    assert quick == _full(*args, "--verbose")
+    marker = logs / INDEX_DIR_NAME / "building"
+    deadline = time.monotonic() + 60
+    while marker.exists() or _from_indexes(logs, trace) is None:
+        assert time.monotonic() < deadline, "the background index never appeared"
+        time.sleep(0.05)
+    assert quick == _quick(*args, "--verbose")  # now from the indexes
 
 
 def test_an_unlistable_or_odd_index_is_never_trusted(tmp_path: Path) -> None:
@@ -250,9 +293,8 @@ def test_an_unlistable_or_odd_index_is_never_trusted(tmp_path: Path) -> None:
     args = [str(logs), "--trace", trace]
     for broken in (b"", data[:20], b"MTIX1\n" + data[6:], data[: len(data) - 8]):
         index.write_bytes(broken)
-        assert _quick(*args) is None
-        assert _entry(*args) == _full(*args)
-        assert "late step 3" in _entry(*args, "--verbose").out
+        assert _from_indexes(logs, trace) is None
+        _same_both_ways(args, "late step 3")
 
 
 def test_the_quick_path_loads_no_heavy_module(indexed: StoryCorpus) -> None:
