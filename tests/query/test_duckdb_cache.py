@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import orjson
 import pytest
 from cache_helpers import cached_engine, generated_logs
 from hypothesis import given
+from polling import wait_until
 from test_duckdb_python_agree import comparable, conditions, lines, modes
 
 from moose_trace.query import duckdb_cache
@@ -201,10 +201,7 @@ def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
 
     loading = threading.Thread(target=warm)
     loading.start()
-    deadline = time.monotonic() + 30
-    while not engine.progress()[0]:  # the load has begun
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    wait_until(lambda: engine.progress()[0], "the load did not begin", seconds=30, every=0.001)
     engine.close()
     loading.join(60)
     assert not loading.is_alive()
