@@ -13,20 +13,25 @@ terminal or forge a line of its own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
+
 __all__ = [
+    "LEVEL_STYLES",
     "MAX_FIELDS_SHOWN",
     "MAX_GROUPS_SHOWN",
     "MAX_STACK_LINES",
     "MAX_VALUE_CHARS",
     "METRIC_FIELDS",
+    "UNSHOWN_FIELDS",
     "Style",
     "TextOptions",
     "clipped",
@@ -47,14 +52,12 @@ _TYPE_LABELS = {
     "http": "HTTP",
 }
 _HEADER_KEYS = frozenset({"timestamp", "level", "event", "type", "name"})
-_HIDDEN = frozenset(
+UNSHOWN_FIELDS = frozenset(
     {
-        "message",
         "resource_type",
         "resource_name",
         "span_id",
         "parent_span_id",
-        "service",
         "logger",
         "stack",
         "payload",
@@ -65,14 +68,21 @@ _HIDDEN = frozenset(
         "span",
         "spans",
         "__moose_structured_log__",
-        "function_name",
-        "task_name",
         "hint",
-        "query",
         "trace_ids",
-        "trace_id",
     }
 )
+"""Fields no event line shows as ``key=value`` (every text form's): the ``↳`` lines show the
+error and, when asked for, the stack and payload; the rest is bookkeeping."""
+
+_HIDDEN = UNSHOWN_FIELDS | {
+    "message",
+    "service",
+    "function_name",
+    "task_name",
+    "query",
+    "trace_id",
+}
 _FIRST = (
     "request_id",
     "http_method",
@@ -98,13 +108,14 @@ _FIRST = (
     "latency_ms",
     "error_category",
 )
-_LEVEL_STYLES = {
+LEVEL_STYLES = {
     "critical": "1;31",
     "error": "31",
     "warning": "33",
     "info": "32",
     "debug": "2",
 }
+"""The ANSI style of each level's name on a terminal (every text form's)."""
 
 
 @record
@@ -351,7 +362,7 @@ def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:
     parts = [part for part in (header, message) if part]
     pairs = _pairs(event, used, options)
     line = (
-        f"{style.paint(when, '2')} {style.paint(f'[{shown_level}]', _LEVEL_STYLES.get(level, ''))}"
+        f"{style.paint(when, '2')} {style.paint(f'[{shown_level}]', LEVEL_STYLES.get(level, ''))}"
     )
     text = " - ".join(parts)
     if pairs:
