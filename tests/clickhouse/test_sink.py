@@ -96,6 +96,26 @@ def test_an_error_event_is_sent_promptly_without_waiting_for_the_interval(
     assert _stored(transport) == list(range(11))
 
 
+@pytest.mark.parametrize("level", ["fatal", "ERR", "CRIT", "exception"])
+@pytest.mark.parametrize("rendered", [False, True])
+def test_every_spelling_of_a_failure_is_sent_promptly(
+    flaky: FlakyTransport,
+    transport: ChdbTransport,
+    make_sink: Callable[..., ClickHouseSink],
+    level: str,
+    rendered: bool,
+) -> None:
+    """Other writers spell a failure's level their way (syslog's ``err``, the Rust side's
+    ``ERROR``, ``fatal``): the level table's every spelling of error and critical is urgent."""
+    sink = make_sink(flaky, batch_size=10_000, flush_interval=300)
+    sink.write(_event(0))
+    if rendered:
+        sink.write_json(orjson.dumps(_event(1, level=level)))
+    else:
+        sink.write(_event(1, level=level))
+    assert _wait_for(lambda: flaky.inserted_batches == [2])
+
+
 def test_an_error_storm_does_not_become_a_storm_of_inserts(
     flaky: FlakyTransport, transport: ChdbTransport, make_sink: Callable[..., ClickHouseSink]
 ) -> None:
