@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -46,28 +46,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
-
-
-@pytest.fixture
-def flaky(transport: ChdbTransport) -> FlakyTransport:
-    return FlakyTransport(transport)
-
-
-@pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., ClickHouseSink]]:
-    sinks: list[ClickHouseSink] = []
-
-    def make(transport: object, **options: object) -> ClickHouseSink:
-        options.setdefault("spool_dir", tmp_path / "spool")
-        options.setdefault("retry_initial", 0.02)
-        options.setdefault("retry_max", 0.1)
-        sink = ClickHouseSink(transport, **options)  # type: ignore[arg-type]
-        sinks.append(sink)
-        return sink
-
-    yield make
-    for sink in sinks:
-        sink.close()
 
 
 def test_events_are_stored_in_batches_with_every_field(
