@@ -14,11 +14,13 @@ Layout choices (see docs/clickhouse.md):
 - Bloom-filter skip indexes on ``trace_id`` and on the ``trace_ids`` array (batch lines), and a
   ``<table>_traces`` side table (trace id → first/last seen) kept by a materialized view, so
   ``--trace`` reads only the buckets that trace touched.
-- Granules of ``INDEX_GRANULARITY`` rows (a quarter of ClickHouse's default 8,192) and an n-gram
-  bloom filter per granule on ``lowerUTF8(raw)`` for ``--search``: lines that match a search
-  cluster (errors sort together within a time bucket), and every row of a granule holding one
-  is read and matched, so smaller granules read fewer rows per match; the filter keeps its bits
-  per row (``SEARCH_NGRAM_BYTES``), so a rare term still skips nearly every granule. A table
+- Granules of ``INDEX_GRANULARITY`` rows (half ClickHouse's default 8,192) and an n-gram bloom
+  filter per granule on ``lowerUTF8(raw)`` for ``--search``: lines that match a search cluster
+  (errors sort together within a time bucket), and every row of a granule holding one is read
+  and matched, so smaller granules read fewer rows per match; the filters keep their bits per
+  row (``SEARCH_NGRAM_BYTES``), so a rare term still skips nearly every granule and reading
+  them costs what it did (2,048-row granules with the same bits per row skipped far fewer
+  granules; with twice the bits, reading the filters cost more than the rows saved). A table
   created before keeps its granules (ClickHouse cannot change them in place) and answers the
   same queries, reading more rows; copy it into a new table to get the finer ones.
 - Per-level TTL from the shared ``RetentionPolicy``.
@@ -54,7 +56,7 @@ DEFAULT_TABLE = "moose_logs"
 DEDUP_WINDOW = 10_000
 """How many recent insert blocks each table remembers to drop a retried batch's duplicate."""
 
-INDEX_GRANULARITY = 2048
+INDEX_GRANULARITY = 4096
 """Rows per granule of the logs table: the unit a skip index keeps or skips (see the module
 doc; measured in docs/benchmarks/clickhouse.md)."""
 
