@@ -70,6 +70,25 @@ def test_hyperscan_is_installed_with_the_query_extra() -> None:
     assert caseless_scan.native_available() == wheel
 
 
+@pytest.mark.skipif(not caseless_scan.native_available(), reason="no Hyperscan wheel here")
+def test_the_scanner_loads_hyperscan_without_its_package_face() -> None:
+    """The wheel's ``hyperscan/__init__.py`` imports ``typing``; a search loads only the compiled
+    module (a fresh interpreter, as a user's command starts), and finds the same lines."""
+    code = (
+        "import sys\n"
+        "from moose_trace.query.caseless_scan import caseless_finder\n"
+        "find = caseless_finder([b'rger'], native=True)\n"
+        "print(list(find(b'ok\\nMERGER\\nno\\n', 0, 13)))\n"
+        "print('hyperscan' in sys.modules, 'hyperscan._hs_ext' in sys.modules)\n"
+    )
+    import subprocess  # noqa: PLC0415 (this test only)
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["[3]", "False True"]
+
+
 @pytest.mark.parametrize("way", WAYS)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
