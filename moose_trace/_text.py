@@ -85,9 +85,7 @@ def _printable_unsafe() -> str:
             position += 3
         else:
             position += 1
-        found += (
-            char for char in map(chr, range(ord(first), ord(last) + 1)) if char.isprintable()
-        )
+        found += (char for char in map(chr, range(ord(first), ord(last) + 1)) if char.isprintable())
     return "".join(found)
 
 

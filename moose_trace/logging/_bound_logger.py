@@ -116,9 +116,7 @@ def _level_method(level: int) -> Callable[..., Any]:
 
 
 def _async_method(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    async def log_async(
-        self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any
-    ) -> Any:
+    async def log_async(self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any) -> Any:
         # The line costs microseconds: written in the caller's task, in its context, rather than
         # handed to a thread as structlog's ``a*`` methods do.
         return method(self, event, *args, **kw)
