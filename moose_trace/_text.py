@@ -28,8 +28,11 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Iterator, Mapping
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, TextIO
 
 __all__ = [
     "safe_str",

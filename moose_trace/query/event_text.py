@@ -13,13 +13,16 @@ terminal or forge a line of its own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 __all__ = [
     "LEVEL_STYLES",
