@@ -377,3 +377,19 @@ def test_a_record_produced_from_the_body_carries_the_record_s_trace(
         for message in traced_messages(consumer_of(onward), max_messages=3)
     ]
     assert sent == ids
+
+
+def test_an_invalid_id_is_warned_about_when_the_first_line_of_its_record_is_written(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs
+) -> None:
+    # The record's trace is read by the line's own processors: the warning is written from
+    # inside that line's chain, and both lines come out whole, in the record's trace.
+    produce_raw(producer, kafka_topic, [[("trace_id", b"not-an-id")]])
+    for _ in traced_messages(consumer_of(kafka_topic), max_messages=1):
+        log.info("handled", step=1)
+    [warning] = json_logs.lines(REJECTED_EVENT)
+    [handled] = json_logs.lines("handled")
+    assert warning["rejected_trace_id"] == "not-an-id"
+    assert handled["step"] == 1
+    assert warning["trace_id"] == handled["trace_id"] == parse_trace_id(handled["trace_id"])
+    assert warning["kafka_offset"] == handled["kafka_offset"] == 0
