@@ -107,8 +107,6 @@ def _decode(text: str) -> Any:
     return value
 
 
-
-
 @functools.cache
 def _tokens() -> re.Pattern[str]:
     """JSON text in strings and brackets (compiled on first use: a deep line is rare)."""
