@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from structlog.typing import Processor
 
+from moose_trace._fastpath import FRAME_VAR
 from moose_trace.logging._outputs import Emitter
 from moose_trace.logging.caller import add_caller_location
 from moose_trace.logging.processors import (
@@ -91,6 +92,14 @@ def compile_line(
     emit = emitter.line_writer()
     dropping_payload = not include_payload
     redact = redactor
+    # The frame's own trace id passes redaction unread (see ``Redactor.redact_event``), unless a
+    # subclass changed what redacting an event does.
+    redact_event = (
+        redactor.redact_event
+        if redactor is not None and type(redactor).__call__ is Redactor.__call__
+        else None
+    )
+    current_frame = FRAME_VAR.get
     drop_event = structlog.DropEvent
 
     def line(method_name: str, level: str, event_dict: dict[str, Any]) -> None:
@@ -110,7 +119,10 @@ def compile_line(
             for key in payload_keys:
                 if key in event_dict:
                     del event_dict[key]
-        if redact is not None:
+        if redact_event is not None:
+            frame = current_frame()
+            redact_event(event_dict, None if frame is None else frame.trace_id)
+        elif redact is not None:
             redact(None, method_name, event_dict)
         if locate is not None:
             locate(None, method_name, event_dict)

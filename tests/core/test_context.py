@@ -76,6 +76,30 @@ def test_none_outside_a_context_makes_a_new_id_and_invalid_ids_are_replaced() ->
     assert made.trace_id != replaced.trace_id
 
 
+def test_a_trace_id_bound_by_other_means_is_validated_when_a_context_takes_it() -> None:
+    # Every context's trace id is canonical: one bound with structlog's own API is checked
+    # when a context inherits it (the log line trusts the context's id, see the redactor).
+    tid = new_trace_id()
+    bind_contextvars(trace_id=tid.upper())
+    with trace_context(type="t") as upper:
+        assert upper.trace_id == tid
+    bind_contextvars(trace_id="sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    with trace_context(type="t") as replaced:
+        assert "sk_live" not in replaced.trace_id
+        assert current_trace_id() == replaced.trace_id
+        with trace_context(name="inner") as inner:  # the enclosing context's id is taken as is
+            assert inner.trace_id is replaced.trace_id
+
+
+def test_span_ids_are_distinct_and_never_all_zeros() -> None:
+    made = set()
+    for _ in range(3000):  # several batches of ids made ahead
+        with trace_context() as ctx:
+            made.add(ctx.span_id)
+    assert len(made) == 3000
+    assert all(len(span) == 16 and int(span, 16) for span in made)
+
+
 def test_incoming_forms_are_normalized() -> None:
     tid = new_trace_id()
     with trace_context(tid.replace("-", "").upper()):
