@@ -47,7 +47,8 @@ from moose_project import load_project, record_value  # noqa: E402
 
 import moose_trace  # noqa: E402
 import moose_trace.moose  # noqa: E402
-from moose_trace.moose._kafka_hooks import traced_flush, traced_poll, traced_send  # noqa: E402
+from moose_trace.moose._consumer_hooks import traced_poll  # noqa: E402
+from moose_trace.moose._producer_hooks import traced_flush, traced_send  # noqa: E402
 from moose_trace.tracing.ids import new_trace_id  # noqa: E402
 
 PREFIX = "Raw-0123456789ab -> Out-0123456789ab"

@@ -8,7 +8,8 @@ Importing this package imports neither moose-lib nor kafka-python; ``instrument(
 
 from __future__ import annotations
 
-from moose_trace.moose._kafka_hooks import MISSING_TRACE_EVENT, OUTPUTS_SENT_EVENT
+from moose_trace.moose._producer_hooks import OUTPUTS_SENT_EVENT
+from moose_trace.moose._record_traces import MISSING_TRACE_EVENT
 from moose_trace.moose._state import HOOK_FAILED_EVENT
 from moose_trace.moose.instrument import (
     PURE_PYTHON_CRC_EVENT,

@@ -25,8 +25,9 @@ from typing import Any
 
 import structlog
 
-from moose_trace.moose._kafka_hooks import traced_flush, traced_poll, traced_send
+from moose_trace.moose._consumer_hooks import traced_poll
 from moose_trace.moose._patching import Patches
+from moose_trace.moose._producer_hooks import traced_flush, traced_send
 from moose_trace.moose._runner_hooks import TracedMooseJson, traced_run
 from moose_trace.moose._state import guard, thread_state
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from moose_trace.query.event_text import Style, TextOptions, event_lines
+from moose_trace.query.event_text import UNSHOWN_FIELDS, Style, TextOptions, event_lines
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 from moose_trace.query.screen import shown
 
@@ -47,27 +47,7 @@ _LEADING = (
     "retry_count",
 )
 _IN_HEADER = frozenset({"timestamp", "level", "event", "message", "service", "layer", "name"})
-_NOT_SHOWN = frozenset(
-    {
-        "type",
-        "logger",
-        "span_id",
-        "parent_span_id",
-        "stack",
-        "payload",
-        "error_message",
-        "error_type",
-        "error_signature",
-        "fields",
-        "span",
-        "spans",
-        "resource_type",
-        "resource_name",
-        "__moose_structured_log__",
-        "hint",
-        "trace_ids",
-    }
-)
+_NOT_SHOWN = UNSHOWN_FIELDS | {"type"}
 _ALWAYS = frozenset({"error_category", "http_status", "status", "latency_ms"})
 """Shown even when equal to the line above: they tell one event from the next."""
 _LEVELS = {

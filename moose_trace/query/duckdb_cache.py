@@ -6,8 +6,8 @@ once — through ``DuckDBDialect``'s own relation, so the table holds exactly wh
 sees — with each event's time and numbers parsed once, then appends only what the files gained:
 every query looks at the files' sizes and loads their new complete lines (a line still being
 written waits). The table is never stale: a question is answered after what the files gained
-is loaded. Each file's rows carry the file's number, so a file that shrank or was replaced is
-loaded again on its own, and a deleted file's rows are dropped, without touching the others.
+is loaded. A file that shrank or was replaced is loaded again on its own, and a deleted file's
+rows are dropped, without touching the others.
 
 Each load's rows also carry its *batch* number. A question reads the batches published when
 it was asked (``_batch <= N``), so it sees a consistent table while a load runs beside it,
@@ -17,6 +17,9 @@ and a kept answer is brought up to date from the batches appended since
 The same ``SqlCompiler`` answers the queries; only the relation differs (the table instead of
 ``read_json``). ``covers(query)`` says whether the table holds every field a query reads; a
 query about another field, or a listing of every event, goes to ``DuckDBEngine`` over the files.
+
+This module answers; the table's layout and SQL are ``moose_trace.query.cached_table``'s, its
+loads ``moose_trace.query.cache_loader``'s (over ``moose_trace.query.growing_files``).
 
 Speed (docs/benchmarks/console.md):
 
@@ -38,25 +41,21 @@ one left by a killed console is removed by the next (``moose_trace.query.cache_d
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 
-from moose_trace._record import record
 from moose_trace.query.ast import ListEvents, Query
 from moose_trace.query.cache_answers import TIME_COLUMN, Batches, KeptAnswer, keep_answer
-from moose_trace.query.cache_dirs import make_cache_dir
-from moose_trace.query.duckdb_engine import DEFAULT_MEMORY_LIMIT, DuckDBDialect
+from moose_trace.query.cache_loader import CacheLoader
+from moose_trace.query.cached_table import CACHED_FIELDS, NUMBER_FIELDS, CachedDialect
+from moose_trace.query.duckdb_engine import DEFAULT_MEMORY_LIMIT
 from moose_trace.query.exceptions import EngineError
-from moose_trace.query.normalize import timestamp_us, value_text
 from moose_trace.query.results import Result
 from moose_trace.query.sql import SqlCompiler, condition_fields
 
@@ -71,24 +70,6 @@ __all__ = [
     "CachedDuckDBEngine",
 ]
 
-CACHED_FIELDS = (
-    "timestamp", "level", "event", "service", "logger", "trace_id", "span_id",
-    "parent_span_id", "trace_ids", "type", "name", "pipeline", "layer", "phase", "operation",
-    "status", "latency_ms", "batch_size", "throughput", "records", "retry_count",
-    "error_category", "error_type", "error_message", "error_signature", "kafka_topic",
-    "kafka_partition", "kafka_offset", "consumer_group", "source", "target", "dlq",
-    "http_method", "http_path", "http_status", "http_route", "request_id", "client_ip",
-    "principal", "auth", "security", "workflow_run_id", "tenant_id",
-    "tenant_slug",
-)  # fmt: skip
-"""The normalized fields the table holds (docs/schema.md's, and the tenant's id and slug)."""
-
-NUMBER_FIELDS = (
-    "latency_ms", "batch_size", "throughput", "records", "retry_count", "http_status",
-    "kafka_partition", "kafka_offset",
-)  # fmt: skip
-"""Fields whose number is parsed once, on load."""
-
 MEMO_ANSWERS = 64
 """Answers kept and brought up to date (the most recently asked)."""
 
@@ -102,84 +83,9 @@ PARTIAL_AFTER_SECONDS = 1.0
 """How long a question about larger logs waits for their first load before it is answered
 from what is loaded so far (a partial answer)."""
 
-_TABLE = "events"
-_TIME = TIME_COLUMN
-_FILE = "_file"
-_BATCH = "_batch"
-_CHUNK_BYTES = 64 * 1024 * 1024
-_LOAD_CHECKPOINT = "1GB"
 _KEPT_VALUES = 16_000_000  # kept answers hold at most about this many values (~128 MB)
 
 Row = tuple[Any, ...]
-
-
-def _number_column(field: str) -> str:
-    return f"_n_{field}"
-
-
-class CachedDialect(DuckDBDialect):
-    """DuckDB SQL over the cached table: the event time and numbers already parsed.
-
-    ``after``/``through``: only the rows of the batches ``after < batch <= through``."""
-
-    def __init__(self, after: int | None = None, through: int | None = None) -> None:
-        super().__init__([])
-        self._numbers = {self.quote(field): _number_column(field) for field in NUMBER_FIELDS}
-        bounds = [f"{_BATCH} > {after}"] if after else []
-        if through is not None:
-            bounds.append(f"{_BATCH} <= {through}")
-        self._rows = f" WHERE {' AND '.join(bounds)}" if bounds else ""
-
-    def relation(self, fields: Sequence[str], *, raw: bool) -> str:
-        """Return the table's rows (DuckDB reads only the columns a query names)."""
-        return f"(SELECT * FROM {_TABLE}{self._rows})"
-
-    def timestamp_us(self, expr: str) -> str:
-        """Return the parsed time for the ``timestamp`` column, else parse ``expr``."""
-        return _TIME if expr == self.quote("timestamp") else super().timestamp_us(expr)
-
-    def to_number(self, expr: str) -> str:
-        """Return the parsed number of a number field, else parse ``expr``."""
-        return self._numbers.get(expr) or super().to_number(expr)
-
-    def latest_events_sql(self, relation: str, where: str, limit: int) -> str:
-        """Return the latest ``limit`` events in one statement: the time cut found first, then
-        only those rows' ``_raw`` read. (``CachedDuckDBEngine`` runs the two steps apart, so
-        that the cut is a constant DuckDB can skip row groups with.)"""
-        order = f"{_TIME} DESC NULLS LAST"
-        matching = f"FROM {relation} WHERE NOT _bad AND ({where})"
-        cut = (
-            f"SELECT CASE WHEN count(*) = count({_TIME}) THEN min({_TIME}) END AS _cut "
-            f"FROM (SELECT {_TIME} {matching} ORDER BY {order} LIMIT {limit})"
-        )
-        latest = (
-            f"SELECT list(_raw ORDER BY {order}, _raw DESC) FROM (SELECT _raw, {_TIME} "
-            f"{matching} AND ((SELECT _cut FROM _c) IS NULL OR {_TIME} >= (SELECT _cut FROM _c)) "
-            f"ORDER BY {order}, _raw DESC LIMIT {limit})"
-        )
-        return f"WITH _c AS ({cut}) SELECT ({latest}), (SELECT count(*) FROM {relation} WHERE _bad)"
-
-
-@record
-class _Loaded:
-    """How far one file is in the table: its number there, inode and the bytes loaded."""
-
-    number: int
-    inode: int
-    size: int
-
-
-@record
-class _Chunk:
-    """One step of the first load: ``path[start:end]`` (whole lines), as file ``number``."""
-
-    path: Path
-    number: int
-    inode: int
-    start: int
-    end: int
-    size: int
-    newest: float
 
 
 class CachedDuckDBEngine:
@@ -200,35 +106,18 @@ class CachedDuckDBEngine:
     ) -> None:
         self._static = list(files or [])
         self._discover = discover
-        self._dir = make_cache_dir()
-        self._connection = duckdb.connect(
-            os.path.join(self._dir, "cache.duckdb"),
-            config={
-                "memory_limit": memory_limit,
-                "temp_directory": os.path.join(self._dir, "spill"),
-                "preserve_insertion_order": True,
-            },
-        )
-        self._connection.execute("SET TimeZone = 'UTC'")
-        self._reader = self._connection.cursor()  # questions read beside a load on the main
+        self._loader = CacheLoader(memory_limit)
+        self._reader = self._loader.reader()  # questions read beside a load
         self._warm_threads = threads
         self._write_lock = threading.Lock()  # loads, deletions and the files' bookkeeping
         self._answer_lock = threading.Lock()  # one question at a time, and the kept answers
-        self._loaded: dict[Path, _Loaded] = {}
-        self._numbers = 0
-        self._created = False
         self._ready = threading.Event()
         self._loading = False
-        self._loaded_bytes = 0
-        self._load_bytes = 0
-        self._batch = 0  # the newest batch a question may read
-        self._epoch = 0  # rows were deleted: kept answers start over
         self._kept: OrderedDict[str, KeptAnswer] = OrderedDict()
         self._kept_epoch = 0
         self._updates = 0
         self._thread = threading.local()  # each thread's last answer: partial or not
         self._compiler = SqlCompiler(CachedDialect())
-        self._closing = False
 
     def files(self) -> list[Path]:
         """Return the files served now."""
@@ -252,7 +141,7 @@ class CachedDuckDBEngine:
 
     def progress(self) -> tuple[int, int]:
         """Return ``(bytes loaded, bytes to load)`` of the first load (equal once done)."""
-        return self._loaded_bytes, self._load_bytes
+        return self._loader.loaded_bytes, self._loader.load_bytes
 
     def warm(self) -> None:
         """Load what the files hold now: the first load, ahead of the first question.
@@ -281,29 +170,18 @@ class CachedDuckDBEngine:
         threading.Thread(target=load, name="moose-trace-cache", daemon=True).start()
 
     def _load_all(self) -> None:
-        """The first load, chunk by chunk. DuckDB checkpoints the table (compresses and writes
-        it out) when its log passes ``checkpoint_threshold``: at the default 16 MB, a load of
-        hundreds of MB checkpoints again and again (45 s instead of 26 s for 300 MB at load 9,
-        docs/benchmarks/console.md), so the load checkpoints about once, at its end."""
-        connection = self._connection
+        """The first load, chunk by chunk; a question takes its turn between two chunks."""
+        loader = self._loader
         try:
-            if self._warm_threads is not None:
-                connection.execute(f"SET threads = {self._warm_threads}")
-            connection.execute(f"SET checkpoint_threshold = '{_LOAD_CHECKPOINT}'")
-            try:
-                for chunk in self._first_chunks():
+            with loader.bulk_load(self._warm_threads):
+                for chunk in loader.first_chunks(self.files(), LOAD_CHUNK_BYTES):
                     with self._write_lock:
-                        self._load_chunk(chunk)
+                        loader.load_chunk(chunk)
                 with self._write_lock:
-                    self._refresh()  # what the files gained during the load
+                    loader.refresh(self.files())  # what the files gained during the load
                     self._ready.set()
-            finally:
-                with contextlib.suppress(duckdb.Error):
-                    connection.execute("RESET checkpoint_threshold")
-                    if self._warm_threads is not None:
-                        connection.execute("RESET threads")
-            with contextlib.suppress(duckdb.Error), self._write_lock:
-                connection.execute("CHECKPOINT")  # skipped when a question reads meanwhile
+            with self._write_lock:
+                loader.checkpoint()
         finally:
             self._loading = False
 
@@ -312,11 +190,7 @@ class CachedDuckDBEngine:
         with self._write_lock:
             if self._ready.is_set() or self._loading:
                 return False
-            self._ensure_table()
-            if self._batch:  # a load that failed half-way: start over
-                self._execute(f"DELETE FROM {_TABLE}", "start the load over")
-                self._loaded.clear()
-                self._epoch += 1
+            self._loader.prepare_first_load()
             self._loading = True  # questions now read the table: it exists
             return True
 
@@ -326,7 +200,7 @@ class CachedDuckDBEngine:
         if not self._ready.is_set():
             return
         with self._answer_lock, self._write_lock:
-            self._refresh()
+            self._loader.refresh(self.files())
 
     @staticmethod
     def covers(query: Query) -> bool:
@@ -346,13 +220,14 @@ class CachedDuckDBEngine:
         self._await_load()
         if not self._ready.is_set() and not self._loading:
             self.warm()  # no load under way (or it failed): load now, and report a failure
+        loader = self._loader
         with self._answer_lock:
             if self._ready.is_set():
                 with self._write_lock:
-                    self._refresh()
-                    batch, epoch = self._batch, self._epoch
+                    loader.refresh(self.files())
+                    batch, epoch = loader.batch, loader.epoch
             else:  # the published batches, without waiting for the chunk being loaded
-                batch, epoch = self._batch, self._epoch
+                batch, epoch = loader.batch, loader.epoch
             partial = not self._ready.is_set()
             rows = self._answer(query, plan.sql, batch, epoch)
         self._thread.partial = partial
@@ -369,7 +244,7 @@ class CachedDuckDBEngine:
         else for ``PARTIAL_AFTER_SECONDS`` at most (then the answer holds what is loaded)."""
         deadline = time.monotonic() + PARTIAL_AFTER_SECONDS
         while self._loading and not self._ready.is_set():
-            small = 0 < self._load_bytes <= SMALL_LOAD_BYTES
+            small = 0 < self._loader.load_bytes <= SMALL_LOAD_BYTES
             if not small and time.monotonic() >= deadline:
                 return
             self._ready.wait(0.02)
@@ -377,20 +252,15 @@ class CachedDuckDBEngine:
     def close(self) -> None:
         """Drop the table and its temporary file (a load under way is interrupted: Ctrl-C
         during the first load must not wait for it)."""
-        self._closing = True
-        with contextlib.suppress(duckdb.Error, RuntimeError):
-            self._connection.interrupt()
+        self._loader.interrupt()
         with self._answer_lock, self._write_lock:
             with contextlib.suppress(duckdb.Error):
                 self._reader.close()
-                self._connection.close()
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._loader.close()
 
     def sql(self, query: Query) -> str:
         """Return the statement that answers ``query`` from the table (for tests)."""
         return self._compiler.plan(query).sql
-
-    # ---- answers ----------------------------------------------------------------------------
 
     def _answer(self, query: Query, key: str, batch: int, epoch: int) -> list[Row]:
         """Return the plan's rows for ``query`` over the batches up to ``batch``: the kept
@@ -443,244 +313,16 @@ class CachedDuckDBEngine:
         relation = compiler.dialect.relation((), raw=True)
         where = compiler.where(query.where)
         times = execute(
-            f"SELECT {_TIME} FROM {relation} WHERE {_TIME} IS NOT NULL AND ({where}) "
-            f"ORDER BY {_TIME} DESC LIMIT {limit}"
+            f"SELECT {TIME_COLUMN} FROM {relation} WHERE {TIME_COLUMN} IS NOT NULL AND ({where}) "
+            f"ORDER BY {TIME_COLUMN} DESC LIMIT {limit}"
         )
         if len(times) < limit or limit == 0:
             return execute(compiler.plan(query).sql), None
         cut = int(times[-1][0])
-        rows = execute(f"SELECT {_TIME}, _raw FROM {relation} WHERE {_TIME} >= {cut} AND ({where})")
+        rows = execute(
+            f"SELECT {TIME_COLUMN}, _raw FROM {relation} WHERE {TIME_COLUMN} >= {cut} AND ({where})"
+        )
         rows.sort(reverse=True)
         page = [(int(time), str(raw)) for time, raw in rows[:limit]]
         bad = execute(f"SELECT count(*) FROM {relation} WHERE _bad")
         return [([raw for _time, raw in page], bad[0][0])], page
-
-    # ---- loading ----------------------------------------------------------------------------
-
-    def _first_chunks(self) -> list[_Chunk]:
-        """Cut the files into the first load's chunks of whole lines, newest events first (by
-        the time of each chunk's last line; a file without one by its modification time)."""
-        chunks: list[_Chunk] = []
-        for path in self.files():
-            try:
-                status = path.stat()
-            except OSError:
-                continue
-            number = self._next_number()
-            if path.name.endswith(".gz"):
-                ends = [status.st_size]
-            else:
-                ends = _chunk_ends(path, status.st_size)
-            start = 0
-            for end in ends:
-                newest = _last_time(path, start, end) or status.st_mtime * 1e6
-                chunks.append(
-                    _Chunk(path, number, status.st_ino, start, end, status.st_size, newest)
-                )
-                start = end
-        chunks.sort(key=lambda chunk: chunk.newest, reverse=True)
-        self._load_bytes = sum(chunk.end - chunk.start for chunk in chunks)
-        self._loaded_bytes = 0
-        return chunks
-
-    def _load_chunk(self, chunk: _Chunk) -> None:
-        """Load one chunk of the first load; a file is recorded as loaded with its last."""
-        if chunk.end > chunk.start:
-            self._insert_range(chunk.path, chunk.number, chunk.start, chunk.end, chunk.size)
-        self._loaded_bytes += chunk.end - chunk.start
-        known = self._loaded.get(chunk.path)
-        through = max(chunk.end, known.size if known is not None else 0)
-        self._loaded[chunk.path] = _Loaded(chunk.number, chunk.inode, through)
-
-    def _refresh(self) -> None:
-        files = self.files()
-        changed: list[tuple[Path, int, int, int]] = []
-        for path in files:
-            try:
-                status = path.stat()
-            except OSError:
-                continue
-            loaded = self._loaded.get(path)
-            if loaded is not None and (
-                loaded.inode != status.st_ino
-                or status.st_size < loaded.size
-                or (path.name.endswith(".gz") and status.st_size != loaded.size)
-            ):
-                self._forget(path)  # replaced or truncated: loaded again from its start
-                loaded = None
-            start = 0 if loaded is None else loaded.size
-            if status.st_size > start:
-                changed.append((path, status.st_ino, start, status.st_size))
-        for gone in set(self._loaded) - set(files):
-            self._forget(gone)
-        self._load(changed)
-
-    def _forget(self, path: Path) -> None:
-        """Drop the rows of ``path`` (deleted, replaced or truncated)."""
-        number = self._loaded.pop(path).number
-        try:
-            self._connection.execute(f"DELETE FROM {_TABLE} WHERE {_FILE} = {number}")
-        except duckdb.Error as failure:
-            raise EngineError(f"DuckDB could not drop a file's rows: {failure}") from None
-        self._epoch += 1
-
-    def _load(self, changed: list[tuple[Path, int, int, int]]) -> None:
-        """Load the whole lines each file gained since ``start``, one statement per file (each
-        file's rows carry its number)."""
-        for path, inode, start, size in changed:
-            end = size if path.name.endswith(".gz") else _last_line_end(path, start, size)
-            known = self._loaded.get(path)
-            number = known.number if known is not None else self._next_number()
-            if end > start:
-                self._insert_range(path, number, start, end, size)
-            self._loaded[path] = _Loaded(number, inode, max(start, end))
-
-    def _insert_range(self, path: Path, number: int, start: int, end: int, size: int) -> None:
-        """Insert the lines of ``path[start:end]`` as the next batch: a whole file read in
-        place, a part copied to a temporary file first. Published to questions once in."""
-        batch = self._batch + 1
-        if start == 0 and end == size:
-            self._insert(path, number, batch)
-            if path.name.endswith(".gz") or _size(path) == size:
-                self._batch = batch
-                return
-            # It grew while DuckDB read it, which may have read past `end`: read exactly.
-            self._execute(f"DELETE FROM {_TABLE} WHERE {_BATCH} = {batch}", "drop a partial load")
-        with _slice(path, start, end, self._dir) as part:
-            self._insert(part, number, batch)
-        self._batch = batch
-
-    def _ensure_table(self) -> None:
-        """Create the (empty) table: questions asked before any line is loaded find none."""
-        if not self._created:
-            empty = Path(self._dir) / "empty.jsonl"
-            empty.write_bytes(b"")
-            self._insert(empty, 0, 0)
-
-    def _next_number(self) -> int:
-        self._numbers += 1
-        return self._numbers
-
-    def _execute(self, statement: str, doing: str) -> None:
-        try:
-            self._connection.execute(statement)
-        except duckdb.Error as failure:
-            raise EngineError(f"DuckDB could not {doing}: {failure}") from None
-
-    def _insert(self, path: Path, number: int, batch: int) -> None:
-        source = DuckDBDialect([path], flat=_flat(path))
-        numbers = ", ".join(
-            f"{source.to_number(source.quote(field))} AS {_number_column(field)}"
-            for field in NUMBER_FIELDS
-        )
-        # A bad line's time is NULL: "time IS NOT NULL" then also means "an event".
-        time = f"CASE WHEN NOT _bad THEN {source.timestamp_us(source.quote('timestamp'))} END"
-        select = (
-            f"SELECT *, {time} AS {_TIME}, {numbers}, {number}::INTEGER AS {_FILE}, "
-            f"{batch}::INTEGER AS {_BATCH} FROM {source.relation(CACHED_FIELDS, raw=True)}"
-        )
-        statement = (
-            f"INSERT INTO {_TABLE} BY NAME {select}"
-            if self._created
-            else f"CREATE TABLE {_TABLE} AS {select}"
-        )
-        if self._closing:
-            raise EngineError("loading interrupted: the cache was closed")
-        self._execute(statement, "load the log files")
-        self._created = True
-
-
-_BOM = b"\xef\xbb\xbf"
-_CONTAINERS = (b'"fields"', b'"span"', b'"spans"', b"\\u")
-
-
-def _flat(path: Path) -> bool:
-    """Return whether no line of ``path`` can hold a Rust tracing container (``fields``,
-    ``span``, ``spans``): none of those names is written in it, not even escaped."""
-    if path.name.endswith(".gz"):
-        return False
-    with open(path, "rb") as file:
-        carry = b""
-        while block := file.read(_CHUNK_BYTES):
-            window = carry + block
-            if any(name in window for name in _CONTAINERS):
-                return False
-            carry = window[-16:]
-    return True
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def _chunk_ends(path: Path, size: int) -> list[int]:
-    """Return the ends of ``path``'s first-load chunks: whole lines, about
-    ``LOAD_CHUNK_BYTES`` each, the last at the last newline (a line being written waits)."""
-    ends: list[int] = []
-    start = 0
-    while start < size:
-        end = _last_line_end(path, start, min(size, start + LOAD_CHUNK_BYTES))
-        if end == start:  # a line longer than a chunk: up to its end
-            end = _last_line_end(path, start, size)
-            if end == start:
-                break
-        ends.append(end)
-        start = end
-    return ends
-
-
-def _last_time(path: Path, start: int, end: int) -> float | None:
-    """Return the time (µs) of the last line of ``path[start:end]``, if it reads as one."""
-    with open(path, "rb") as file:
-        file.seek(max(start, end - 65536))
-        tail = file.read(end - max(start, end - 65536)).rstrip(b"\n")
-    line = tail.rsplit(b"\n", 1)[-1]
-    try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(event, dict):
-        return None
-    return timestamp_us(value_text(event.get("timestamp")))
-
-
-def _last_line_end(path: Path, start: int, size: int) -> int:
-    """Return the offset just past the last newline in ``path[start:size]`` (``start``: none)."""
-    with open(path, "rb") as file:
-        position = size
-        while position > start:
-            step = min(_CHUNK_BYTES, position - start)
-            file.seek(position - step)
-            block = file.read(step)
-            newline = block.rfind(b"\n")
-            if newline >= 0:
-                return position - step + newline + 1
-            position -= step
-    return start
-
-
-@contextlib.contextmanager
-def _slice(path: Path, start: int, end: int, directory: str) -> Iterator[Path]:
-    """Yield a temporary ``.jsonl`` file holding ``path[start:end]``."""
-    part = Path(directory) / "part.jsonl"
-    with open(path, "rb") as source, open(part, "wb") as target:
-        source.seek(start)
-        if start and source.read(len(_BOM)) == _BOM:
-            # A byte-order mark opens a file only: within one, its line is a bad line, and
-            # stays one when the part starts there (a blank line first is read as nothing).
-            target.write(b"\n")
-        source.seek(start)
-        remaining = end - start
-        while remaining > 0:
-            block = source.read(min(_CHUNK_BYTES, remaining))
-            if not block:
-                break
-            target.write(block)
-            remaining -= len(block)
-    try:
-        yield part
-    finally:
-        part.unlink(missing_ok=True)

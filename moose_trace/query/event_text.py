@@ -27,6 +27,7 @@ __all__ = [
     "MAX_STACK_LINES",
     "MAX_VALUE_CHARS",
     "METRIC_FIELDS",
+    "UNSHOWN_FIELDS",
     "Style",
     "TextOptions",
     "clipped",
@@ -47,14 +48,12 @@ _TYPE_LABELS = {
     "http": "HTTP",
 }
 _HEADER_KEYS = frozenset({"timestamp", "level", "event", "type", "name"})
-_HIDDEN = frozenset(
+UNSHOWN_FIELDS = frozenset(
     {
-        "message",
         "resource_type",
         "resource_name",
         "span_id",
         "parent_span_id",
-        "service",
         "logger",
         "stack",
         "payload",
@@ -65,14 +64,21 @@ _HIDDEN = frozenset(
         "span",
         "spans",
         "__moose_structured_log__",
-        "function_name",
-        "task_name",
         "hint",
-        "query",
         "trace_ids",
-        "trace_id",
     }
 )
+"""Fields no event line shows as ``key=value`` (every text form's): the ``↳`` lines show the
+error and, when asked for, the stack and payload; the rest is bookkeeping."""
+
+_HIDDEN = UNSHOWN_FIELDS | {
+    "message",
+    "service",
+    "function_name",
+    "task_name",
+    "query",
+    "trace_id",
+}
 _FIRST = (
     "request_id",
     "http_method",

@@ -16,7 +16,7 @@ import moose_lib.utilities.structured_logging as structured
 from moose_lib import commons
 
 import moose_trace.moose
-import moose_trace.moose._kafka_hooks as kafka_hooks
+import moose_trace.moose._record_traces as record_traces
 from moose_trace.logging.config import configure_logging
 
 broker = sys.argv[1]
@@ -84,7 +84,7 @@ def broken(record: object) -> object:
     raise RuntimeError("boom inside a hook")
 
 
-kafka_hooks.incoming_trace = broken  # type: ignore[assignment]
+record_traces.incoming_trace = broken  # type: ignore[assignment]
 consumer = kafka.KafkaConsumer(bootstrap_servers=broker, auto_offset_reset="earliest")
 consumer.assign([kafka.TopicPartition(topic, 0)])
 seen = []
