@@ -167,7 +167,7 @@ def _inherited(current: Any) -> str:
     """
     frame = FRAME_VAR.get()
     if frame is not None and frame.trace_id is current:
-        return current  # type: ignore[no-any-return]
+        return current
     return parse_trace_id(current) or new_trace_id()
 
 
