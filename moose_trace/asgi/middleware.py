@@ -41,6 +41,7 @@ from moose_trace.asgi.naming import PathClassifier, PathRule, route_template
 from moose_trace.asgi.principal import scope_principal
 from moose_trace.errors._rules import category_of_error_status
 from moose_trace.errors.categories import error_fields
+from moose_trace.logging._latency import latency_ms
 from moose_trace.logging.config import direct_logger
 from moose_trace.tracing.context import bound_pairs, current_fields
 from moose_trace.tracing.otel import LAYER_ATTRIBUTE
@@ -325,7 +326,7 @@ class TraceMiddleware:
         """Write the access line: every request field, the outcome, the principal and route."""
         error, category, status = response.error, response.category, response.status
         fields["http_status"] = status
-        fields["latency_ms"] = round(elapsed_ns / 1e6, 3)
+        fields["latency_ms"] = latency_ms(elapsed_ns)
         try:
             principal = self._principal(scope)
         except Exception:  # a broken custom lookup: the line goes out without a principal
