@@ -11,13 +11,15 @@ module has.
 
 from __future__ import annotations
 
-import importlib
-import importlib.machinery
-import importlib.util
 import sys
-import warnings
-from collections.abc import Sequence
-from types import CodeType, ModuleType
+
+# Only ``sys`` at import: ``import moose_trace`` runs this module on the way to every command,
+# and no old path is imported there. What loading one needs is imported when one is.
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    import importlib.machinery
+    from collections.abc import Sequence
+    from types import CodeType, ModuleType
 
 __all__ = ["MOVED_MODULES", "install"]
 
@@ -86,6 +88,9 @@ class _MovedModuleLoader:
         self.new = new
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        import importlib  # noqa: PLC0415 (see the imports at the top)
+        import warnings  # noqa: PLC0415
+
         warnings.warn(
             f"{self.old} moved to {self.new}; import it from there",
             DeprecationWarning,
@@ -101,10 +106,14 @@ class _MovedModuleLoader:
 
     def load_module(self, fullname: str) -> ModuleType:
         """The legacy loader call (the import system uses ``create_module``): the new module."""
+        import importlib  # noqa: PLC0415
+
         return importlib.import_module(self.new)
 
     def get_code(self, fullname: str) -> CodeType | None:
         """The new module's code: what ``python -m <old path>`` runs."""
+        import importlib.util  # noqa: PLC0415
+
         spec = importlib.util.find_spec(self.new)
         loader = spec.loader if spec is not None else None
         get_code = getattr(loader, "get_code", None)
@@ -121,6 +130,8 @@ class _MovedModuleFinder:
         new = MOVED_MODULES.get(fullname)
         if new is None:
             return None
+        import importlib.util  # noqa: PLC0415
+
         return importlib.util.spec_from_loader(fullname, _MovedModuleLoader(fullname, new))
 
 

@@ -34,20 +34,21 @@ classes are defined once in a long-running process where a millisecond does not 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from typing_extensions import dataclass_transform
+
+    _T = TypeVar("_T")
 else:
 
-    def dataclass_transform(**_options: Any) -> Callable[[Any], Any]:
+    def dataclass_transform(**_options: object) -> object:
         return lambda decorator: decorator
 
 
 __all__ = ["is_record", "record", "record_values"]
 
-_T = TypeVar("_T")
 _MUTABLE_DEFAULTS = (list, dict, set, bytearray)
 
 

@@ -28,8 +28,11 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Iterator, Mapping
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, TextIO
 
 __all__ = [
     "safe_str",
@@ -85,9 +88,7 @@ def _printable_unsafe() -> str:
             position += 3
         else:
             position += 1
-        found += (
-            char for char in map(chr, range(ord(first), ord(last) + 1)) if char.isprintable()
-        )
+        found += (char for char in map(chr, range(ord(first), ord(last) + 1)) if char.isprintable())
     return "".join(found)
 
 

@@ -14,13 +14,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from moose_trace._text import say
 from moose_trace.commands.arguments import (
     DEFAULT_LOG_DIR_HELP,
     Subparsers,
     add_subcommand,
     port,
 )
-from moose_trace.commands.main import run_subcommand, say
+from moose_trace.commands.main import run_subcommand
 from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.processes import Stopped
 

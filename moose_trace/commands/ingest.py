@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moose_trace._text import say
 from moose_trace.commands.arguments import Subparsers, add_no_progress
-from moose_trace.commands.main import say
 from moose_trace.query.exceptions import QueryError
 from moose_trace.query.ingest import default_state_file, ingest_files
 from moose_trace.query.progress import ProgressBar

@@ -29,18 +29,18 @@ from moose_trace.commands.arguments import (
 from moose_trace.commands.main import run_subcommand
 from moose_trace.query.ast import AllOf, ListEvents, Query
 from moose_trace.query.engines import open_store, store_url, trace_of
-from moose_trace.query.event_text import Style, TextOptions
+from moose_trace.query.event_text import TextOptions
 from moose_trace.query.exceptions import EngineError, QueryError
 from moose_trace.query.plan import Plan, QueryRequest, plan_query
 from moose_trace.query.progress import ProgressBar
 from moose_trace.query.results import EventsResult, GroupsResult, Result, unseen_fields
 from moose_trace.query.runner import QueryRunner
-from moose_trace.query.screen import paged, pager_command, terminal_width
+from moose_trace.query.screen import output_style, paged, pager_command, terminal_width
 from moose_trace.query.sources import LogSources, resolve_sources
 from moose_trace.query.tree_text import TreeOptions, render_trees
 
 if TYPE_CHECKING:
-    from moose_trace.query.render import Format
+    pass
 
 # Modules only some answers need (the list renderer, --follow, the compact terminal lines)
 # are imported where used: `--trace ID`, a lookup of a few lines, is mostly interpreter
@@ -207,15 +207,6 @@ def _output(path: str | None, *, pager: bool = False) -> Iterator[TextIO]:
         yield file
 
 
-def _style(choice: str, out: TextIO, format_: Format) -> Style:
-    if format_ != "text" or choice == "never":
-        return Style(False)
-    if choice == "always":
-        return Style(True)
-    plain = "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"
-    return Style(out.isatty() and not plain)
-
-
 def _request(args: argparse.Namespace) -> QueryRequest:
     return QueryRequest(
         sources=tuple(args.sources),
@@ -302,7 +293,7 @@ def _answer(
             )
             return 0
         query = Query(AllOf((query.where, traces)), query.mode)
-    style = _style(args.color, out, args.format)
+    style = output_style(args.color, out, args.format)
     text = TextOptions(
         include_metrics=args.include_metrics,
         include_payload=args.include_payload,

@@ -25,8 +25,8 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
+from moose_trace._text import say
 from moose_trace.commands.arguments import DEFAULT_LOG_DIR_HELP, Subparsers
-from moose_trace.commands.main import say
 from moose_trace.logging.paths import default_log_dir
 from moose_trace.query.codec import loads_bulk
 from moose_trace.query.normalize import timestamp_us, us_datetime

@@ -30,7 +30,7 @@ import orjson
 import structlog
 
 from moose_trace.demo.app import PIPELINE
-from moose_trace.demo.infra import TableSpec
+from moose_trace.demo.data_model import DLQ_TOPIC
 from moose_trace.demo.kafka_clients import (
     assigned_consumer,
     bind_lag,
@@ -48,10 +48,6 @@ from moose_trace.tracing.context import bind_fields, trace_context
 
 __all__ = [
     "CONSUMER_GROUP",
-    "DLQ_TOPIC",
-    "TABLES",
-    "TABLES_V2",
-    "TOPICS",
     "DeadLetter",
     "Pipeline",
 ]
@@ -60,33 +56,6 @@ _log = structlog.get_logger("moose_trace.demo.pipeline")
 
 CONSUMER_GROUP = "clickhouse_sync"
 """The sync's consumer group."""
-DLQ_TOPIC = "UserEventDeadLetter"
-"""Where ``user_event_to_session`` sends the records it cannot transform."""
-TOPICS = ("UserEvent", "Session", "EnrichedSession", DLQ_TOPIC)
-"""The topics the demo creates."""
-
-_USER_EVENT = (
-    ("user_id", "UInt64"),
-    ("event", "String"),
-    ("timestamp", "DateTime64(3, 'UTC')"),
-    ("properties", "String"),
-)
-TABLES = (
-    TableSpec("UserEvent", _USER_EVENT, "(user_id, timestamp)"),
-    TableSpec(
-        "Session",
-        (("session_id", "String"), ("user_id", "UInt64"), ("event", "String"), ("page", "String")),
-        "session_id",
-    ),
-    TableSpec("ExternalScores", (("user_id", "UInt64"), ("score", "UInt32")), "user_id"),
-)
-"""The tables of the app's first version."""
-TABLES_V2 = (
-    TableSpec("UserEvent", (*_USER_EVENT, ("session_id", "String")), "(user_id, timestamp)"),
-    *TABLES[1:],
-)
-"""Version 2 adds ``UserEvent.session_id`` (US-7)."""
-
 _POLL_SECONDS = 0.05
 _BATCH_MAX = 500
 _BATCH_WINDOW_SECONDS = _POLL_SECONDS  # the sync inserts what arrived this long, as one batch

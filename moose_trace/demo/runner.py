@@ -21,11 +21,12 @@ from typing import TextIO
 import orjson
 
 from moose_trace._text import say, terminal_safe
+from moose_trace.demo.data_model import TABLES, TABLES_V2, TOPICS
 from moose_trace.demo.exceptions import DemoError
 from moose_trace.demo.external import ExternalApi
 from moose_trace.demo.infra import deploy, ensure_topics
 from moose_trace.demo.kafka_clients import close_producer, traced_producer
-from moose_trace.demo.pipeline import TABLES, TABLES_V2, TOPICS, Pipeline
+from moose_trace.demo.pipeline import Pipeline
 from moose_trace.demo.processes import (
     Supervisor,
     UvicornThread,

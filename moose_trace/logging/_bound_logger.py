@@ -26,7 +26,7 @@ from structlog.typing import Processor
 
 from moose_trace._fastpath import structlog_config
 from moose_trace.logging._fast_line import LineFunction
-from moose_trace.logging.levels import LevelMap
+from moose_trace.logging.levels import LEVEL_NUMBERS, LevelMap
 from moose_trace.logging.processors import level_name
 
 __all__ = [
@@ -116,9 +116,7 @@ def _level_method(level: int) -> Callable[..., Any]:
 
 
 def _async_method(method: Callable[..., Any], name: str) -> Callable[..., Any]:
-    async def log_async(
-        self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any
-    ) -> Any:
+    async def log_async(self: MooseBoundLogger, event: Any = None, /, *args: Any, **kw: Any) -> Any:
         # The line costs microseconds: written in the caller's task, in its context, rather than
         # handed to a thread as structlog's ``a*`` methods do.
         return method(self, event, *args, **kw)
@@ -298,13 +296,7 @@ _BY_LEVEL: dict[int, Callable[..., Any]] = {
 # ``None`` when it moved, and then always the ordinary path.
 _STRUCTLOG_CONFIG: Any = structlog_config()
 
-_METHOD_NAMES = {
-    logging.DEBUG: "debug",
-    logging.INFO: "info",
-    logging.WARNING: "warning",
-    logging.ERROR: "error",
-    logging.CRITICAL: "critical",
-}
+_METHOD_NAMES = {number: name for name, number in LEVEL_NUMBERS.items()}
 
 
 class DirectLogger:

@@ -24,6 +24,7 @@ __all__ = [
     "LEVELS",
     "LEVEL_ALIASES",
     "LEVEL_BY_SPELLING",
+    "LEVEL_NUMBERS",
     "LOG_LEVEL_ENV",
     "LevelMap",
     "env_name",
@@ -84,17 +85,19 @@ def level_name(level: str | int) -> str:
     ``"info"``); unknown names are ``"info"``.
     """
     if isinstance(level, int):
-        if level >= _NUMBERS["critical"]:
+        if level >= LEVEL_NUMBERS["critical"]:
             return "critical"
-        if level >= _NUMBERS["error"]:
+        if level >= LEVEL_NUMBERS["error"]:
             return "error"
-        if level >= _NUMBERS["warning"]:
+        if level >= LEVEL_NUMBERS["warning"]:
             return "warning"
-        return "info" if level >= _NUMBERS["info"] else "debug"
+        return "info" if level >= LEVEL_NUMBERS["info"] else "debug"
     return _LEVEL_OF.get(level) or _LEVEL_OF.get(str(level).strip().lower(), "info")
 
 
-_NUMBERS = MappingProxyType({"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50})
+LEVEL_NUMBERS: Mapping[str, int] = MappingProxyType(
+    {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+)
 """The stdlib's numbers of the levels (``logging.DEBUG`` …), written out: this module is read
 by the query tool, whose start-up does not pay for importing ``logging``."""
 
@@ -120,7 +123,7 @@ def parse_level(value: str | int) -> int:
     number = logging.getLevelName(text.upper())  # stdlib's names, and any added to logging
     if isinstance(number, int):
         return number
-    number = _NUMBERS.get(normalize_level(text))  # the other spellings: err, crit, trace …
+    number = LEVEL_NUMBERS.get(normalize_level(text))  # the other spellings: err, crit, trace …
     if number is not None:
         return number
     raise ValueError(
@@ -180,7 +183,7 @@ class LevelMap:
         (which wins for the same module). Invalid values are reported through ``warn`` and
         ignored, so a typo in the environment never stops the app.
         """
-        default = _NUMBERS["info"]
+        default = LEVEL_NUMBERS["info"]
         source = level if level is not None else environ.get(LOG_LEVEL_ENV)
         if source is not None and source != "":
             try:

@@ -96,8 +96,6 @@ def merge_context(logger: Any, method_name: str, event_dict: EventDict) -> Event
     return event_dict
 
 
-
-
 def add_log_level(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Set ``level`` from the logging method: one of debug, info, warning, error, critical.
 

@@ -23,11 +23,13 @@ lines whose shape lets it (the many rows of a full scan).
 from __future__ import annotations
 
 import functools
-import json
-import math
 import re
-from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any
 
 __all__ = ["MAX_DEPTH", "TOO_DEEP", "dumps", "dumps_text", "loads", "loads_bulk"]
 
@@ -43,9 +45,12 @@ def _constant(name: str) -> str:
     return name
 
 
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 def _float(text: str) -> float | str:
     value = float(text)
-    return text if math.isinf(value) else value
+    return text if value in _INFINITIES else value
 
 
 def _int(text: str) -> int | float | str:
@@ -60,9 +65,48 @@ def _first_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_first_wins, parse_constant=_constant, parse_float=_float, parse_int=_int
-)
+class _Rules:
+    """What the decoder is configured with (the attributes ``json.JSONDecoder`` has)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = staticmethod(_first_wins)
+    parse_float = staticmethod(_float)
+    parse_int = staticmethod(_int)
+    parse_constant = staticmethod(_constant)
+
+
+def _scanner() -> Callable[[str, int], tuple[Any, int]]:
+    """The standard library's C scanner (what ``json.JSONDecoder`` runs), made without
+    importing ``json`` (its three modules cost a trace lookup more than its lines take to
+    read); ``json``'s own where there is no C accelerator."""
+    try:
+        from _json import make_scanner  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - CPython always has it
+        from json.scanner import make_scanner  # noqa: PLC0415
+
+    # typeshed types the context as the scanner class itself; any object with the attributes
+    # of ``_Rules`` is what the scanner reads
+    scan: Callable[[str, int], tuple[Any, int]] = make_scanner(_Rules())  # type: ignore[arg-type]
+    return scan
+
+
+_SCAN = _scanner()
+_JSON_SPACE = " \t\n\r"
+
+
+def _decode(text: str) -> Any:
+    """``json.JSONDecoder.decode`` with ``_Rules``: one value, JSON whitespace around it."""
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration as missing:
+        raise ValueError(f"Expecting value: char {missing.value}") from None
+    if text[end:].strip(_JSON_SPACE):
+        raise ValueError(f"Extra data: char {end}")
+    return value
+
+
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
 _QUOTE_SPACE = re.compile(rb'"[ \t\r\n]')
 
@@ -89,7 +133,7 @@ def _cut_deep(text: str) -> str:
         if piece in ("[", "{"):
             depth += 1
             if depth == MAX_DEPTH + 1:
-                parts.append(json.dumps(TOO_DEEP))
+                parts.append(f'"{TOO_DEEP}"')  # plain text: nothing to escape
         elif piece in ("]", "}"):
             depth -= 1
             if depth >= MAX_DEPTH:
@@ -121,7 +165,7 @@ def loads(data: str | bytes) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(text) > MAX_DEPTH:
         text = _cut_deep(text)
     try:
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except RecursionError:  # a deep stack already: the line cannot be read here
         raise ValueError("JSON nested too deeply") from None
     # a surrogate can only come from an escape; orjson refuses an unpaired one

@@ -19,7 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from moose_trace.query.event_text import UNSHOWN_FIELDS, Style, TextOptions, event_lines
+from moose_trace.query.event_text import (
+    LEVEL_STYLES,
+    UNSHOWN_FIELDS,
+    Style,
+    TextOptions,
+    event_lines,
+)
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 from moose_trace.query.screen import shown
 
@@ -57,7 +63,6 @@ _LEVELS = {
     "info": "INFO ",
     "debug": "DEBUG",
 }
-_LEVEL_STYLES = {"critical": "1;31", "error": "31", "warning": "33", "info": "32", "debug": "2"}
 
 
 class CompactLines:
@@ -102,7 +107,7 @@ class CompactLines:
         line_plain = f"{when} {shown_level} {text}"
         room = self.width - len(line_plain)
         painted = (
-            f"{style.paint(when, '2')} {style.paint(shown_level, _LEVEL_STYLES.get(level, ''))} "
+            f"{style.paint(when, '2')} {style.paint(shown_level, LEVEL_STYLES.get(level, ''))} "
             + _cut(text, self.width - len(when) - len(shown_level) - 2)
         )
         shown_pairs: list[str] = []

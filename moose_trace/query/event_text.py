@@ -13,15 +13,19 @@ terminal or forge a line of its own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from typing import Any
 
 from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.normalize import timestamp_us, us_datetime, value_text
 
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
+
 __all__ = [
+    "LEVEL_STYLES",
     "MAX_FIELDS_SHOWN",
     "MAX_GROUPS_SHOWN",
     "MAX_STACK_LINES",
@@ -104,13 +108,14 @@ _FIRST = (
     "latency_ms",
     "error_category",
 )
-_LEVEL_STYLES = {
+LEVEL_STYLES = {
     "critical": "1;31",
     "error": "31",
     "warning": "33",
     "info": "32",
     "debug": "2",
 }
+"""The ANSI style of each level's name on a terminal (every text form's)."""
 
 
 @record
@@ -357,7 +362,7 @@ def event_lines(event: Mapping[str, Any], options: TextOptions) -> list[str]:
     parts = [part for part in (header, message) if part]
     pairs = _pairs(event, used, options)
     line = (
-        f"{style.paint(when, '2')} {style.paint(f'[{shown_level}]', _LEVEL_STYLES.get(level, ''))}"
+        f"{style.paint(when, '2')} {style.paint(f'[{shown_level}]', LEVEL_STYLES.get(level, ''))}"
     )
     text = " - ".join(parts)
     if pairs:

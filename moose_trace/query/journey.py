@@ -7,11 +7,13 @@ sent to one); else, when nothing failed and no table was reached, the last span 
 
 from __future__ import annotations
 
-from typing import Any
-
 from moose_trace._record import record
 from moose_trace.query.normalize import value_text
 from moose_trace.query.trace_span import TraceSpan, completion_event, start_order
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JourneyOutcome", "journey_outcome"]
 

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
-from typing import Any
 
+from moose_trace.logging.levels import LEVEL_ALIASES
 from moose_trace.query.codec import dumps_text
-from moose_trace.store.retention import LEVEL_ALIASES
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from typing import Any
 
 __all__ = [
     "ALIASES",
@@ -95,7 +98,6 @@ FALSY_TEXTS = frozenset({"", "false", "no", "off", "none", "null", "[]", "{}"})
 NUMBER_PATTERN = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 """JSON number syntax: the texts every engine reads as a number (RE2 and Python alike)."""
 
-_JSON_NUMBER = re.compile(NUMBER_PATTERN)
 TIMESTAMP_PATTERN = (
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ]([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d)(?:\.(\d{1,9}))?)?"
@@ -103,8 +105,15 @@ TIMESTAMP_PATTERN = (
 )
 """The timestamp texts every engine reads (a regular expression, RE2 and Python alike)."""
 
-_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """``re.compile(pattern)`` on first use: compiled at import, the two patterns here cost a
+    trace lookup's start-up more than the lookup reads (the common timestamp shape needs none)."""
+    return re.compile(pattern)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def value_text(value: object) -> str | None:
@@ -126,7 +135,7 @@ def value_text(value: object) -> str | None:
 
 def number_of(text: str | None) -> float | None:
     """Return the number a field's text spells in JSON number syntax, else ``None``."""
-    if text is None or _JSON_NUMBER.fullmatch(text) is None:
+    if text is None or _pattern(NUMBER_PATTERN).fullmatch(text) is None:
         return None
     return float(text)
 
@@ -183,7 +192,7 @@ _LAST_TIMESTAMP: list[tuple[str | None, int | None]] = [(None, None)]
 
 def _timestamp_us(text: str) -> int | None:
     # The shape loggers write (``2026-12-05T00:02:24.895920Z``): its day is read once
-    # (``_day_us``, the whole pattern); the time of day is checked and added per event.
+    # (``_day_us``); the time of day is checked and added per event.
     if (
         len(text) == 27
         and text.isascii()
@@ -204,29 +213,23 @@ def _timestamp_us(text: str) -> int | None:
 
 @functools.lru_cache(maxsize=256)
 def _day_us(day: str) -> int | None:
-    """The microseconds of a ``YYYY-MM-DD`` text read whole (None: not a date)."""
+    """The microseconds of a ``YYYY-MM-DD`` text (ASCII) read whole (None: not a date)."""
+    if day[4] == "-" and day[7] == "-" and (digits := day[:4] + day[5:7] + day[8:]).isdigit():
+        days = _epoch_days(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+        return None if days is None else days * 86_400_000_000
     return _parsed_timestamp_us(day)
 
 
 def _parsed_timestamp_us(text: str) -> int | None:
-    match = _TIMESTAMP.fullmatch(text)
+    match = _pattern(TIMESTAMP_PATTERN).fullmatch(text)
     if match is None:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    try:
-        moment = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=timezone.utc,
-        )
-    except ValueError:
+    days = _epoch_days(int(year), int(month), int(day))
+    if days is None:
         return None
-    micros = datetime_us(moment)
+    seconds = (int(hour or 0) * 60 + int(minute or 0)) * 60 + int(second or 0)
+    micros = (days * 86_400 + seconds) * 1_000_000 + int((fraction or "0")[:6].ljust(6, "0"))
     if zone and zone != "Z":
         sign = -1 if zone[0] == "+" else 1
         digits = zone[1:].replace(":", "")
@@ -235,17 +238,40 @@ def _parsed_timestamp_us(text: str) -> int | None:
     return micros
 
 
+def _epoch_days(year: int, month: int, day: int) -> int | None:
+    """Days from 1970-01-01 to a proleptic Gregorian date, ``None`` for no such date (what
+    ``datetime`` refuses). Worked out here, not by ``datetime``: importing it costs a trace
+    lookup more than reading all its lines."""
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if not (year >= 1 and 1 <= month <= 12):
+        return None
+    if not 1 <= day <= _MONTH_DAYS[month - 1] + (month == 2 and leap):
+        return None
+    # Howard Hinnant's days_from_civil: years counted from March, in 400-year eras.
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
 def datetime_us(moment: datetime) -> int:
     """Return microseconds since the epoch for an aware ``datetime`` (naive means UTC)."""
+    from datetime import datetime, timezone  # noqa: PLC0415 (see _epoch_days)
+
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    delta = moment - _EPOCH
+    delta = moment - epoch
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def us_datetime(micros: int) -> datetime:
     """Return the UTC ``datetime`` of microseconds since the epoch (``datetime_us`` undone)."""
-    return _EPOCH + timedelta(microseconds=micros)
+    from datetime import datetime, timedelta, timezone  # noqa: PLC0415 (see _epoch_days)
+
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
 
 
 def _flatten(event: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,10 @@ The order is: events without a readable timestamp first, then by time, then by t
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator
-from typing import IO
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import IO
 
 __all__ = ["RUN_BYTES", "order_key", "time_ordered"]
 
@@ -67,7 +68,12 @@ def time_ordered(
                 run, size = [], 0
         run.sort()
         streams = [_read(spool) for spool in spools]
-        for key in heapq.merge(iter(run), *streams) if streams else run:
+        keys: Iterable[str] = run
+        if streams:
+            import heapq  # noqa: PLC0415 (only spilled listings merge: keep start-up short)
+
+            keys = heapq.merge(iter(run), *streams)
+        for key in keys:
             yield key[_KEY_WIDTH + 1 :]
     finally:
         for spool in spools:

@@ -35,9 +35,9 @@ from moose_trace.query.normalize import (
     is_truthy,
     number_of,
     timestamp_us,
-    trace_hex,
     value_text,
 )
+from moose_trace.query.trace_match import trace_matcher
 
 __all__ = [
     "LinePredicate",
@@ -117,23 +117,6 @@ def _time_range(condition: TimeRange) -> Predicate:
     return check
 
 
-def _trace(condition: TraceIs) -> Predicate:
-    wanted = frozenset(condition.trace_ids)
-
-    def check(event: Mapping[str, Any]) -> bool:
-        own = value_text(event.get("trace_id"))
-        if own is not None and trace_hex(own) in wanted:
-            return True
-        listed = event.get("trace_ids")
-        if not isinstance(listed, list):
-            return False
-        return any(
-            (text := value_text(item)) is not None and trace_hex(text) in wanted for item in listed
-        )
-
-    return check
-
-
 def line_has(text: str, needle: str) -> bool:
     """Return whether a line holds ``needle`` (``search_needle``): the rule of ``--search``.
 
@@ -163,7 +146,7 @@ def compile_predicate(condition: Condition) -> Predicate:
     if isinstance(condition, TimeRange):
         return _time_range(condition)
     if isinstance(condition, TraceIs):
-        return _trace(condition)
+        return trace_matcher(condition.trace_ids)
     if isinstance(condition, Search):
         return _search(condition)
     if isinstance(condition, Not):

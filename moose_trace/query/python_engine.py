@@ -20,15 +20,15 @@ from moose_trace.query.ast import (
     Query,
     Stats,
 )
-from moose_trace.query.codec import loads, loads_bulk
-from moose_trace.query.normalize import (
-    datetime_us,
-    normalize_event,
-    number_of,
-    timestamp_us,
-    value_text,
+from moose_trace.query.line_event import (
+    BULK_AFTER,
+    LineEvent,
+    LineScan,
+    listed_events,
+    read_line,
+    scan_lines,
 )
-from moose_trace.query.ordering import order_key
+from moose_trace.query.normalize import datetime_us, number_of, timestamp_us, value_text
 from moose_trace.query.predicate import compile_line_predicate
 from moose_trace.query.results import (
     ERROR_LEVELS,
@@ -53,56 +53,8 @@ from moose_trace.query.results import (
     sort_stats,
 )
 
+# ``BULK_AFTER``, ``LineEvent`` and ``read_line`` moved to ``line_event``: still importable here.
 __all__ = ["BULK_AFTER", "LineEvent", "PythonEngine", "read_line"]
-
-
-class LineEvent:
-    """One log line read: its text and its normalized event (``None``: not an event)."""
-
-    __slots__ = ("event", "text")
-
-    def __init__(self, text: str, event: dict[str, Any] | None) -> None:
-        self.text = text
-        self.event = event
-
-    def __repr__(self) -> str:
-        return f"LineEvent(text={self.text!r}, event={self.event!r})"
-
-    @property
-    def order(self) -> str:
-        """Return the sort key of event listings (``ordering.order_key``)."""
-        moment = timestamp_us(value_text(self.event.get("timestamp"))) if self.event else None
-        return order_key(moment, self.text)
-
-
-BULK_AFTER = 64
-"""Lines the Python engine decodes with ``codec.loads`` before it switches to ``loads_bulk``
-(orjson where a line's shape allows; the same answers): importing orjson costs more than a
-trace's few lines take to decode, and much less than a search's thousands."""
-
-
-def read_line(line: bytes | str, decode: Callable[[str], Any] = loads) -> LineEvent | None:
-    """Return a line as read by the engines; ``None`` for a blank line (neither event nor bad).
-
-    ``decode`` reads the JSON: ``codec.loads`` or ``codec.loads_bulk`` (the same answers).
-    """
-    text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        parsed = decode(text)
-    except ValueError:
-        return LineEvent(text, None)
-    return LineEvent(text, normalize_event(parsed))
-
-
-class _Scan:
-    __slots__ = ("matched", "skipped")
-
-    def __init__(self) -> None:
-        self.matched: list[LineEvent] = []
-        self.skipped = 0
 
 
 class PythonEngine:
@@ -111,31 +63,15 @@ class PythonEngine:
     def __init__(self, lines: Callable[[], Iterable[bytes | str]]) -> None:
         self.lines = lines
 
-    def _scan(self, query: Query) -> _Scan:
-        matches = compile_line_predicate(query.where)
-        scan = _Scan()
-        decode: Callable[[str], Any] = loads
-        for count, line in enumerate(self.lines()):
-            if count == BULK_AFTER:
-                decode = loads_bulk
-            read = read_line(line, decode)
-            if read is None:
-                continue
-            if read.event is None:
-                scan.skipped += 1
-            elif matches(read.event, read.text):
-                scan.matched.append(read)
-        return scan
+    def _scan(self, query: Query) -> LineScan:
+        return scan_lines(self.lines(), compile_line_predicate(query.where))
 
     def run(self, query: Query) -> Result:
         """Answer ``query`` by reading every line."""
         scan = self._scan(query)
         mode = query.mode
         if isinstance(mode, ListEvents):
-            ordered = sorted(scan.matched, key=lambda read: read.order)
-            if mode.limit is not None:
-                ordered = ordered[-mode.limit :] if mode.limit else []
-            events = [read.event for read in ordered if read.event is not None]
+            events = listed_events(scan.matched, mode.limit)
             skipped = scan.skipped
             return EventsResult(events, skipped=lambda: skipped)
         events = [read.event for read in scan.matched if read.event is not None]

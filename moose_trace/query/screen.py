@@ -6,16 +6,27 @@ before they reach a terminal (the one escaping function of every human-facing re
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import shlex
-from collections.abc import Iterator, Mapping
-from typing import TextIO
 
 from moose_trace._text import terminal_safe
 
-__all__ = ["DEFAULT_PAGER", "DEFAULT_WIDTH", "paged", "pager_command", "shown", "terminal_width"]
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TextIO
+
+    from moose_trace.query.event_text import Style
+
+__all__ = [
+    "DEFAULT_PAGER",
+    "DEFAULT_WIDTH",
+    "output_style",
+    "paged",
+    "pager_command",
+    "shown",
+    "terminal_width",
+]
 
 DEFAULT_PAGER = "less -FRX"
 """The pager when ``$MOOSE_TRACE_PAGER`` and ``$PAGER`` say nothing: as ``git log`` runs
@@ -43,6 +54,19 @@ def terminal_width(out: TextIO) -> int:
     return DEFAULT_WIDTH
 
 
+def output_style(choice: str, out: TextIO, format_: str) -> Style:
+    """Return how text written to ``out`` is coloured: ``--color`` ``choice`` (``auto``: on a
+    terminal, unless ``NO_COLOR`` is set or ``TERM`` is ``dumb``); never for JSON or CSV."""
+    from moose_trace.query.event_text import Style  # noqa: PLC0415 (text answers only)
+
+    if format_ != "text" or choice == "never":
+        return Style(False)
+    if choice == "always":
+        return Style(True)
+    plain = "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb"
+    return Style(out.isatty() and not plain)
+
+
 def pager_command(out: TextIO, env: Mapping[str, str]) -> list[str] | None:
     """Return the pager to send ``out``'s text through, or ``None``: not a terminal, or off.
 
@@ -55,6 +79,8 @@ def pager_command(out: TextIO, env: Mapping[str, str]) -> list[str] | None:
     except (AttributeError, ValueError):
         return None
     spelled = env.get("MOOSE_TRACE_PAGER", env.get("PAGER", DEFAULT_PAGER))
+    import shlex  # noqa: PLC0415 (a terminal only: a piped answer starts faster)
+
     try:
         words = shlex.split(spelled)
     except ValueError:
@@ -73,30 +99,38 @@ class _PagerInput(io.TextIOWrapper):
         return True
 
 
-@contextlib.contextmanager
-def paged(command: list[str]) -> Iterator[TextIO]:
-    """Run ``command`` (a pager) and yield a text stream into it; wait for it to end.
+class paged:  # lowercase: used as the function it was, ``with paged(command) as out``
+    """Run ``command`` (a pager) and give a text stream into it; wait for it to end on exit.
 
     The reader quitting early (``q`` in ``less``) is not an error: what was left unwritten is
-    dropped, as ``git log`` does.
+    dropped, as ``git log`` does. (A class, not ``contextlib.contextmanager``: this module is
+    on the way to every answer, and contextlib is not.)
     """
-    env = dict(os.environ)
-    env.setdefault("LESS", "FRX")
-    import subprocess  # noqa: PLC0415 (only a pager needs it; a piped answer starts faster)
 
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, env=env)
-    assert process.stdin is not None
-    stream = _PagerInput(process.stdin, encoding="utf-8", errors="replace", line_buffering=False)
-    try:
-        yield stream
-    except BrokenPipeError:
-        pass
-    finally:
-        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
-            stream.close()
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
+
+    def __enter__(self) -> TextIO:
+        env = dict(os.environ)
+        env.setdefault("LESS", "FRX")
+        import subprocess  # noqa: PLC0415 (only a pager needs it; a piped answer starts faster)
+
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, env=env)
+        assert self.process.stdin is not None
+        self.stream = _PagerInput(
+            self.process.stdin, encoding="utf-8", errors="replace", line_buffering=False
+        )
+        return self.stream
+
+    def __exit__(self, kind: type[BaseException] | None, *_rest: object) -> bool:
+        try:  # noqa: SIM105 (no contextlib here: see the class doc)
+            self.stream.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
         while True:
             try:
-                process.wait()
+                self.process.wait()
                 break
             except KeyboardInterrupt:
                 continue  # the pager handles Ctrl-C itself; wait for it to end
+        return kind is not None and issubclass(kind, BrokenPipeError)

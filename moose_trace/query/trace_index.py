@@ -16,19 +16,14 @@ file is searched byte-wise — slower, never wrong.
 from __future__ import annotations
 
 import contextlib
-import mmap
 import os
 import re
-import struct
 import sys
 import time
-import zlib
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from moose_trace._record import record
-from moose_trace.query.codec import dumps, loads
 from moose_trace.query.sources import (
     READ_ERRORS,
     OnUnreadable,
@@ -36,6 +31,16 @@ from moose_trace.query.sources import (
     file_start_line,
     open_log,
     read_error_text,
+)
+from moose_trace.query.trace_index_file import (
+    INDEX_DIR_NAME,
+    IndexHeader,
+    TraceIndexFile,
+    file_check,
+    line_at,
+    open_index,
+    trace_keys,
+    write_index,
 )
 
 __all__ = [
@@ -46,9 +51,6 @@ __all__ = [
     "candidate_lines",
 ]
 
-INDEX_DIR_NAME = ".moose-trace-index"
-"""Where a directory's trace indexes live (hidden, beside the log files)."""
-
 REINDEX_BYTES = 8 * 1024 * 1024
 """An unindexed tail larger than this is indexed before the lookup; smaller ones are searched."""
 INLINE_INDEX_BYTES = 64 * 1024
@@ -57,9 +59,6 @@ searched byte-wise now and indexed in the background, so a first lookup costs on
 Indexing a megabyte costs about 30 ms; searching it (``caseless_scan``, Hyperscan) well under
 one: only tiny files and appended tails are indexed on the way."""
 
-_MAGIC = b"MTIX1\n"
-_ENTRY = struct.Struct("<QQ")
-_CHECK_BYTES = 4096
 _CHUNK = 64 * 1024 * 1024
 _ID = rb"[0-9a-fA-F-]{32,36}"
 _ID_FIELD = re.compile(rb'"trace_ids?"\s*:\s*(?:"(' + _ID + rb')"|(\[[^\]]*\]))')
@@ -82,10 +81,6 @@ class TraceIndexStats:
             f"TraceIndexStats(indexed_files={self.indexed_files}, built={self.built}, "
             f"searched_bytes={self.searched_bytes})"
         )
-
-
-def _keys_of_ids(hexes: Collection[str]) -> set[int]:
-    return {int(value[16:], 16) for value in hexes}
 
 
 def _entries(data: bytes, base: int) -> list[int]:
@@ -126,102 +121,59 @@ def _scan_entries(file: IO[bytes], start: int, end: int | None) -> tuple[list[in
     return packed, position - len(leftover)
 
 
-@record
-class _Header:
-    inode: int
-    file_size: int
-    """The file's size on disk when indexed (for .gz files, which are not extended)."""
-    size: int
-    """Where the indexed lines end (in the decompressed stream for .gz files)."""
-    check: int
-    count: int
-
-
-def _check(file: IO[bytes], size: int) -> int:
-    file.seek(max(0, size - _CHECK_BYTES))
-    return zlib.crc32(file.read(min(size, _CHECK_BYTES)))
-
-
-def _index_path(path: Path) -> Path:
-    return path.parent / INDEX_DIR_NAME / (path.name + ".idx")
-
-
-class _Index:
-    """One file's index, memory-mapped: a header line, then sorted (key, offset) entries."""
-
-    def __init__(self, header: _Header, data: mmap.mmap | bytes, body: int) -> None:
-        self.header = header
-        self.data = data
-        self.body = body
-
-    def offsets(self, key: int) -> list[int]:
-        low, high = 0, self.header.count
-        while low < high:
-            middle = (low + high) // 2
-            if _ENTRY.unpack_from(self.data, self.body + middle * 16)[0] < key:
-                low = middle + 1
-            else:
-                high = middle
-        found = []
-        while low < self.header.count:
-            entry_key, offset = _ENTRY.unpack_from(self.data, self.body + low * 16)
-            if entry_key != key:
-                break
-            found.append(offset)
-            low += 1
-        return found
-
-
-def _load(path: Path, inode: int) -> _Index | None:
+def _build(
+    path: Path, status: os.stat_result, old: TraceIndexFile | None, stats: TraceIndexStats
+) -> TraceIndexFile | None:
+    """Index ``path`` (from where ``old`` stopped, if given); return the new index or None."""
+    compressed = path.name.endswith(".gz")
+    with open_log(path) as file:
+        start = old.header.size if old is not None else 0
+        packed, end = _scan_entries(file, start, None)
+        check = 0 if compressed else file_check(file.fileno(), end)
+        after = status if compressed else os.fstat(file.fileno())
+    mask = (1 << 64) - 1
+    entries = [(value >> 64, value & mask) for value in packed]
+    if old is not None and old.header.count:
+        entries += old.entries()
+    entries.sort()
+    stats.built += 1
+    # Checked by stat alone later only if the file did not grow while it was read: else its
+    # times are those of bytes not indexed (then the CRC decides, as for any change).
+    exact = not compressed and after.st_size == end
+    header = IndexHeader(
+        (
+            status.st_ino,
+            status.st_dev,
+            status.st_size,
+            end,
+            after.st_mtime_ns if exact else 0,
+            after.st_ctime_ns if exact else 0,
+            check,
+            0,
+            0,
+            0,
+        )
+    )
     try:
-        with open(_index_path(path), "rb") as file:
-            if file.read(len(_MAGIC)) != _MAGIC:
-                return None
-            meta = loads(file.readline())
-            header = _Header(
-                int(meta["inode"]),
-                int(meta["file_size"]),
-                int(meta["size"]),
-                int(meta["check"]),
-                int(meta["count"]),
-            )
-            body = file.tell()
-            if header.inode != inode:
-                return None
-            data: mmap.mmap | bytes = (
-                mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if header.count else b""
-            )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if len(data) < body + header.count * 16:
-        return None
-    return _Index(header, data, body)
-
-
-def _write(path: Path, header: _Header, packed: list[int]) -> bool:
-    target = _index_path(path)
-    try:
-        target.parent.mkdir(exist_ok=True)
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        with open(partial, "wb") as out:
-            out.write(_MAGIC)
-            meta = {
-                "inode": header.inode,
-                "file_size": header.file_size,
-                "size": header.size,
-                "check": header.check,
-                "count": len(packed),
-            }
-            out.write(dumps(meta) + b"\n")
-            mask = (1 << 64) - 1
-            out.write(b"".join(_ENTRY.pack(value >> 64, value & mask) for value in packed))
-        os.replace(partial, target)
-        _forget_removed(path.parent)
+        write_index(str(path), header, entries)
     except OSError:
-        with contextlib.suppress(OSError, UnboundLocalError):
-            partial.unlink()
-        return False
-    return True
+        return None
+    _forget_removed(path.parent)
+    return _open(path, status)
+
+
+def _open(path: Path, status: os.stat_result) -> TraceIndexFile | None:
+    """Open the index of ``path`` if it still describes the file, else ``None``."""
+    index = open_index(str(path))
+    if index is None:
+        return None
+    try:
+        if index.describes(str(path), status):
+            return index
+    except OSError:
+        pass
+    index.close()
+    return None
 
 
 def _forget_removed(directory: Path) -> None:
@@ -230,35 +182,6 @@ def _forget_removed(directory: Path) -> None:
         if not (directory / index.name[: -len(".idx")]).exists():
             with contextlib.suppress(OSError):
                 index.unlink()
-
-
-def _build(
-    path: Path, status: os.stat_result, old: _Index | None, stats: TraceIndexStats
-) -> _Index | None:
-    """Index ``path`` (from where ``old`` stopped, if given); return the new index or None."""
-    inode = status.st_ino
-    with open_log(path) as file:
-        start = old.header.size if old is not None else 0
-        packed, end = _scan_entries(file, start, None)
-        check = _check(file, end) if not path.name.endswith(".gz") else 0
-    if old is not None and old.header.count:
-        previous = old.data[old.body : old.body + old.header.count * 16]
-        packed += [(key << 64) | offset for key, offset in _ENTRY.iter_unpack(previous)]
-    packed.sort()
-    stats.built += 1
-    if not _write(path, _Header(inode, status.st_size, end, check, len(packed)), packed):
-        return None
-    return _load(path, inode)
-
-
-def _usable(path: Path, index: _Index, size: int) -> bool:
-    """Return whether ``index`` still describes the start of the file (same bytes there)."""
-    if path.name.endswith(".gz"):
-        return size == index.header.file_size
-    if size < index.header.size:
-        return False
-    with open(path, "rb") as file:
-        return _check(file, index.header.size) == index.header.check
 
 
 def _line_at(file: IO[bytes], offset: int) -> bytes:
@@ -295,7 +218,7 @@ def candidate_lines(
     .gz) is skipped and told to ``on_unreadable``; without one, the error propagates.
     """
     stats = stats if stats is not None else TraceIndexStats()
-    keys = _keys_of_ids(hexes)
+    keys = trace_keys(hexes)
     later: list[Path] = []
     searches: list[tuple[Path, int, int]] = []
     for path in files:
@@ -332,26 +255,40 @@ def _file_candidates(
     """Yield the indexed candidate lines of one file (``candidate_lines``); add to
     ``searches`` the byte range to search instead, if any. Read errors propagate."""
     status = path.stat()
-    index = _load(path, status.st_ino)
-    if index is not None and not _usable(path, index, status.st_size):
-        index = None
+    index = _open(path, status)
+    compressed = path.name.endswith(".gz")
     unindexed = status.st_size - (index.header.size if index is not None else 0)
     grown = index is not None and unindexed > REINDEX_BYTES
-    if index is None or (grown and not path.name.endswith(".gz")):
+    if index is None or (grown and not compressed):
         if defer_bytes is not None and unindexed > defer_bytes:
             later.append(path)
         else:
-            index = _build(path, status, index, stats) or index
+            built = _build(path, status, index, stats)
+            if built is not None:
+                if index is not None:
+                    index.close()
+                index = built
     if index is None:
         searches.append((path, 0, status.st_size))
         return
-    stats.indexed_files += 1
-    offsets = sorted({offset for key in keys for offset in index.offsets(key)})
-    with open_log(path) as file:
-        for offset in offsets:
-            yield _line_at(file, offset)
-    if not path.name.endswith(".gz") and status.st_size > index.header.size:
-        searches.append((path, index.header.size, status.st_size))
+    with index:
+        stats.indexed_files += 1
+        offsets = index.offsets(keys)
+        end = index.header.size
+    if offsets:
+        if compressed:
+            with open_log(path) as file:
+                for offset in offsets:
+                    yield _line_at(file, offset)
+        else:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                for offset in offsets:
+                    yield line_at(fd, offset)
+            finally:
+                os.close(fd)
+    if not compressed and status.st_size > end:
+        searches.append((path, end, status.st_size))
 
 
 BUILDING_STALE_SECONDS = 600.0
@@ -434,11 +371,13 @@ def build_indexes(paths: Sequence[Path]) -> TraceIndexStats:
                 status = path.stat()
             except OSError:
                 continue
-            index = _load(path, status.st_ino)
-            if index is not None and not _usable(path, index, status.st_size):
-                index = None
+            index = _open(path, status)
             if index is None or status.st_size > index.header.size:
-                _build(path, status, index, stats)
+                built = _build(path, status, index, stats)
+                if built is not None:
+                    built.close()
+            if index is not None:
+                index.close()
     finally:
         for directory in {path.parent for path in paths}:
             with contextlib.suppress(OSError):

@@ -9,9 +9,6 @@ depend on the other spans: children, depth, gap, critical, orphan, batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
-
 from moose_trace.logging.levels import ERROR_LEVELS
 from moose_trace.query.normalize import (
     level_text,
@@ -20,6 +17,11 @@ from moose_trace.query.normalize import (
     us_datetime,
     value_text,
 )
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any
 
 __all__ = [
     "TraceSpan",

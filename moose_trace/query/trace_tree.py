@@ -23,9 +23,6 @@ last layer it reached and what stopped it (an error, a dead-letter topic, or sil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 from moose_trace.query.journey import JourneyOutcome, journey_outcome
 from moose_trace.query.normalize import trace_hex, value_text
 from moose_trace.query.trace_span import (
@@ -36,6 +33,11 @@ from moose_trace.query.trace_span import (
     micros_as_ms,
     start_order,
 )
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 __all__ = ["JourneyOutcome", "TraceSpan", "TraceTree", "build_trace_tree"]
 

@@ -16,16 +16,17 @@ yellow, the critical path bold. With ``verbose`` each span's log events follow i
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
-
 from moose_trace._record import record
 from moose_trace.query.codec import dumps_text
 from moose_trace.query.event_text import Style, TextOptions, event_lines, format_time
 from moose_trace.query.normalize import timestamp_us, value_text
 from moose_trace.query.screen import shown
 from moose_trace.query.trace_tree import TraceSpan, TraceTree, build_trace_tree
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any, TextIO
 
 __all__ = ["TreeOptions", "format_duration", "render_trees", "tree_lines"]
 
@@ -208,7 +209,7 @@ class _Drawing:
         if span.start_us is None:
             return " " * width
         first = min(int(self._cells(span.start_us)), width - 1)
-        last = max(first + 1, min(width, math.ceil(self._cells(span.end_us or span.start_us))))
+        last = max(first + 1, min(width, _ceil(self._cells(span.end_us or span.start_us))))
         gap_start = first
         if span.gap_us and self._gap_shown(span):
             gap_start = max(0, min(first, int(self._cells(span.start_us - span.gap_us))))
@@ -260,6 +261,11 @@ class _Drawing:
             found.append(indent + self.style.paint(_cut(first, room), code))
             found += [indent + self.style.paint(_cut(line, room), "2") for line in lines[1:]]
         return found
+
+
+def _ceil(value: float) -> int:
+    """``math.ceil`` (the ``math`` extension is one more library to load on every --trace)."""
+    return -int(-value // 1)
 
 
 def _cut(text: str, width: int) -> str:

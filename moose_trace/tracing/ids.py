@@ -40,6 +40,7 @@ class TraceIdList(list[str]):
 
     __slots__ = ()
 
+
 MAX_TRACE_ID_INPUT = 64
 """Longer input is refused before any parsing work: incoming headers are untrusted."""
 

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,28 +48,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
     return condition()
 
 
-@pytest.fixture
-def flaky(transport: ChdbTransport) -> FlakyTransport:
-    return FlakyTransport(transport)
-
-
-@pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., ClickHouseSink]]:
-    sinks: list[ClickHouseSink] = []
-
-    def make(transport: object, **options: object) -> ClickHouseSink:
-        options.setdefault("spool_dir", tmp_path / "spool")
-        options.setdefault("retry_initial", 0.02)
-        options.setdefault("retry_max", 0.1)
-        sink = ClickHouseSink(transport, **options)  # type: ignore[arg-type]
-        sinks.append(sink)
-        return sink
-
-    yield make
-    for sink in sinks:
-        sink.close()
-
-
 def test_events_are_stored_in_batches_with_every_field(
     flaky: FlakyTransport, transport: ChdbTransport, make_sink: Callable[..., ClickHouseSink]
 ) -> None:
@@ -94,6 +72,26 @@ def test_an_error_event_is_sent_promptly_without_waiting_for_the_interval(
     # No flush() call: the error alone makes the sink send, long before the 300 s interval.
     assert _wait_for(lambda: flaky.inserted_batches == [11])
     assert _stored(transport) == list(range(11))
+
+
+@pytest.mark.parametrize("level", ["fatal", "ERR", "CRIT", "exception"])
+@pytest.mark.parametrize("rendered", [False, True])
+def test_every_spelling_of_a_failure_is_sent_promptly(
+    flaky: FlakyTransport,
+    transport: ChdbTransport,
+    make_sink: Callable[..., ClickHouseSink],
+    level: str,
+    rendered: bool,
+) -> None:
+    """Other writers spell a failure's level their way (syslog's ``err``, the Rust side's
+    ``ERROR``, ``fatal``): the level table's every spelling of error and critical is urgent."""
+    sink = make_sink(flaky, batch_size=10_000, flush_interval=300)
+    sink.write(_event(0))
+    if rendered:
+        sink.write_json(orjson.dumps(_event(1, level=level)))
+    else:
+        sink.write(_event(1, level=level))
+    assert _wait_for(lambda: flaky.inserted_batches == [2])
 
 
 def test_an_error_storm_does_not_become_a_storm_of_inserts(

@@ -8,7 +8,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,29 +43,6 @@ def _stored(transport: ChdbTransport) -> list[int]:
 def _rejected(sink: ClickHouseSink) -> list[bytes]:
     files = sorted((sink.spool_dir / "rejected").glob("*.jsonl"))
     return [line for path in files for line in path.read_bytes().split(b"\n") if line]
-
-
-@pytest.fixture
-def flaky(transport: ChdbTransport) -> FlakyTransport:
-    return FlakyTransport(transport)
-
-
-@pytest.fixture
-def make_sink(tmp_path: Path) -> Iterator[Callable[..., ClickHouseSink]]:
-    sinks: list[ClickHouseSink] = []
-
-    def make(transport: object, **options: object) -> ClickHouseSink:
-        options.setdefault("spool_dir", tmp_path / "spool")
-        options.setdefault("retry_initial", 0.02)
-        options.setdefault("retry_max", 0.1)
-        options.setdefault("flush_interval", 0.05)
-        sink = ClickHouseSink(transport, **options)  # type: ignore[arg-type]
-        sinks.append(sink)
-        return sink
-
-    yield make
-    for sink in sinks:
-        sink.close()
 
 
 # -- the error code decides -----------------------------------------------------------------------

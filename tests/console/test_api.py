@@ -30,6 +30,7 @@ from console_corpus import (
     iso,
 )
 from console_server import ConsoleServer
+from polling import wait_until
 
 from moose_trace.console.source import open_source
 from moose_trace.query.ast import (
@@ -250,10 +251,7 @@ def test_answers_about_small_logs_wait_for_their_load(corpus: ConsoleCorpus) -> 
         for question in questions:
             source.run(question)  # small logs: waits for the load it starts
             assert not source.answered_partial(question)
-        deadline = time.monotonic() + 60
-        while not source.ready:
-            assert time.monotonic() < deadline, "the table did not load"
-            time.sleep(0.05)
+        wait_until(lambda: source.ready, "the table did not load")
         assert not any(source.partial(question) for question in questions)
         loaded, total = source.progress()
         assert loaded == total > 0
@@ -279,10 +277,7 @@ def test_after_appends_the_api_answers_as_the_engine_over_the_files(
 ) -> None:
     """A live log grows between questions: the answers (brought up to date from the new
     lines) are those of DuckDB over the whole files."""
-    deadline = time.monotonic() + 60
-    while not get(console, "/api/source").json()["ready"]:
-        assert time.monotonic() < deadline, "the table did not load"
-        time.sleep(0.05)
+    wait_until(lambda: get(console, "/api/source").json()["ready"], "the table did not load")
     for path in ("/api/stats", "/api/errors", "/api/events"):
         get(console, path)  # kept
     stamp = datetime.now(timezone.utc)

@@ -16,9 +16,10 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from cache_helpers import cached_engine, generated_logs
+from hypothesis import given
 from hypothesis import strategies as st
-from test_duckdb_python_agree import _comparable, conditions, lines, modes
+from test_duckdb_python_agree import comparable, conditions, lines, modes
 
 from moose_trace.query.ast import (
     AllOf,
@@ -38,11 +39,7 @@ from moose_trace.query.duckdb_engine import DuckDBEngine
 from moose_trace.query.results import ErrorGroupsResult, StatsResult
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@generated_logs(50)
 @given(lines=lines, more=lines, where=conditions, mode=modes, cut=st.integers(0, 25))
 def test_an_answer_after_appends_is_the_engines_over_the_files(
     lines: list[bytes], more: list[bytes], where: Condition, mode: Any, cut: int
@@ -52,17 +49,14 @@ def test_an_answer_after_appends_is_the_engines_over_the_files(
         return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "logs.jsonl"
-        cache = CachedDuckDBEngine([path])
-        try:
+        with cached_engine([path]) as cache:
             path.write_bytes(b"".join(line + b"\n" for line in lines[:cut]))
             cache.run(query)  # kept
             for part in (lines[cut:], more):
                 with path.open("ab") as out:
                     out.write(b"".join(line + b"\n" for line in part))
-                answer = _comparable(cache.run(query))
-                assert answer == _comparable(DuckDBEngine([path]).run(query)), cache.sql(query)
-        finally:
-            cache.close()
+                answer = comparable(cache.run(query))
+                assert answer == comparable(DuckDBEngine([path]).run(query)), cache.sql(query)
 
 
 def _event(index: int, **fields: Any) -> bytes:
@@ -116,7 +110,7 @@ def _full(result: Any) -> Any:
             ))
             for s in [result.total, *result.groups]
         ], result.skipped  # fmt: skip
-    return _comparable(result)
+    return comparable(result)
 
 
 def test_appended_lines_update_each_kept_answer_exactly(tmp_path: Path) -> None:
@@ -125,8 +119,7 @@ def test_appended_lines_update_each_kept_answer_exactly(tmp_path: Path) -> None:
     chance = random.Random(7)
     path = tmp_path / "ops.jsonl"
     path.write_bytes(b"".join(_operation(index, chance) for index in range(2000)) + b"oops\n")
-    cache = CachedDuckDBEngine([path])
-    try:
+    with cached_engine([path]) as cache:
         for question in QUESTIONS:
             cache.run(question)
         index = 2000
@@ -142,16 +135,13 @@ def test_appended_lines_update_each_kept_answer_exactly(tmp_path: Path) -> None:
                 expected = DuckDBEngine([path]).run(question)
                 assert _full(answer) == _full(expected), question
             assert cache.updated_answers == before + len(QUESTIONS)
-    finally:
-        cache.close()
 
 
 def test_a_late_line_with_an_older_time_recomputes_the_error_example(tmp_path: Path) -> None:
     path = tmp_path / "late.jsonl"
     failed = {"level": "error", "error_type": "E", "error_message": "m"}
     path.write_bytes(_event(10, **failed, layer="new") + _event(20, **failed, layer="newest"))
-    cache = CachedDuckDBEngine([path])
-    try:
+    with cached_engine([path]) as cache:
         question = Query(AllOf(), ErrorGroups())
         cache.run(question)
         with path.open("ab") as out:
@@ -161,23 +151,18 @@ def test_a_late_line_with_an_older_time_recomputes_the_error_example(tmp_path: P
         assert answer.groups[0].layer == "newest"
         assert answer.groups[0].count == 3
         assert _full(answer) == _full(DuckDBEngine([path]).run(question))
-    finally:
-        cache.close()
 
 
 def test_a_rotated_file_starts_every_answer_over(tmp_path: Path) -> None:
     path = tmp_path / "app.jsonl"
     path.write_bytes(_event(1, level="info", latency_ms=5) + _event(2, level="info", latency_ms=7))
-    cache = CachedDuckDBEngine([path])
-    try:
+    with cached_engine([path]) as cache:
         question = Query(AllOf(), Stats(()))
         assert cache.run(question).total.count == 2  # type: ignore[union-attr]
         path.write_bytes(_event(3, level="info", latency_ms=100))
         answer = cache.run(question)
         assert isinstance(answer, StatsResult)
         assert (answer.total.count, answer.total.latency_p50) == (1, 100)
-    finally:
-        cache.close()
 
 
 @pytest.mark.parametrize(

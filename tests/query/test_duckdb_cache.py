@@ -13,15 +13,16 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from test_duckdb_python_agree import _comparable, conditions, lines, modes
+from cache_helpers import cached_engine, generated_logs
+from hypothesis import given
+from polling import wait_until
+from test_duckdb_python_agree import comparable, conditions, lines, modes
 
 from moose_trace.query import duckdb_cache
 from moose_trace.query.ast import (
@@ -41,11 +42,7 @@ from moose_trace.query.exceptions import EngineError
 from moose_trace.query.results import EventsResult, GroupsResult, StatsResult
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@generated_logs(60)
 @given(lines=lines, where=conditions, mode=modes)
 def test_cache_and_direct_scan_agree(lines: list[bytes], where: Condition, mode: Any) -> None:
     query = Query(where, mode)
@@ -54,12 +51,9 @@ def test_cache_and_direct_scan_agree(lines: list[bytes], where: Condition, mode:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "logs.jsonl"
         path.write_bytes(b"".join(line + b"\n" for line in lines))
-        expected = _comparable(DuckDBEngine([path]).run(query))
-        cache = CachedDuckDBEngine([path])
-        try:
-            answer = _comparable(cache.run(query))
-        finally:
-            cache.close()
+        expected = comparable(DuckDBEngine([path]).run(query))
+        with cached_engine([path]) as cache:
+            answer = comparable(cache.run(query))
     assert answer == expected, cache.sql(query)
 
 
@@ -77,9 +71,8 @@ def log(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cache(log: Path) -> Iterator[CachedDuckDBEngine]:
-    engine = CachedDuckDBEngine(discover=lambda: [log])
-    yield engine
-    engine.close()
+    with cached_engine(discover=lambda: [log]) as engine:
+        yield engine
 
 
 def _events(cache: CachedDuckDBEngine) -> list[str]:
@@ -131,8 +124,7 @@ def test_a_deleted_file_leaves_and_the_others_stay(tmp_path: Path) -> None:
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     first.write_bytes(_line("a1") + _line("a2"))
     second.write_bytes(_line("b1"))
-    engine = CachedDuckDBEngine(discover=lambda: sorted(tmp_path.glob("*.jsonl")))
-    try:
+    with cached_engine(discover=lambda: sorted(tmp_path.glob("*.jsonl"))) as engine:
         assert _events(engine) == ["a1", "a2", "b1"]
         first.unlink()
         assert _events(engine) == ["b1"]
@@ -140,13 +132,10 @@ def test_a_deleted_file_leaves_and_the_others_stay(tmp_path: Path) -> None:
         with second.open("ab") as out:
             out.write(_line("b2"))
         assert _events(engine) == ["b1", "b2", "new"]
-    finally:
-        engine.close()
 
 
 def test_warm_loads_ahead_and_an_unchanged_question_is_answered_again(log: Path) -> None:
-    engine = CachedDuckDBEngine(discover=lambda: [log], threads=1)
-    try:
+    with cached_engine(discover=lambda: [log], threads=1) as engine:
         assert not engine.ready
         engine.warm()
         assert engine.ready
@@ -158,20 +147,15 @@ def test_warm_loads_ahead_and_an_unchanged_question_is_answered_again(log: Path)
         after = engine.run(query)
         assert isinstance(after, GroupsResult)
         assert {group.key: group.count for group in after.groups} == {("info",): 1, ("error",): 2}
-    finally:
-        engine.close()
 
 
 def test_empty_files_answer_nothing_then_their_lines(tmp_path: Path) -> None:
     path = tmp_path / "new.jsonl"
     path.write_bytes(b"")  # a service that has not logged yet
-    engine = CachedDuckDBEngine(discover=lambda: [path])
-    try:
+    with cached_engine(discover=lambda: [path]) as engine:
         assert _events(engine) == []
         path.write_bytes(_line("first"))
         assert _events(engine) == ["first"]
-    finally:
-        engine.close()
 
 
 def test_plain_and_rust_files_in_one_table_answer_as_the_files(tmp_path: Path) -> None:
@@ -192,16 +176,13 @@ def test_plain_and_rust_files_in_one_table_answer_as_the_files(tmp_path: Path) -
         + b"\n"
     )
     files = [plain, rust]
-    engine = CachedDuckDBEngine(discover=lambda: files)
-    try:
+    with cached_engine(discover=lambda: files) as engine:
         for query in (
             Query(AllOf(), GroupBy(("service", "type", "name", "level", "trace_id"))),
             Query(AllOf(), Stats(("type",))),
             Query(AllOf(), ListEvents(10)),
         ):
-            assert _comparable(engine.run(query)) == _comparable(DuckDBEngine(files).run(query))
-    finally:
-        engine.close()
+            assert comparable(engine.run(query)) == comparable(DuckDBEngine(files).run(query))
 
 
 def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
@@ -220,10 +201,7 @@ def test_close_interrupts_a_first_load_under_way(tmp_path: Path) -> None:
 
     loading = threading.Thread(target=warm)
     loading.start()
-    deadline = time.monotonic() + 30
-    while not engine.progress()[0]:  # the load has begun
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    wait_until(lambda: engine.progress()[0], "the load did not begin", seconds=30, every=0.001)
     engine.close()
     loading.join(60)
     assert not loading.is_alive()
@@ -312,13 +290,12 @@ def test_a_killed_consoles_table_is_removed_by_the_next(
     killed.send_signal(signal.SIGKILL)
     killed.wait(30)
     assert left.is_dir()  # nothing removed it
-    following = CachedDuckDBEngine([])
     try:
-        assert not left.exists()
-        assert unrelated.is_dir()
-        assert running.run(Query(AllOf(), ListEvents(1))).events == []  # type: ignore[union-attr]
+        with cached_engine([]):  # a new console removes what a killed one left
+            assert not left.exists()
+            assert unrelated.is_dir()
+            assert running.run(Query(AllOf(), ListEvents(1))).events == []  # type: ignore[union-attr]
     finally:
-        following.close()
         running.close()
 
 
@@ -326,12 +303,9 @@ def test_a_question_about_small_logs_waits_for_their_load(log: Path) -> None:
     """Logs of a few MB load in moments: a question asked meanwhile gets the whole answer."""
     with log.open("ab") as out:
         out.write(b"".join(_line(f"line {index}") for index in range(5000)))
-    engine = CachedDuckDBEngine(discover=lambda: [log], threads=1)
-    try:
+    with cached_engine(discover=lambda: [log], threads=1) as engine:
         engine.warm_in_background(lambda _failure: None)
         result = engine.run(Query(AllOf(), GroupBy(("level",))))
         assert not engine.answered_partial()
         assert isinstance(result, GroupsResult)
         assert sum(group.count for group in result.groups) == 5002
-    finally:
-        engine.close()

@@ -258,7 +258,7 @@ modes = st.one_of(
 )
 
 
-def _comparable(result: Result) -> Any:
+def comparable(result: Result) -> Any:
     if isinstance(result, EventsResult):
         return [
             orjson.dumps(event, option=orjson.OPT_SORT_KEYS) for event in result.events
@@ -314,12 +314,12 @@ def test_duckdb_and_python_engines_agree(lines: list[bytes], where: Condition, m
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "logs.jsonl"
         path.write_bytes(b"".join(line + b"\n" for line in lines))
-        expected = _comparable(PythonEngine(lambda: read_lines(path)).run(query))
-        answer = _comparable(DuckDBEngine([path]).run(query))
+        expected = comparable(PythonEngine(lambda: read_lines(path)).run(query))
+        answer = comparable(DuckDBEngine([path]).run(query))
         needles = [found.needle for found in searches_of(where)]
         if needles and isinstance(mode, ListEvents):  # the CLI's byte scan, then Python
             scanned = PythonEngine(lambda: search_lines([path], needles)).run(query)
-            assert _comparable(scanned)[0] == expected[0]
+            assert comparable(scanned)[0] == expected[0]
     assert answer == expected, DuckDBEngine([path]).sql(query)
 
 

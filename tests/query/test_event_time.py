@@ -68,3 +68,27 @@ def test_format_time_writes_what_datetime_writes(micros: int) -> None:
         date = moment.strftime("%Y-%m-%d")
     clock = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
     assert format_time(micros) == f"{date} {clock}.{moment.microsecond // 1000:03d}"
+
+
+@given(
+    st.integers(min_value=0, max_value=9999),
+    st.integers(min_value=0, max_value=13),
+    st.integers(min_value=0, max_value=32),
+    st.sampled_from(["", "T23:59:59.123456Z", " 00:00+05:30", "T12:30:15-08"]),
+)
+def test_timestamps_are_read_as_datetime_reads_them(
+    year: int, month: int, day: int, time_of_day: str
+) -> None:
+    """Dates are worked out without ``datetime`` (it costs a lookup's start-up): the same
+    microseconds for every real date, none for a date that does not exist."""
+    text = f"{year:04d}-{month:02d}-{day:02d}{time_of_day}"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        expected = None
+    else:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        delta = moment - _EPOCH
+        expected = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    assert timestamp_us(text) == expected

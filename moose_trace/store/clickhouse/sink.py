@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moose_trace.logging.levels import ERROR_LEVELS, LEVEL_BY_SPELLING
 from moose_trace.logging.paths import default_log_dir
 from moose_trace.store.clickhouse.backlog import Backlog
 from moose_trace.store.clickhouse.batcher import Batcher
@@ -68,8 +69,20 @@ from moose_trace.tracing.ids import new_trace_id
 
 __all__ = ["ClickHouseSink", "SinkStats", "install_sigterm_handler"]
 
-_URGENT_LEVELS = frozenset({"error", "critical", "ERROR", "CRITICAL", "exception"})
-_URGENT_JSON = re.compile(rb'"level":\s*"(?:error|critical|ERROR|CRITICAL|exception)"')
+# An event at a failure's level is sent at once: every spelling of ``ERROR_LEVELS`` that
+# ``LEVEL_BY_SPELLING`` knows (``error``, ``ERR``, ``fatal``, ``CRIT``, ``exception``, …), in
+# lower and upper case, read from the event or from the rendered line without parsing it.
+_URGENT_LEVELS = frozenset(
+    written
+    for spelling, level in LEVEL_BY_SPELLING.items()
+    if level in ERROR_LEVELS
+    for written in (spelling, spelling.upper())
+)
+_URGENT_JSON = re.compile(
+    rb'"level":\s*"(?:'
+    + b"|".join(re.escape(written).encode() for written in sorted(_URGENT_LEVELS))
+    + rb')"'
+)
 
 
 @dataclass(frozen=True)
