@@ -76,8 +76,9 @@ def new_span_id() -> str:
         return new_span_id()
 
 
-# A forked child must not hand out the parent's ids made ahead.
-os.register_at_fork(after_in_child=_span_ids.clear)
+# A forked child must not hand out the parent's ids made ahead (no fork: nothing to do).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_span_ids.clear)
 
 
 def _otel_trace_id() -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -98,6 +99,27 @@ def test_span_ids_are_distinct_and_never_all_zeros() -> None:
             made.add(ctx.span_id)
     assert len(made) == 3000
     assert all(len(span) == 16 and int(span, 16) for span in made)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork does not exist on this platform")
+def test_a_forked_child_makes_span_ids_of_its_own() -> None:
+    with trace_context() as warm:
+        assert warm.span_id  # the ids made ahead are there now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first span id, to the parent
+        try:
+            with trace_context() as child:
+                os.write(write, child.span_id.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_span = os.read(read, 16).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    with trace_context() as parent:
+        assert len(child_span) == 16
+        assert child_span != parent.span_id
 
 
 def test_incoming_forms_are_normalized() -> None:
