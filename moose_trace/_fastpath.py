@@ -21,7 +21,8 @@ never correctness):
   ``Context`` (``opentelemetry.trace.propagation._SPAN_KEY``), the global tracer provider
   (``opentelemetry.trace._TRACER_PROVIDER``) and meter provider
   (``opentelemetry.metrics._internal._METER_PROVIDER``), a ``CompositePropagator``'s members
-  (``_propagators``).
+  (``_propagators``), a metric exporter's preferences (``_preferred_temporality``,
+  ``_preferred_aggregation``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "TRACER_PROVIDER_FROM_ENV",
     "TRACE_ID_VAR",
     "composite_members",
+    "exporter_preferences",
     "field_var",
     "global_tracer_provider",
     "meter_provider_reader",
@@ -157,6 +159,16 @@ def composite_members(propagator: object) -> tuple[object, ...]:
     ``install_propagator`` adds ``TraceIdPropagator`` once more, which is harmless).
     """
     return tuple(getattr(propagator, "_propagators", ()))
+
+
+def exporter_preferences(exporter: object) -> tuple[Any, Any]:
+    """A metric exporter's preferred temporality and aggregation (``MetricExporter``'s
+    ``_preferred_temporality`` / ``_preferred_aggregation``: what the SDK's periodic reader
+    reads), ``(None, None)`` when unknown, for an exporter that wraps it to prefer the same."""
+    return (
+        getattr(exporter, "_preferred_temporality", None),
+        getattr(exporter, "_preferred_aggregation", None),
+    )
 
 
 def meter_provider_reader() -> Callable[[], object]:

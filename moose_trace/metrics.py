@@ -25,6 +25,8 @@ sets one up: Prometheus text at ``http://127.0.0.1:9464/metrics``, or OTLP push 
 from __future__ import annotations
 
 import threading
+import time
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,10 +47,12 @@ __all__ = [
     "DEFAULT_METRICS_PORT",
     "DEFAULT_NAME_LIMIT",
     "DURATION",
+    "DURATION_BUCKETS",
     "METER_NAME",
     "OPERATIONS",
     "OTHER_NAME",
     "RECORDS",
+    "DurationPoint",
     "MetricsSetup",
     "OperationMetrics",
     "Series",
@@ -63,6 +67,8 @@ OPERATIONS = "moose.operations"
 """Counter of finished operations (calls, requests); Prometheus: ``moose_operations_total``."""
 DURATION = "moose.operation.duration"
 """Histogram of operation durations in seconds; Prometheus: ``moose_operation_duration_seconds``."""
+DURATION_DESCRIPTION = "Duration of operations."
+"""The duration histogram's description (its Prometheus ``HELP``)."""
 RECORDS = "moose.records"
 """Counter of records taken (``direction=in``) and produced (``out``) by transforms and syncs."""
 BYTES = "moose.bytes"
@@ -76,11 +82,13 @@ DEFAULT_NAME_LIMIT = 100
 DEFAULT_METRICS_PORT = 9464
 """OpenTelemetry's Prometheus exporter port, which ``configure(metrics="prometheus")`` uses."""
 
-# Durations from 0.1 ms to 60 s: a transform's record, a request, a sync's batch.
-_DURATION_BUCKETS = (
+DURATION_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+"""The duration histogram's bucket upper bounds, in seconds: 0.1 ms (a transform's record) to
+60 s (a sync's batch). OpenTelemetry's default bounds (0 to 10,000, meant for milliseconds)
+would put every call under a second into one or two buckets."""
 _IN = "in"
 _OUT = "out"
 
@@ -90,10 +98,23 @@ class Series:
 
     Built by ``OperationMetrics.series`` and kept by the caller (a decorated function keeps
     the series of its successful calls), so a call adds to plain integers under a lock —
-    about a tenth of what a synchronous SDK counter costs per ``add``.
+    about a tenth of what a synchronous SDK counter costs per ``add``. With durations kept in
+    process (``configure_metrics("prometheus" | "otlp")``) the duration histogram is here too:
+    its sum, min, max and one count per bucket of ``DURATION_BUCKETS`` (and one above them).
     """
 
-    __slots__ = ("attributes", "bytes_in", "bytes_out", "count", "records_in", "records_out")
+    __slots__ = (
+        "attributes",
+        "buckets",
+        "bytes_in",
+        "bytes_out",
+        "count",
+        "duration_max",
+        "duration_min",
+        "duration_sum",
+        "records_in",
+        "records_out",
+    )
 
     def __init__(self, attributes: dict[str, str]) -> None:
         self.attributes = attributes
@@ -103,19 +124,44 @@ class Series:
         self.records_out = 0
         self.bytes_in: int | None = None  # None until a size was known: unknown is not zero
         self.bytes_out: int | None = None
+        self.duration_sum = 0.0
+        self.duration_min = float("inf")
+        self.duration_max = float("-inf")
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class DurationPoint:
+    """One series' duration histogram at a collection (cumulative since recording began)."""
+
+    attributes: dict[str, str]
+    count: int
+    sum: float
+    bucket_counts: list[int]
+    """One count per bucket: ``(-inf, b0]``, ``(b0, b1]``, …, ``(b_last, +inf)``."""
+    min: float
+    max: float
 
 
 class OperationMetrics:
     """moose-trace's instruments on one ``MeterProvider``, and the cap on ``name`` values.
 
     Counts (operations, records, bytes) are kept here and reported by observable counters
-    when the provider collects (cumulative totals, as OpenTelemetry's counters report them);
-    durations go to a histogram, one ``record`` per operation (OpenTelemetry has no
-    pre-aggregated histogram: that record is the one per-operation cost of the SDK).
+    when the provider collects (cumulative totals, as OpenTelemetry's counters report them).
+    Durations: with ``durations_in_process`` (moose-trace's own exporters, see
+    ``configure_metrics``) they are aggregated here too, into each series' buckets — a lookup
+    and a few additions per operation — and the exporters read ``duration_points()`` when they
+    collect; otherwise (a ``MeterProvider`` of your own, a ``MetricReader`` of your own) each
+    operation is one SDK histogram ``record``, OpenTelemetry's per-measurement pipeline (it has
+    no pre-aggregated histogram to hand over).
     """
 
     def __init__(
-        self, provider: otel_metrics.MeterProvider, *, name_limit: int = DEFAULT_NAME_LIMIT
+        self,
+        provider: otel_metrics.MeterProvider,
+        *,
+        name_limit: int = DEFAULT_NAME_LIMIT,
+        durations_in_process: bool = False,
     ) -> None:
         if name_limit < 0:
             raise ValueError("name_limit must be ≥ 0")
@@ -124,6 +170,8 @@ class OperationMetrics:
         self._names: set[str] = set()
         self._lock = threading.Lock()
         self._series: dict[tuple[tuple[str, str], ...], Series] = {}
+        self.started_ns = time.time_ns()
+        """When recording began: the start of the cumulative durations."""
         meter = provider.get_meter(METER_NAME, __version__)
         meter.create_observable_counter(
             OPERATIONS,
@@ -131,11 +179,15 @@ class OperationMetrics:
             unit="{operation}",
             description="Finished operations: calls, requests.",
         )
-        self._duration = meter.create_histogram(
-            DURATION,
-            unit="s",
-            description="Duration of operations.",
-            explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
+        self._duration = (
+            None
+            if durations_in_process
+            else meter.create_histogram(
+                DURATION,
+                unit="s",
+                description=DURATION_DESCRIPTION,
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+            )
         )
         meter.create_observable_counter(
             RECORDS,
@@ -192,9 +244,39 @@ class OperationMetrics:
 
     def operation(self, series: Series, seconds: float) -> None:
         """Count one finished operation of ``series`` and record its duration."""
+        duration = self._duration
+        if duration is None:
+            bucket = _bucket_of(DURATION_BUCKETS, seconds)
+            with self._lock:
+                series.count += 1
+                series.duration_sum += seconds
+                series.buckets[bucket] += 1
+                series.duration_min = min(series.duration_min, seconds)
+                series.duration_max = max(series.duration_max, seconds)
+            return
         with self._lock:
             series.count += 1
-        self._duration.record(seconds, series.attributes)
+        duration.record(seconds, series.attributes)
+
+    def duration_points(self) -> list[DurationPoint]:
+        """The duration histogram of every series with operations, kept in process (internal:
+        moose-trace's exporters read it when they collect). ``[]`` when durations go through
+        the SDK histogram instead."""
+        if self._duration is not None:
+            return []
+        with self._lock:
+            return [
+                DurationPoint(
+                    series.attributes,
+                    series.count,
+                    series.duration_sum,
+                    list(series.buckets),
+                    series.duration_min,
+                    series.duration_max,
+                )
+                for series in self._series.values()
+                if series.count
+            ]
 
     def io(
         self,
@@ -246,6 +328,8 @@ class OperationMetrics:
                     )
         return observed
 
+
+_bucket_of = bisect_left  # the first bound ≥ the value: buckets include their upper bound
 
 _explicit: OperationMetrics | None = None
 _from_global: tuple[object, OperationMetrics | None] = (None, None)
@@ -329,7 +413,11 @@ def configure_metrics(
     with _lock:
         previous = _metrics_sdk.current()
         made = _metrics_sdk.install(exporter, service=service, port=port, host=host)
-        _explicit = OperationMetrics(made.provider, name_limit=name_limit)
+        _explicit = OperationMetrics(
+            made.provider, name_limit=name_limit, durations_in_process=made.durations is not None
+        )
+        if made.durations is not None:
+            made.durations.metrics = _explicit
         if set_global and _global_provider() is None:
             otel_metrics.set_meter_provider(made.provider)
         if previous is not None:

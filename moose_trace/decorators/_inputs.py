@@ -17,7 +17,7 @@ from moose_trace._fastpath import TRACE_ID_VAR
 from moose_trace.kafka.headers import incoming_trace, message_fields
 from moose_trace.logging.redaction import Redactor
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
-from moose_trace.tracing.context import current_incoming
+from moose_trace.tracing.context import bind_pending, current_incoming
 from moose_trace.tracing.ids import parse_trace_id
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
@@ -102,6 +102,8 @@ def record_origin(record: Any, kafka: bool) -> Origin:
     context keeps them already); else ``None``. ``kafka``: ``record`` is a Kafka message.
     """
     current = _trace_id_var.get()
+    if current is Ellipsis:
+        current = bind_pending()  # inside traced_messages: the loop's record, read only now
     if current is Ellipsis or current is None:  # not in a trace yet: the record's, if any
         if type(record) is dict:
             value = record.get(KAFKA_TRACE_HEADER)

@@ -16,20 +16,13 @@ from typing import Any
 
 import structlog
 
-from moose_trace._fastpath import FRAME_VAR, TRACE_ID_VAR, field_var
 from moose_trace.kafka._errors import kafka_error_fields
-from moose_trace.kafka.headers import batch_incoming, incoming_trace, message_fields
+from moose_trace.kafka._record_frame import REJECTED_EVENT, ConsumedRecords
+from moose_trace.kafka.headers import incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
-from moose_trace.tracing.baggage import baggage_fields
-from moose_trace.tracing.context import (
-    enter_record,
-    leave_record,
-    reset_tokens,
-    set_incoming,
-    trace_context,
-)
+from moose_trace.tracing.context import reset_tokens, trace_context
 from moose_trace.tracing.ids import new_trace_id
-from moose_trace.tracing.propagation import IncomingTrace, bind_incoming
+from moose_trace.tracing.propagation import bind_incoming
 
 __all__ = [
     "CONSUME_ERROR_EVENT",
@@ -39,20 +32,12 @@ __all__ = [
     "traced_messages",
 ]
 
-REJECTED_EVENT = "rejected incoming trace id"
-"""The ``event`` of the warning for a message whose trace header held an invalid id."""
 CONSUME_ERROR_EVENT = "kafka consume error"
 """The ``event`` of the error line for an error the consumer reported instead of a message."""
 SEEK_FAILED_EVENT = "kafka seek back failed"
 """The ``event`` of the warning when unhandled prefetched messages could not be given back."""
 
 _log = structlog.get_logger("moose_trace.kafka")
-
-# The very ContextVars that trace_context and structlog's merge_contextvars use for these keys.
-_TOPIC = field_var("kafka_topic")
-_PARTITION = field_var("kafka_partition")
-_OFFSET = field_var("kafka_offset")
-_GROUP = field_var("consumer_group")
 
 
 class message_context(trace_context):
@@ -124,10 +109,12 @@ def traced_messages(
     same consumer yields them again. Use the generator directly in a ``for`` statement (or
     close it): its context is restored when it finishes or is closed.
 
-    The loop body gets no ``trace_context`` frame of its own (that keeps the loop nearly as
-    cheap as a bare poll loop): fields bound there with ``bind_fields`` are not removed per
-    message. Open one for per-message extras (``with trace_context(): bind_fields(...)``, or a
-    ``traced_*`` decorator, which does), or use ``message_context``.
+    Each record has a frame of its own (its span; its sender's span as parent): fields bound
+    in the body with ``bind_fields`` end with the record. The record's headers are read, and
+    its trace id and fields bound, only when something in the body needs them (a log line
+    through moose-trace's processors, ``current_trace_id()``, a child context, a produce, a
+    span): a body that needs none of it costs about an attribute store per record. So an
+    invalid ``trace_id`` header is warned about when the record's trace is first needed.
     """
     if max_messages is not None and max_messages <= 0:
         return
@@ -151,16 +138,11 @@ def traced_messages(
     remaining = max_messages
     poll = consumer.poll
     consume = consumer.consume
-    set_trace_id, set_frame, set_topic = TRACE_ID_VAR.set, FRAME_VAR.set, _TOPIC.set
-    set_partition, set_offset = _PARTITION.set, _OFFSET.set
-    read_batch = batch_incoming
+    # One frame for the loop, pointed at each record in turn; the record's trace is read and
+    # bound only when something in the body needs it (see ``_record_frame``).
+    records = ConsumedRecords(consumer_group)
     tokens: list[Any] | None = None
-    extra: list[Any] | None = None  # the current record's parent, flags, tracestate, baggage
-    frame: Any = None  # the current record's trace context (its span, its sender's as parent)
-    parent: str | None  # the current record's sender span
-    bound_topic: str | None = None
-    bound_partition: int | None = None
-    pending: Iterator[tuple[Any, tuple[str, str] | IncomingTrace]] = iter(())
+    pending: Iterator[Any] = iter(())
     try:
         while remaining is None or remaining > 0:
             if should_stop is not None and should_stop():
@@ -173,93 +155,59 @@ def traced_messages(
             metrics = operation_metrics()
             if metrics is not None:  # what is left once this batch is handled
                 _record_lag(metrics, consumer, batch, consumer_group)
-            # Each record's own trace, read for the whole batch at once.
-            pending = zip(batch, read_batch(batch), strict=True)
-            for message, read in pending:
-                if frame is not None:
-                    leave_record(frame)
-                    frame = None
-                if extra is not None:
-                    reset_tokens(extra)
-                    extra = None
-                error = message.error()
-                if error is not None:
-                    if tokens is not None:
+            pending = iter(batch)
+            for message in pending:
+                if records._record is not None:  # the previous record was bound
+                    records.leave()
+                if message.error() is not None:
+                    if tokens is not None:  # an error belongs to no message
                         reset_tokens(tokens)
                         tokens = None
-                    if error.code() != partition_eof:
-                        _log.error(
-                            CONSUME_ERROR_EVENT,
-                            **group_field,
-                            **message_fields(message),
-                            **kafka_error_fields(error),
-                        )
-                        if error.fatal():
-                            raise KafkaException(error)
+                    _log_error(message, group_field, partition_eof, KafkaException)
                     continue
                 if should_stop is not None and should_stop():
-                    _give_back(consumer, [message, *(unread for unread, _ in pending)])
+                    _give_back(consumer, [message, *pending])
                     return
-                rejected = None
-                incoming: IncomingTrace | None = None
-                if isinstance(read, tuple):  # the producer's shape: the ids, nothing more to carry
-                    trace_id, parent = read
-                else:
-                    incoming = read
-                    trace_id = read.trace_id or new_trace_id()
-                    parent = read.parent_span_id
-                    if read.trace_id is None:
-                        rejected = read.rejected
-                topic, partition = message.topic(), message.partition()
                 if tokens is None:
-                    tokens = [
-                        set_trace_id(trace_id),
-                        set_frame(None),
-                        set_topic(topic),
-                        set_partition(partition),
-                        set_offset(message.offset()),
-                    ]
-                    if consumer_group is not None:
-                        tokens.append(_GROUP.set(consumer_group))
-                    bound_topic, bound_partition = topic, partition
-                else:
-                    set_offset(message.offset())
-                    # Within a batch the topic and partition rarely change: set them only then.
-                    if partition != bound_partition or topic != bound_topic:
-                        set_topic(topic)
-                        set_partition(partition)
-                        bound_topic, bound_partition = topic, partition
-                frame = enter_record(trace_id, parent)
-                if incoming is not None and incoming.carries_state:
-                    extra = _bind_extra(incoming)
-                if rejected is not None:
-                    _log.warning(REJECTED_EVENT, rejected_trace_id=rejected)
+                    tokens = records.enter_batch(message)
+                records.message = message
                 yield message
                 if remaining is not None:
                     remaining -= 1
                     if remaining <= 0:
                         return
-            if frame is not None:
-                leave_record(frame)
-                frame = None
-            if extra is not None:
-                reset_tokens(extra)
-                extra = None
+            records.end()
+            records.message = None
             if tokens is not None:
                 # Back to the caller's state before polling: callbacks that run inside poll()
                 # (errors, rebalances, commits) belong to no message.
                 reset_tokens(tokens)
                 tokens = None
     finally:
-        if frame is not None:
-            leave_record(frame)
-        if extra is not None:
-            reset_tokens(extra)
+        records.end()
+        records.message = None
         if tokens is not None:
             reset_tokens(tokens)
-        unhandled = [message for message, _ in pending]
+        unhandled = list(pending)
         if unhandled:
             _give_back(consumer, unhandled)
+
+
+def _log_error(
+    message: Any, group_field: dict[str, Any], partition_eof: int, fatal: type[Exception]
+) -> None:
+    """Log a consumer error (not partition EOF) with its category; raise a fatal one."""
+    error = message.error()
+    if error.code() == partition_eof:
+        return
+    _log.error(
+        CONSUME_ERROR_EVENT,
+        **group_field,
+        **message_fields(message),
+        **kafka_error_fields(error),
+    )
+    if error.fatal():
+        raise fatal(error)
 
 
 def _record_lag(
@@ -297,15 +245,6 @@ def _stop_check(stop: StopSignal | None) -> Callable[[], bool] | None:
     if isinstance(stop, threading.Event):
         return stop.is_set
     return stop
-
-
-def _bind_extra(incoming: IncomingTrace) -> list[Any]:
-    """Bind what a record carries beyond its id; the tokens undo it (see ``bind_incoming``)."""
-    tokens: list[Any] = [set_incoming(incoming, remember=False)]
-    if incoming.baggage:
-        for field, value in baggage_fields(incoming.baggage).items():
-            tokens.append(field_var(field).set(value))
-    return tokens
 
 
 def _give_back(consumer: Any, messages: list[Any]) -> None:

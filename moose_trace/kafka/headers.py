@@ -11,12 +11,12 @@ and aiokafka records (``.headers``), header lists and dicts, without importing a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from moose_trace.tracing.baggage import BAGGAGE_HEADER
 from moose_trace.tracing.context import new_span_id
-from moose_trace.tracing.ids import are_canonical_ids, new_trace_id, parse_trace_id
+from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 from moose_trace.tracing.incoming import collect_kafka, resolve_found
 from moose_trace.tracing.propagation import (
     KAFKA_TRACE_HEADER,
@@ -186,109 +186,37 @@ def message_headers(message_or_headers: Any) -> Any:
         return None
 
 
-def batch_incoming(messages: Sequence[Any]) -> list[tuple[str, str] | IncomingTrace]:
-    """What ``traced_messages`` needs of each confluent-kafka message of a fetched batch (internal).
-
-    A message in this library's producer shape — first ``trace_id`` with a canonical id, then
-    ``traceparent`` of that trace, version 00, flags 01, no other trace header — gives its trace
-    id and its parent span id as text: all ``incoming_trace`` would give, with nothing else to
-    send on (``carries_state`` false). The candidates of the whole batch are checked together
-    with byte operations. Any other message gives ``incoming_trace(message)`` itself.
-    """
-    ids: list[bytes] = []
-    parents: list[bytes] = []
-    shaped: list[bool] = []
-    for message in messages:
-        headers = message.headers()
-        # A Message's headers are None or a list of pairs, but ``set_headers`` stores any
-        # object: another shape is read the general way, which never raises.
-        if type(headers) is list and len(headers) >= 2:
-            first, second = headers[0], headers[1]
-            if type(first) is tuple and type(second) is tuple:
-                try:
-                    id_name, an_id = first
-                    parent_name, parent = second
-                except ValueError:
-                    shaped.append(False)
-                    continue
-                if (
-                    id_name == KAFKA_TRACE_HEADER
-                    and parent_name == TRACEPARENT_HEADER
-                    and type(an_id) is bytes
-                    and type(parent) is bytes
-                    and len(an_id) == _ID_BYTES
-                    and len(parent) == _TRACEPARENT_BYTES
-                    and (len(headers) == 2 or _no_trace_header(headers))
-                ):
-                    ids.append(an_id)
-                    parents.append(parent)
-                    shaped.append(True)
-                    continue
-        shaped.append(False)
-    if not ids or not _producer_shaped(ids, parents):
-        return [incoming_trace(message) for message in messages]
-    texts = b"\n".join(ids).decode("ascii").split("\n")
-    spans = b"\n".join([parent[36:52] for parent in parents]).decode("ascii").split("\n")
-    pairs = list(zip(texts, spans, strict=True))
-    if len(ids) == len(shaped):  # the usual batch: every record from this library's producer
-        return pairs  # type: ignore[return-value]
-    remaining = iter(pairs)
-    return [
-        next(remaining) if is_shaped else incoming_trace(message)
-        for message, is_shaped in zip(messages, shaped, strict=True)
-    ]
+_SPAN_HEX = re.compile("[0-9a-f]{16}").fullmatch
+_ZERO_SPAN_TEXT = "0" * 16
 
 
 _ID_BYTES = 36
 _TRACEPARENT_BYTES = 55
-_ZERO_SPAN = b"-0000000000000000-"
-_ID_ALPHABET = b"0123456789abcdef-\n"
-_TRACE_NAMES = frozenset(
-    {KAFKA_TRACE_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER, BAGGAGE_HEADER}
-)
-_TRACE_NAME_LENGTHS = frozenset(map(len, _TRACE_NAMES))
+_LOWER_HEX_AND_HYPHEN = b"0123456789abcdef-"
+_ZERO_SPAN_BYTES = b"0" * 16
+_ZERO_ID_BYTES = b"00000000-0000-0000-0000-000000000000"
 
 
-def _no_trace_header(headers: list[Any]) -> bool:
-    """Whether the headers after the first two hold no trace header (in any case)."""
-    for pair in headers[2:]:
-        if type(pair) is not tuple or len(pair) != 2:
-            return False
-        name = pair[0]
-        if type(name) is not str:
-            return False
-        if len(name) in _TRACE_NAME_LENGTHS and name.lower() in _TRACE_NAMES:
-            return False
-    return True
+def _producer_pair(an_id: bytes, parent: bytes) -> bool:
+    """Whether 36 + 55 bytes are exactly what this library's producers write, by byte checks.
 
-
-def _producer_shaped(id_values: list[bytes], parent_values: list[bytes]) -> bool:
-    """Whether every ``trace_id`` / ``traceparent`` pair is canonical, non-zero, of one trace,
-    version 00 with flags 01 — checked for the whole batch at once."""
-    count = len(id_values)
-    parents = b"\n".join(parent_values)
-    parent_step = _TRACEPARENT_BYTES + 1
-    hyphens = b"-" * count
+    A canonical lowercase non-zero id and ``00-<that id's hex>-<non-zero span>-01``: the same
+    verdict ``parse_trace_id`` and the ``traceparent`` rules give such a pair, without building
+    any text. Anything else (another spelling, other flags) is left to the general rules.
+    """
     return (
-        are_canonical_ids(id_values)  # the ids by the id module's own rules, batched
-        and not parents.translate(None, _ID_ALPHABET)
-        and parents.count(b"\n") == count - 1
-        and parents.count(b"-") == 3 * count
-        and parents[0::parent_step] == b"0" * count  # version 00
-        and parents[1::parent_step] == b"0" * count
-        and parents[2::parent_step] == hyphens
-        and parents[35::parent_step] == hyphens
-        and parents[52::parent_step] == hyphens
-        and parents[53::parent_step] == b"0" * count  # flags 01
-        and parents[54::parent_step] == b"1" * count
-        and _ZERO_SPAN not in parents
-        and b"".join(id_values).replace(b"-", b"")
-        == b"".join([parent[3:35] for parent in parent_values])
+        parent[:3] == b"00-"
+        and parent[52:] == b"-01"
+        and parent[35] == 45  # "-"
+        and parent.count(b"-") == 3  # so 3..35 and 36..52 hold no hyphen
+        and not parent.translate(None, _LOWER_HEX_AND_HYPHEN)
+        and an_id[8] == an_id[13] == an_id[18] == an_id[23] == 45
+        # The id's 32 other bytes equal the traceparent's lowercase hex (an extra hyphen
+        # would make them fewer than 32).
+        and an_id.replace(b"-", b"") == parent[3:35]
+        and an_id != _ZERO_ID_BYTES
+        and parent[36:52] != _ZERO_SPAN_BYTES
     )
-
-
-_SPAN_HEX = re.compile("[0-9a-f]{16}").fullmatch
-_ZERO_SPAN_TEXT = "0" * 16
 
 
 def usual_trace_ids(headers: Any) -> tuple[str, str | None] | None:
@@ -315,24 +243,21 @@ def usual_trace_ids(headers: Any) -> tuple[str, str | None] | None:
         return None if trace_id is None else (trace_id, None)
     if count != 2:
         return None
-    first, second = headers
-    if (
-        type(first) is not tuple
-        or type(second) is not tuple
-        or len(first) != 2
-        or len(second) != 2
-        or first[0] != KAFKA_TRACE_HEADER
-        or second[0] != TRACEPARENT_HEADER
-    ):
+    try:
+        (id_name, an_id), (parent_name, parent) = headers
+    except (TypeError, ValueError):  # not pairs
         return None
-    an_id, parent = first[1], second[1]
     if (
-        type(an_id) is not bytes
+        id_name != KAFKA_TRACE_HEADER
+        or parent_name != TRACEPARENT_HEADER
+        or type(an_id) is not bytes
         or type(parent) is not bytes
         or len(an_id) != _ID_BYTES
         or len(parent) != _TRACEPARENT_BYTES
     ):
         return None
+    if _producer_pair(an_id, parent):  # exactly what our producers write: no text checks
+        return an_id.decode("ascii"), parent[36:52].decode("ascii")
     trace_id = parse_trace_id(an_id.decode("latin-1"))
     if trace_id is None:
         return None

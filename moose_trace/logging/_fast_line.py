@@ -38,6 +38,7 @@ from moose_trace.logging.processors import (
     merge_context,
 )
 from moose_trace.logging.redaction import Redactor
+from moose_trace.tracing.context import PendingFrame
 
 __all__ = ["LineFunction", "compile_line", "shared_processors"]
 
@@ -100,6 +101,7 @@ def compile_line(
         else None
     )
     current_frame = FRAME_VAR.get
+    pending_frame = PendingFrame
     drop_event = structlog.DropEvent
 
     def line(method_name: str, level: str, event_dict: dict[str, Any]) -> None:
@@ -120,8 +122,11 @@ def compile_line(
                 if key in event_dict:
                     del event_dict[key]
         if redact_event is not None:
-            frame = current_frame()
-            redact_event(event_dict, None if frame is None else frame.trace_id)
+            frame = current_frame()  # (a pending record's was bound by the merge above)
+            trusted = None
+            if frame is not None and not isinstance(frame, pending_frame):
+                trusted = frame.trace_id
+            redact_event(event_dict, trusted)
         elif redact is not None:
             redact(None, method_name, event_dict)
         if locate is not None:

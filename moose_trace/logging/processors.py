@@ -34,6 +34,7 @@ from moose_trace.errors.signature import error_signature
 from moose_trace.logging.levels import LEVEL_BY_SPELLING as _LEVEL_ALIASES
 from moose_trace.logging.levels import level_name
 from moose_trace.logging.redaction import default_redactor
+from moose_trace.tracing.context import bind_pending
 from moose_trace.tracing.ids import trace_id_from_int
 from moose_trace.tracing.otel import ContextParent
 
@@ -82,8 +83,12 @@ def merge_context(logger: Any, method_name: str, event_dict: EventDict) -> Event
     structlog's ``bind_contextvars``, is added unless the event has it already. structlog's
     merge copies the whole ``contextvars`` context and tests every variable's name; this one
     reads only the variables structlog keeps for its keys (when an application has bound more
-    than 64 distinct keys, it does as structlog does).
+    than 64 distinct keys, it does as structlog does). Inside ``traced_messages`` it also binds
+    the current record's trace and Kafka fields, which the loop leaves pending until a reader
+    needs them (structlog's own merge does not: use this one in your own chains).
     """
+    if _TRACE_ID.get() is Ellipsis:
+        bind_pending()  # a consumed record's trace, read only now that a line needs it
     if len(_STRUCTLOG_VARS) != _known_size:
         _refresh_known()
     known = _known
@@ -206,7 +211,11 @@ class TraceFields:
             return event_dict
         trace_id = _TRACE_ID.get()
         if trace_id is Ellipsis:
-            trace_id = None
+            trace_id = bind_pending()
+            if trace_id is Ellipsis:
+                trace_id = None
+            else:  # a consumed record's trace, bound just now: its own frame is current
+                frame = _FRAME.get()
         if event_dict.setdefault("trace_id", trace_id) == trace_id:
             span_ids = _span_ids_of(frame)
             event_dict["span_id"] = span_ids[0]

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from moose_trace._fastpath import TRACE_ID_VAR
+from moose_trace.tracing.context import bind_pending
 from moose_trace.tracing.ids import trace_id_to_int
 
 __all__ = ["TraceIdGenerator", "install_provider"]
@@ -38,6 +39,8 @@ class TraceIdGenerator(IdGenerator):
     def generate_trace_id(self) -> int:
         """Return the current trace context's id as an int, else a new UUIDv7's."""
         current = TRACE_ID_VAR.get()
+        if current is Ellipsis:
+            current = bind_pending()  # a consumed record's, read only now
         if current is not Ellipsis and current is not None:
             last_text, last_int = self._last
             if current is last_text or current == last_text:

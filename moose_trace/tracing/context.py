@@ -104,9 +104,11 @@ def current_trace_id() -> str | None:
     OpenTelemetry's own instrumentation), that span's trace id: the one its log lines carry.
     """
     value = TRACE_ID_VAR.get()
-    if value is not Ellipsis:
-        return value  # type: ignore[no-any-return]
-    return _otel_trace_id()
+    if value is Ellipsis:
+        value = bind_pending()
+        if value is Ellipsis:
+            return _otel_trace_id()
+    return value  # type: ignore[no-any-return]
 
 
 def current_span_id() -> str | None:
@@ -128,6 +130,8 @@ def current_incoming() -> IncomingTrace | None:
 
     Set by ``moose_trace.tracing.propagation.bind_incoming``; ``None`` when nothing was kept.
     """
+    if TRACE_ID_VAR.get() is Ellipsis:
+        bind_pending()
     return _INCOMING.get()
 
 
@@ -155,6 +159,8 @@ def current_parent_span_id() -> str | None:
 
 def current_fields() -> dict[str, Any]:
     """Return a copy of everything bound for logging in this context (trace id and fields)."""
+    if TRACE_ID_VAR.get() is Ellipsis:
+        bind_pending()
     return _structlog_cv.get_contextvars()
 
 
@@ -167,7 +173,8 @@ def _inherited(current: Any) -> str:
     checked once here; an invalid one is replaced by a new id, as a given one is.
     """
     frame = FRAME_VAR.get()
-    if frame is not None and frame.trace_id is current:
+    # (A pending frame's ``trace_id`` would bind its record: never asked here.)
+    if frame is not None and not isinstance(frame, PendingFrame) and frame.trace_id is current:
         return current
     return parse_trace_id(current) or new_trace_id()
 
@@ -235,6 +242,8 @@ class trace_context:
         given = self._given
         if given is None:
             tid = TRACE_ID_VAR.get()
+            if tid is Ellipsis:
+                tid = bind_pending()
             tid = (_otel_trace_id() or new_trace_id()) if tid is Ellipsis else _inherited(tid)
         elif given is _last_valid:
             # The very string object validated last time (an id handed from the middleware to the
@@ -327,6 +336,8 @@ def enter_prepared(
     context._fields = _NO_FIELDS  # already bound below; a prepared context is entered once
     if trace_id is None:
         trace_id = TRACE_ID_VAR.get()
+        if trace_id is Ellipsis:
+            trace_id = bind_pending()
         trace_id = (
             _otel_trace_id() or new_trace_id() if trace_id is Ellipsis else _inherited(trace_id)
         )
@@ -369,6 +380,20 @@ class _RecordFrame(trace_context):
 _NO_TOKENS: list[contextvars.Token[Any]] = []
 
 
+def record_frame(trace_id: str, parent_span_id: str | None = None) -> trace_context:
+    """Make (not enter) the frame of one consumed record: its own span, its sender's as parent.
+
+    ``trace_id`` must be canonical already. Bind it with ``TRACE_ID_VAR`` and ``FRAME_VAR``;
+    ``leave_record`` undoes what its body bound with ``bind_fields`` (internal).
+    """
+    frame = _new_context(_RecordFrame)
+    frame._span_id = None
+    frame._parent = parent_span_id
+    frame._tokens = _NO_TOKENS
+    frame.trace_id = trace_id
+    return frame
+
+
 def enter_record(trace_id: str, parent_span_id: str | None = None) -> trace_context:
     """Make a consumed record's trace current in a consume loop (internal: ``traced_messages``).
 
@@ -378,11 +403,7 @@ def enter_record(trace_id: str, parent_span_id: str | None = None) -> trace_cont
     last; ``leave_record`` undoes what the body bound with ``bind_fields`` before the next one.
     ``trace_id`` must be canonical already.
     """
-    frame = _new_context(_RecordFrame)
-    frame._span_id = None
-    frame._parent = parent_span_id
-    frame._tokens = _NO_TOKENS
-    frame.trace_id = trace_id
+    frame = record_frame(trace_id, parent_span_id)
     TRACE_ID_VAR.set(trace_id)
     FRAME_VAR.set(frame)
     return frame
@@ -394,6 +415,50 @@ def leave_record(frame: trace_context) -> None:
     if tokens:
         reset_tokens(tokens)
         frame._tokens = _NO_TOKENS
+
+
+class PendingFrame(trace_context):
+    """A frame whose trace is read only when something needs it (internal: consume loops).
+
+    A consume loop sets one such frame, and no trace id, for a whole batch of records; per
+    record it only points the frame at the next one. The first reader that finds no trace id
+    bound but this frame current (a log line, ``current_trace_id()``, a child context, a
+    produce, a span) calls ``bind_pending()``, and the frame binds the record's trace id and
+    fields for real, in the reader's context, until the loop moves on. A record whose handling
+    needs nothing of its trace costs no header parsing and no ContextVar set.
+    """
+
+    __slots__ = ()
+
+    def bind(self) -> Any:
+        """Bind the current record's trace id, frame and fields; return the trace id.
+
+        ``Ellipsis`` when there is no current record (then nothing is bound).
+        """
+        raise NotImplementedError
+
+
+def bind_pending() -> Any:
+    """Bind the pending record's trace, when a ``PendingFrame`` is current (internal).
+
+    For readers that found no trace id bound: returns the trace id now bound, or ``Ellipsis``
+    when no record is pending (the reader goes on as outside any trace context).
+    """
+    frame = FRAME_VAR.get()
+    if frame is not None and isinstance(frame, PendingFrame):
+        return frame.bind()
+    return Ellipsis
+
+
+def context_snapshot() -> contextvars.Context:
+    """A copy of the current context for work that may outlive it (another thread, a task).
+
+    A consumed record whose trace is still pending is bound first, so the copy keeps that
+    record's trace after the loop has moved on to the next one.
+    """
+    if TRACE_ID_VAR.get() is Ellipsis:
+        bind_pending()
+    return contextvars.copy_context()
 
 
 def bind_fields(**fields: Any) -> None:

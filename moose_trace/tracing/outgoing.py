@@ -17,6 +17,7 @@ from opentelemetry.context import Context
 from moose_trace._fastpath import TRACE_ID_VAR
 from moose_trace.tracing.baggage import BAGGAGE_HEADER, Baggage, BaggageMember, format_baggage
 from moose_trace.tracing.context import (
+    bind_pending,
     current_incoming,
     current_span_id,
     current_trace_id,
@@ -91,6 +92,8 @@ def _bound_to_span(span_trace_id: int) -> bool:
     """Whether the active span may speak for this context: no moose-trace id is bound, or the
     bound id is the span's trace."""
     bound = TRACE_ID_VAR.get()
+    if bound is Ellipsis:
+        bound = bind_pending()  # a consumed record's, read only now
     if bound is Ellipsis or bound is None:
         return True
     try:

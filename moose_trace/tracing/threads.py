@@ -11,11 +11,12 @@ stays in that worker's call.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
+
+from moose_trace.tracing.context import context_snapshot
 
 __all__ = ["ContextThreadPoolExecutor", "carry_context"]
 
@@ -30,7 +31,7 @@ def carry_context(fn: Callable[P, R]) -> Callable[P, R]:
     Each call runs in its own copy of that snapshot, so calls from several threads never share
     the variables they set.
     """
-    snapshot = contextvars.copy_context()
+    snapshot = context_snapshot()
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -49,4 +50,4 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
 
     def submit(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> Future[R]:
         """Schedule ``fn(*args, **kwargs)`` in a copy of the current context."""
-        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+        return super().submit(context_snapshot().run, fn, *args, **kwargs)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -29,9 +30,11 @@ from moose_trace.decorators import traced, traced_sync, traced_transform
 from moose_trace.logging.config import configure_logging, shutdown_logging
 from moose_trace.metrics import (
     DURATION,
+    DURATION_BUCKETS,
     OPERATIONS,
     OTHER_NAME,
     RECORDS,
+    OperationMetrics,
     configure_metrics,
     operation_metrics,
     shutdown_metrics,
@@ -226,6 +229,12 @@ def test_configure_serves_prometheus_text_over_http() -> None:
             text, "moose_operation_duration_seconds_count", {**success, "status": "success"}, 3
         )
         assert _has_sample(text, "moose_records_total", {**success, "direction": "in"}, 3)
+        # The histogram's buckets (kept in process, served from the aggregates): cumulative,
+        # every call under the last bound, each bucket including its upper bound.
+        ok = {**success, "status": "success"}
+        assert _has_sample(text, "moose_operation_duration_seconds_bucket", {**ok, "le": "+Inf"}, 3)
+        assert _has_sample(text, "moose_operation_duration_seconds_bucket", {**ok, "le": "60.0"}, 3)
+        assert "moose_operation_duration_seconds_sum{" in text
         assert 'service_name="orders"' in text  # target_info carries the resource
     finally:
         process.stdin.close()  # type: ignore[union-attr]
@@ -243,3 +252,26 @@ def _has_sample(text: str, name: str, labels: dict[str, str], value: float) -> b
         if found == {**found, **labels} and float(sample) == value:
             return True
     return False
+
+
+def test_durations_kept_in_process_match_the_sdk_histogram() -> None:
+    # moose-trace's own exporters aggregate durations in process; the SDK's histogram (what a
+    # MeterProvider of the user's own records) must give the same buckets, sum, min and max,
+    # also for values exactly on a bound (a bucket includes its upper bound).
+    sdk_reader = InMemoryMetricReader()
+    through_sdk = OperationMetrics(MeterProvider(metric_readers=[sdk_reader]))
+    in_process = OperationMetrics(
+        MeterProvider(metric_readers=[InMemoryMetricReader()]), durations_in_process=True
+    )
+    values = [0.0, 0.0001, 0.00010001, 0.001, 0.3, 60.0, 61.5, *DURATION_BUCKETS]
+    for metrics in (through_sdk, in_process):
+        series = metrics.series("transform", "streaming", "t", "success")
+        for seconds in values:
+            metrics.operation(series, seconds)
+    [(attributes, expected)] = points(sdk_reader, DURATION)
+    [found] = in_process.duration_points()
+    assert found.attributes == attributes
+    assert found.bucket_counts == list(expected.bucket_counts)
+    assert (found.count, found.min, found.max) == (expected.count, expected.min, expected.max)
+    assert found.sum == pytest.approx(expected.sum)
+    assert through_sdk.duration_points() == []  # its durations are the SDK's to export

@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
+from moose_trace.metrics import DURATION_BUCKETS
 from moose_trace.tracing._otlp import span_exporters_from_env
 
 RECORD_TRACE_ID = "01a25130-6f0e-7cc4-8f4e-2b1c9d5e7a10"
@@ -171,6 +172,20 @@ def test_spans_and_metrics_reach_an_otlp_collector_from_the_environment(
         if name == "moose.operations"
     }
     assert operations == {("success", None): 1, ("failed", "timeout_error"): 1}
+    # The duration histogram is kept in process and added to each push: the same series.
+    durations = {
+        attrs["status"]: point
+        for name, attrs, point in receiver.metric_points()
+        if name == "moose.operation.duration"
+    }
+    assert set(durations) == {"success", "failed"}
+    ok = durations["success"]
+    assert ok.count == 1
+    assert sum(ok.bucket_counts) == 1
+    assert list(ok.explicit_bounds) == list(DURATION_BUCKETS)
+    assert len(ok.bucket_counts) == len(DURATION_BUCKETS) + 1
+    assert 0 < ok.sum == ok.min == ok.max < 5  # seconds
+    assert ok.start_time_unix_nano < ok.time_unix_nano
 
 
 def test_exporters_chosen_by_the_standard_variables() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from moose_trace.tracing.context import (
     trace_context,
 )
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id
+from moose_trace.tracing.threads import ContextThreadPoolExecutor, carry_context
 
 log = structlog.get_logger("tests.kafka")
 KAFKA_KEYS = {"kafka_topic", "kafka_partition", "kafka_offset", "consumer_group"}
@@ -317,3 +319,77 @@ def test_inside_the_loop_the_current_span_is_the_message_s_own(
     assert [line["span_id"] for line in lines] == spans
     assert [line["parent_span_id"] for line in lines] == senders
     assert [line["step"] for line in lines] == ["handled"] * 3
+
+
+def test_a_record_whose_body_reads_nothing_leaves_nothing_to_the_next(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs
+) -> None:
+    # The loop reads a record's trace only when the body needs it: a record that binds a field
+    # without logging, or asks only its span, must not lend anything to the records after it.
+    ids = produce_traced(producer, kafka_topic, 6)
+    spans: dict[int, str | None] = {}
+    for message in traced_messages(consumer_of(kafka_topic), max_messages=6):
+        offset = message.offset()
+        if offset % 3 == 0:
+            bind_fields(step="bound, never logged")
+        elif offset % 3 == 1:
+            spans[offset] = current_span_id()
+        else:
+            log.info("handled")
+    lines = json_logs.lines("handled")
+    assert [line["trace_id"] for line in lines] == [ids[2], ids[5]]
+    assert [line["kafka_offset"] for line in lines] == [2, 5]
+    assert all("step" not in line for line in lines)
+    assert {line["span_id"] for line in lines}.isdisjoint(spans.values())
+    assert len(set(spans.values())) == 2
+    assert current_fields() == {}
+
+
+def test_work_carried_to_a_thread_keeps_its_record_s_trace(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs
+) -> None:
+    # A snapshot of a record's context taken in the body (before anything read its trace) is
+    # used after the loop has moved on: it must still be that record's.
+    ids = produce_traced(producer, kafka_topic, 4)
+    later = []
+    for message in traced_messages(consumer_of(kafka_topic), max_messages=4):
+        later.append(carry_context(functools.partial(log.info, "later", value=message.offset())))
+    with ContextThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(work) for work in later]:
+            future.result()
+    lines = sorted(json_logs.lines("later"), key=lambda line: line["value"])
+    assert [line["trace_id"] for line in lines] == ids
+    assert [line["kafka_offset"] for line in lines] == [0, 1, 2, 3]
+
+
+def test_a_record_produced_from_the_body_carries_the_record_s_trace(
+    kafka_broker: EmbeddedBroker, kafka_topic: str, producer: Producer, consumer_of: Any
+) -> None:
+    ids = produce_traced(producer, kafka_topic, 3)
+    onward = f"{kafka_topic}-onward"
+    kafka_broker.create_topics([onward], partitions=1)
+    traced = TracedProducer(producer, log_deliveries=False)
+    for message in traced_messages(consumer_of(kafka_topic), max_messages=3):
+        traced.produce(onward, value=message.value())
+    assert traced.flush(10) == 0
+    sent = [
+        extract_trace_id(message)
+        for message in traced_messages(consumer_of(onward), max_messages=3)
+    ]
+    assert sent == ids
+
+
+def test_an_invalid_id_is_warned_about_when_the_first_line_of_its_record_is_written(
+    kafka_topic: str, producer: Producer, consumer_of: Any, json_logs: JsonLogs
+) -> None:
+    # The record's trace is read by the line's own processors: the warning is written from
+    # inside that line's chain, and both lines come out whole, in the record's trace.
+    produce_raw(producer, kafka_topic, [[("trace_id", b"not-an-id")]])
+    for _ in traced_messages(consumer_of(kafka_topic), max_messages=1):
+        log.info("handled", step=1)
+    [warning] = json_logs.lines(REJECTED_EVENT)
+    [handled] = json_logs.lines("handled")
+    assert warning["rejected_trace_id"] == "not-an-id"
+    assert handled["step"] == 1
+    assert warning["trace_id"] == handled["trace_id"] == parse_trace_id(handled["trace_id"])
+    assert warning["kafka_offset"] == handled["kafka_offset"] == 0

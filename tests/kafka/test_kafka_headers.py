@@ -20,7 +20,7 @@ from moose_trace.kafka import (
     message_headers,
     traced_headers,
 )
-from moose_trace.kafka.headers import batch_incoming, usual_trace_ids
+from moose_trace.kafka.headers import usual_trace_ids
 from moose_trace.tracing.context import trace_context
 from moose_trace.tracing.ids import new_trace_id, parse_trace_id
 from moose_trace.tracing.propagation import extract_incoming, header_getter
@@ -245,13 +245,6 @@ def same_reading(read: Any, headers: Any) -> bool:
     return bool(read == general)
 
 
-@given(st.lists(batch_headers, max_size=8))
-def test_a_batch_reads_each_record_as_incoming_trace_does(batch: list[Any]) -> None:
-    found = batch_incoming([ConfluentLike(headers) for headers in batch])
-    assert len(found) == len(batch)
-    assert all(same_reading(read, headers) for read, headers in zip(found, batch, strict=True))
-
-
 @given(batch_headers)
 def test_a_usual_record_is_read_as_incoming_trace_does(headers: Any) -> None:
     """The Moose hooks' direct reading (one record's header list) agrees with the general one
@@ -290,26 +283,15 @@ def test_the_usual_shapes_are_read_directly_and_the_rest_left_to_the_rules() -> 
         assert usual_trace_ids(headers) is None, headers
 
 
-def test_a_batch_of_producer_records_is_read_as_ids() -> None:
+def test_producer_records_are_read_as_their_ids() -> None:
     ids = [new_trace_id() for _ in range(3)]
     spans = [f"{number + 1:016x}" for number in range(3)]
-    batch = [
-        [
+    for tid, span in zip(ids, spans, strict=True):
+        headers = [
             ("trace_id", tid.encode()),
             ("traceparent", f"00-{tid.replace('-', '')}-{span}-01".encode()),
         ]
-        for tid, span in zip(ids, spans, strict=True)
-    ]
-    found = batch_incoming([ConfluentLike(headers) for headers in batch])
-    assert found == list(zip(ids, spans, strict=True))
-
-
-def test_a_line_break_inside_one_id_spoils_no_other() -> None:
-    broken = (TID[:20] + "\n" + TID[21:]).encode()
-    other = new_trace_id()
-    batch = [[("trace_id", other.encode())], [("trace_id", broken)], [("trace_id", TID.encode())]]
-    found = batch_incoming([ConfluentLike(headers) for headers in batch])
-    assert [read.trace_id for read in found] == [other, None, TID]  # type: ignore[union-attr]
+        assert usual_trace_ids(headers) == (tid, span)
 
 
 def test_the_records_own_headers_keep_parent_span_and_flags_next_to_trace_id() -> None:
