@@ -25,12 +25,13 @@ are returned as they are.
 
 from __future__ import annotations
 
-import functools
-import re
 import sys
+
+from moose_trace._memo import memo
 
 TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterator, Mapping
     from typing import Any, TextIO
 
@@ -60,10 +61,13 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 _UNNAMED = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t"}
 
 
-@functools.cache
+@memo(1)
 def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     """Return the escaping patterns, compiled on first use: compiling the Unicode classes
-    costs a command's start-up more than most of what it prints (plain ASCII) ever needs."""
+    costs a command's start-up more than most of what it prints (plain ASCII) ever needs, and
+    so does importing ``re`` (with ``enum``), which an indexed ``--trace`` never needs."""
+    import re  # noqa: PLC0415 - see the docstring
+
     unsafe = re.compile(
         f"[{_UNSAFE_CLASS}]"
         # a backslash is doubled only where, as written, it would read as one of the escapes
@@ -74,7 +78,7 @@ def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     return unsafe, chars, escape
 
 
-@functools.cache
+@memo(1)
 def _printable_unsafe() -> str:
     """Return the characters of ``_UNSAFE_CLASS`` that ``str.isprintable`` passes (combining
     and filler marks); the others are control, format, separator or surrogate characters,

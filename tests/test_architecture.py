@@ -32,6 +32,7 @@ GROUPS: Mapping[str, str] = {
     "moose_trace.clickhouse": "face",
     "moose_trace._fastpath": "core",
     "moose_trace._moved": "face",  # old module paths: part of the public face, names every layer
+    "moose_trace._memo": "core",
     "moose_trace._record": "core",
     "moose_trace._text": "core",
     "moose_trace._version": "core",
@@ -75,6 +76,7 @@ MAY_IMPORT: Mapping[str, frozenset[str]] = {
 # The query tool reads logs, whoever wrote them: of the core it uses only pure functions.
 QUERY_MAY_USE_FROM_CORE = frozenset(
     {
+        "moose_trace._memo",
         "moose_trace._record",
         "moose_trace._text",
         "moose_trace.tracing.ids",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,36 @@ def test_a_subcommand_loads_only_its_own_modules(tmp_path: Path) -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stderr.strip().splitlines()[-1] == "[]"
+
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "moose-trace"
+
+
+def test_the_installed_command_is_the_lean_script() -> None:
+    """``pip install`` puts ``scripts/moose-trace`` on the environment's PATH: it imports only
+    ``sys`` and ``main`` (pip's generated wrapper for an entry point imports ``re`` first, a
+    third of an indexed ``--trace``), and runs the command."""
+    tree = ast.parse(SCRIPT.read_text())
+    imported = {
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported == {"sys", "moose_trace.commands.main.main"}
+    assert SCRIPT.read_text().startswith("#!python\n")  # the installer writes the interpreter
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--version"], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.startswith("moose-trace ")
+
+
+def test_python_m_moose_trace_is_the_command_too() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "moose_trace", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0
+    assert run.stdout.startswith("moose-trace ")

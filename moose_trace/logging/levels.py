@@ -15,9 +15,11 @@ applies to the logger and its children (``moose_trace.kafka.consumer``); the mos
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
 from types import MappingProxyType
+
+TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "ERROR_LEVELS",
@@ -104,7 +106,6 @@ by the query tool, whose start-up does not pay for importing ``logging``."""
 LOG_LEVEL_ENV = "LOG_LEVEL"
 """The environment variable with the level of every logger without a more specific setting."""
 
-_NON_WORD = re.compile(r"[^A-Za-z0-9]+")
 _MAX_CACHED = 4096
 
 
@@ -133,7 +134,9 @@ def parse_level(value: str | int) -> int:
 
 def env_name(logger_name: str) -> str:
     """Return the ``LOG_LEVEL_…`` variable for a logger name (``a.b-c`` → ``LOG_LEVEL_A_B_C``)."""
-    return f"{LOG_LEVEL_ENV}_{_NON_WORD.sub('_', logger_name).strip('_').upper()}"
+    import re  # noqa: PLC0415 - the query tool reads this module; its start-up skips re
+
+    return f"{LOG_LEVEL_ENV}_{re.sub(r'[^A-Za-z0-9]+', '_', logger_name).strip('_').upper()}"
 
 
 class LevelMap:

@@ -22,11 +22,11 @@ lines whose shape lets it (the many rows of a full scan).
 
 from __future__ import annotations
 
-import functools
-import re
+from moose_trace._memo import memo
 
 TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable
     from types import ModuleType
     from typing import Any
@@ -107,15 +107,20 @@ def _decode(text: str) -> Any:
     return value
 
 
-@functools.cache
+@memo(1)
 def _tokens() -> re.Pattern[str]:
-    """JSON text in strings and brackets (compiled on first use: a deep line is rare)."""
+    """JSON text in strings and brackets (compiled on first use, ``re`` imported then: a deep
+    line is rare, and an indexed ``--trace`` never needs ``re``)."""
+    import re  # noqa: PLC0415 - see the docstring
+
     return re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
 
 
-@functools.cache
+@memo(1)
 def _quote_space() -> re.Pattern[bytes]:
     """A quote then JSON whitespace (compiled on first use: ``loads`` never needs it)."""
+    import re  # noqa: PLC0415 - see _tokens
+
     return re.compile(rb'"[ \t\r\n]')
 
 
@@ -207,7 +212,7 @@ def loads_bulk(data: str | bytes) -> Any:
     return loads(data)
 
 
-@functools.cache
+@memo(1)
 def _orjson() -> ModuleType:
     import orjson  # noqa: PLC0415 (imported on first write: see the module doc)
 

@@ -12,8 +12,7 @@ terminal or forge a line of its own.
 
 from __future__ import annotations
 
-import functools
-
+from moose_trace._memo import memo
 from moose_trace._record import record
 from moose_trace._text import terminal_safe
 from moose_trace.query.codec import dumps_text
@@ -235,7 +234,7 @@ def _show(key: str, value: object) -> str:
     return f"{_shown_key(key)}={shown_text(value)}"
 
 
-@functools.lru_cache(maxsize=1024)
+@memo(1024)
 def _shown_key(key: str) -> str:
     """A key made safe to print, once per key: the same few keys come back on every line."""
     return clipped(key)
@@ -244,7 +243,7 @@ def _shown_key(key: str) -> str:
 _FIRST_SET = frozenset(_FIRST)
 
 
-@functools.lru_cache(maxsize=8)
+@memo(8)
 def _skipped_keys(used: frozenset[str], verbose: bool, include_metrics: bool) -> frozenset[str]:
     """The keys an event line leaves out, per (header keys used, options): built once."""
     skip = _HEADER_KEYS | used
@@ -257,7 +256,7 @@ def _skipped_keys(used: frozenset[str], verbose: bool, include_metrics: bool) ->
     return skip
 
 
-@functools.lru_cache(maxsize=256)
+@memo(256)
 def _layout(
     keys: tuple[str, ...], used: frozenset[str], verbose: bool, include_metrics: bool
 ) -> tuple[tuple[str, str], ...]:

@@ -23,14 +23,13 @@ anything else is skipped and counted by the engines.
 
 from __future__ import annotations
 
-import functools
-import re
-
+from moose_trace._memo import memo
 from moose_trace.logging.levels import LEVEL_ALIASES
 from moose_trace.query.codec import dumps_text
 
 TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
 if TYPE_CHECKING:
+    import re
     from collections.abc import Mapping
     from datetime import datetime
     from typing import Any
@@ -106,10 +105,13 @@ TIMESTAMP_PATTERN = (
 """The timestamp texts every engine reads (a regular expression, RE2 and Python alike)."""
 
 
-@functools.cache
+@memo(8)
 def _pattern(pattern: str) -> re.Pattern[str]:
-    """``re.compile(pattern)`` on first use: compiled at import, the two patterns here cost a
-    trace lookup's start-up more than the lookup reads (the common timestamp shape needs none)."""
+    """``re.compile(pattern)`` on first use, ``re`` imported then: importing it (with ``enum``)
+    and compiling at import would cost a trace lookup's start-up more than the lookup reads (the
+    common timestamp shape needs neither)."""
+    import re  # noqa: PLC0415 - see the docstring
+
     return re.compile(pattern)
 
 
@@ -135,7 +137,11 @@ def value_text(value: object) -> str | None:
 
 def number_of(text: str | None) -> float | None:
     """Return the number a field's text spells in JSON number syntax, else ``None``."""
-    if text is None or _pattern(NUMBER_PATTERN).fullmatch(text) is None:
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return float(text)  # a plain integer (``200``): what the pattern would match
+    if _pattern(NUMBER_PATTERN).fullmatch(text) is None:
         return None
     return float(text)
 
@@ -211,7 +217,7 @@ def _timestamp_us(text: str) -> int | None:
     return _parsed_timestamp_us(text)
 
 
-@functools.lru_cache(maxsize=256)
+@memo(256)
 def _day_us(day: str) -> int | None:
     """The microseconds of a ``YYYY-MM-DD`` text (ASCII) read whole (None: not a date)."""
     if day[4] == "-" and day[7] == "-" and (digits := day[:4] + day[5:7] + day[8:]).isdigit():
