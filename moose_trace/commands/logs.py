@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 # are imported where used: `--trace ID`, a lookup of a few lines, is mostly interpreter
 # start-up, and every module loaded adds to it.
 
-__all__ = ["FOLLOW_BACKLOG", "MAX_LIMIT", "main", "register", "run"]
+__all__ = ["FOLLOW_BACKLOG", "MAX_LIMIT", "main", "no_match_note", "register", "run"]
 
 FOLLOW_BACKLOG = 10
 """Events shown before following when neither ``--since`` nor ``--limit`` says how many."""
@@ -369,10 +369,15 @@ def _notes(runner: QueryRunner, result: Result, count: int, err: TextIO) -> None
         )
         print(f"moose-trace logs: skipped {what}", file=err)
     if count == 0:
-        print(f"moose-trace logs: no matching events in {runner.where()}", file=err)
+        print(no_match_note(runner.where()), file=err)
     if isinstance(result, GroupsResult) and result.groups:
         for field in unseen_fields(result):
             say("logs", f"no matching event has the field {field!r}: all are in (none)", err)
+
+
+def no_match_note(where: str) -> str:
+    """The note on stderr when nothing matched (exit status 0): ``where`` says what was read."""
+    return f"moose-trace logs: no matching events in {where}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

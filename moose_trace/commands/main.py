@@ -33,7 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["logs"]:
         from moose_trace.commands.quick_trace import quick_trace  # noqa: PLC0415 (see the doc)
 
-        code = quick_trace(arguments[1:])
+        try:
+            code = quick_trace(arguments[1:])
+        except KeyboardInterrupt:  # as the parser's path: no traceback for a Ctrl-C
+            return 130
         if code is not None:
             return code
     from moose_trace.commands.parser import run_parsed  # noqa: PLC0415 (see the doc)

@@ -11,7 +11,8 @@ the tree renderer — the very functions the full command runs, so the output is
 It answers only what it is sure of: ``[SOURCE…] --trace ID`` with ``--format text|json``,
 ``--color``, ``--verbose``, ``--no-pager`` and ``--no-progress``, sources that are existing
 files or directories (or none: the default log directory), a valid id, and at least one event
-found with no odd line among the candidates and every file read. When every file's index
+found (or none: the full command's note) with no odd line among the candidates and every
+file read. When every file's index
 holds (the file unchanged, or grown by at most ``TAIL_BYTES``, searched here) only ``os`` and
 the renderer are loaded; otherwise the full command's own index reader and byte search run
 (``trace_index.candidate_lines``: a first lookup is mostly that search, and the background
@@ -30,6 +31,7 @@ from moose_trace.query.trace_index_file import line_at, open_index, trace_keys
 TYPE_CHECKING = False  # ``typing.TYPE_CHECKING`` without importing typing (mypy knows the name)
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
     from typing import Any
 
 __all__ = ["TAIL_BYTES", "quick_trace"]
@@ -193,11 +195,11 @@ def _candidate_lines(files: Sequence[str], hexes: list[str]) -> list[bytes] | No
     return lines
 
 
-def _searched_lines(files: Sequence[str], trace: str) -> list[bytes] | None:
+def _searched_lines(files: Sequence[str], trace: str, deferred: list[Path]) -> list[bytes] | None:
     """The candidate lines as the full command reads them where an index does not cover a file
     (``trace_index.candidate_lines``, its very call: files searched on every core, small ones
-    indexed now, large ones in the background); ``None`` if a file could not be read (the full
-    command names it)."""
+    indexed now, large ones later: added to ``deferred``); ``None`` if a file could not be read
+    (the full command names it)."""
     from pathlib import Path  # noqa: PLC0415 (a first lookup: its search costs far more)
 
     from moose_trace.query.trace_index import INLINE_INDEX_BYTES, candidate_lines  # noqa: PLC0415
@@ -210,6 +212,7 @@ def _searched_lines(files: Sequence[str], trace: str) -> list[bytes] | None:
             defer_bytes=INLINE_INDEX_BYTES,
             on_unreadable=unreadable.append,
             parallel=True,
+            deferred=deferred,
         )
     )
     return None if unreadable else lines
@@ -259,18 +262,30 @@ def quick_trace(arguments: Sequence[str]) -> int | None:
         lines = _candidate_lines(files, [trace])
     except OSError:
         return None
+    deferred: list[Path] = []
     if lines is None:
-        lines = _searched_lines(files, trace)
-    if not lines:
+        lines = _searched_lines(files, trace, deferred)
+    if lines is None:
         return None
     from moose_trace.query.line_event import listed_events, scan_lines  # noqa: PLC0415
     from moose_trace.query.trace_match import trace_matcher  # noqa: PLC0415
 
     matches = trace_matcher([trace])
     scan = scan_lines(lines, lambda event, _text: matches(event))
-    if scan.skipped or not scan.matched:
-        return None  # the full command explains odd lines and empty answers
-    return _draw(request, trace, listed_events(scan.matched))
+    if scan.skipped:
+        return None  # the full command counts and explains the odd lines
+    code = _draw(request, trace, listed_events(scan.matched))
+    if code is None:  # nothing drawn: the full command's note (not its search again)
+        from moose_trace.commands.logs import no_match_note  # noqa: PLC0415 (a miss only)
+        from moose_trace.query.sources import files_text  # noqa: PLC0415
+
+        print(no_match_note(files_text(len(files))), file=sys.stderr)
+        code = 0
+    if deferred:  # started once the answer is out: it takes nothing from it
+        from moose_trace.query.trace_index import index_in_background  # noqa: PLC0415
+
+        index_in_background(deferred)
+    return code
 
 
 def _draw(request: _Request, trace: str, events: list[dict[str, Any]]) -> int | None:

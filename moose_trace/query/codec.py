@@ -107,14 +107,22 @@ def _decode(text: str) -> Any:
     return value
 
 
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
-_QUOTE_SPACE = re.compile(rb'"[ \t\r\n]')
+@functools.cache
+def _tokens() -> re.Pattern[str]:
+    """JSON text in strings and brackets (compiled on first use: a deep line is rare)."""
+    return re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+|"', re.DOTALL)
+
+
+@functools.cache
+def _quote_space() -> re.Pattern[bytes]:
+    """A quote then JSON whitespace (compiled on first use: ``loads`` never needs it)."""
+    return re.compile(rb'"[ \t\r\n]')
 
 
 def _depth(text: str) -> int:
     """Return how deep containers nest in ``text`` (brackets inside strings not counted)."""
     depth = deepest = 0
-    for token in _TOKENS.finditer(text):
+    for token in _tokens().finditer(text):
         char = token.group()
         if char in ("[", "{"):
             depth += 1
@@ -128,7 +136,7 @@ def _cut_deep(text: str) -> str:
     """Return ``text`` with every container below ``MAX_DEPTH`` levels replaced by TOO_DEEP."""
     parts: list[str] = []
     depth = 0
-    for token in _TOKENS.finditer(text):
+    for token in _tokens().finditer(text):
         piece = token.group()
         if piece in ("[", "{"):
             depth += 1
@@ -192,7 +200,7 @@ def loads_bulk(data: str | bytes) -> Any:
             return loads(data)
         if (
             isinstance(value, dict)
-            and _QUOTE_SPACE.search(raw) is None
+            and _quote_space().search(raw) is None
             and raw.count(b'":') == len(value)
         ):
             return value

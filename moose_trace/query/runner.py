@@ -19,7 +19,7 @@ from moose_trace.query.progress import ProgressBar
 from moose_trace.query.python_engine import PythonEngine
 from moose_trace.query.results import Engine, EventsResult, Result
 from moose_trace.query.search import search_lines, searches_of
-from moose_trace.query.sources import LogSources, UnreadableFile, incomplete_tail
+from moose_trace.query.sources import LogSources, UnreadableFile, files_text, incomplete_tail
 from moose_trace.query.trace_index import INLINE_INDEX_BYTES, candidate_lines
 
 __all__ = ["QueryRunner"]
@@ -41,8 +41,7 @@ class QueryRunner:
         """Say what was searched, for the 'no matching events' note."""
         if self.store is not None:
             return "the ClickHouse logs table"
-        files = len(self.sources.files)
-        return f"{files} log file{'' if files == 1 else 's'}"
+        return files_text(len(self.sources.files))
 
     def engine(self, query: Query) -> Engine:
         if self.store is not None:

@@ -28,6 +28,7 @@ __all__ = [
     "OnUnreadable",
     "UnreadableFile",
     "file_start_line",
+    "files_text",
     "incomplete_tail",
     "open_log",
     "read_error_text",
@@ -135,6 +136,11 @@ def resolve_sources(sources: Sequence[str]) -> LogSources:
         else:
             raise QueryError(f"no such file or directory: {source!r}")
     return LogSources(_unique(files), directories, patterns)
+
+
+def files_text(count: int) -> str:
+    """Say how many log files were read: ``1 log file``, ``32 log files``."""
+    return f"{count} log file{'' if count == 1 else 's'}"
 
 
 @record

@@ -49,6 +49,7 @@ __all__ = [
     "TraceIndexStats",
     "build_indexes",
     "candidate_lines",
+    "index_in_background",
 ]
 
 REINDEX_BYTES = 8 * 1024 * 1024
@@ -206,6 +207,7 @@ def candidate_lines(
     defer_bytes: int | None = None,
     on_unreadable: OnUnreadable | None = None,
     parallel: bool = False,
+    deferred: list[Path] | None = None,
 ) -> Iterator[bytes]:
     """Yield every line of ``files`` that may belong to one of the traces ``hexes`` (a superset).
 
@@ -216,6 +218,9 @@ def candidate_lines(
     for the next lookups. The caller filters the lines exactly (the Python engine with the
     query's predicate). A file that cannot be read (gone, no permission, a bad or cut-short
     .gz) is skipped and told to ``on_unreadable``; without one, the error propagates.
+    With ``deferred``, the files to index in the background are added to it instead, for the
+    caller to start that (``index_in_background``) once it has answered: the indexer's start
+    then takes nothing from the answer.
     """
     stats = stats if stats is not None else TraceIndexStats()
     keys = trace_keys(hexes)
@@ -240,7 +245,10 @@ def candidate_lines(
         find = caseless_finder(_tails(hexes), [path for path, _, _ in searches], searched)
         yield from matching_lines(searches, find, parallel=parallel, on_unreadable=on_unreadable)
     if later:
-        _index_in_background(later)
+        if deferred is not None:
+            deferred += later
+        else:
+            index_in_background(later)
 
 
 def _file_candidates(
@@ -295,7 +303,7 @@ BUILDING_STALE_SECONDS = 600.0
 """A background build that left its marker this long ago is taken for dead."""
 
 
-def _index_in_background(paths: Sequence[Path]) -> None:
+def index_in_background(paths: Sequence[Path]) -> None:
     """Start a detached process that indexes ``paths`` (once per directory at a time)."""
     chosen: list[str] = []
     for directory in sorted({path.parent for path in paths}):

@@ -97,6 +97,26 @@ def test_every_shape_it_takes_answers_as_the_full_command(indexed: StoryCorpus) 
         assert "trace " in quick.out or quick.out.startswith("{")
 
 
+def test_a_trace_with_no_event_gets_the_full_commands_note(
+    indexed: StoryCorpus, tmp_path: Path
+) -> None:
+    """Said here, not by the full command: a first lookup would search everything twice."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = "0193f0c2-7b1e-7c3a-9d2f-00000000beef"
+    for args in (
+        [str(indexed.directory), "--trace", missing],
+        [str(indexed.directory), "--trace", missing, "--format", "json"],
+        [str(empty), "--trace", missing],
+    ):
+        quick = _quick(*args)
+        assert quick is not None
+        assert quick == _full(*args)
+        assert quick.out == ""
+        assert "no matching events in" in quick.err
+        assert quick.code == 0
+
+
 def test_the_default_log_directory_is_read_too(
     indexed: StoryCorpus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,7 +187,6 @@ def test_what_needs_explaining_goes_to_the_full_command(
     cases = [
         [directory, "--trace", "not-a-trace-id"],
         [directory, "--trace", "00000000-0000-0000-0000-000000000000"],
-        [directory, "--trace", "0193f0c2-7b1e-7c3a-9d2f-00000000beef"],  # no event of it
         [directory, "--trace", trace, "--trace", trace],
         [directory, "--trace", trace, directory],  # two runs of sources: argparse's error
         [str(tmp_path / "missing"), "--trace", trace],
