@@ -18,9 +18,22 @@ _now_ns = time.perf_counter_ns
 
 
 class ResponseWatch:
-    """Wrap one connection's ``send``; ``status`` is 0 until the response starts."""
+    """Wrap one connection's ``send``; ``status`` is 0 until the response starts.
 
-    __slots__ = ("_added", "_http", "_send", "finished_ns", "status")
+    It also holds how the app's run ended (``error``, ``handled``, ``category``), set by the
+    middleware: one object per request for both.
+    """
+
+    __slots__ = (
+        "_added",
+        "_http",
+        "_send",
+        "category",
+        "error",
+        "finished_ns",
+        "handled",
+        "status",
+    )
 
     def __init__(self, send: Send, added: list[tuple[bytes, bytes]], *, http: bool) -> None:
         self._send = send
@@ -30,6 +43,12 @@ class ResponseWatch:
         """The response status (101 for an accepted WebSocket, 403 for one closed before it)."""
         self.finished_ns = 0
         """``perf_counter_ns`` when the last body chunk was sent; 0 until then."""
+        self.error: BaseException | None = None
+        """The exception the app raised, if any."""
+        self.handled = False
+        """Whether a 500 answering ``error`` went out."""
+        self.category: str | None = None
+        """The ``error_category`` of an error status sent without raising."""
 
     async def send(self, message: Message) -> None:
         """The ``send`` handed to the app."""

@@ -41,6 +41,7 @@ from moose_trace.asgi.naming import PathClassifier, PathRule, route_template
 from moose_trace.asgi.principal import scope_principal
 from moose_trace.errors._rules import category_of_error_status
 from moose_trace.errors.categories import error_fields
+from moose_trace.logging._latency import latency_ms
 from moose_trace.logging.config import direct_logger
 from moose_trace.tracing.context import bound_pairs, current_fields
 from moose_trace.tracing.otel import LAYER_ATTRIBUTE
@@ -175,27 +176,39 @@ class TraceMiddleware:
         fields = self._request_fields(scope, headers)
         trace = self._enter_trace(scope, fields, headers.incoming)
         response = ResponseWatch(send, trace.headers, http=kind == "http")
-        outcome = _Outcome()
         try:
             if headers.incoming.rejected is not None:
                 self._logger().warning(REJECTED_EVENT, rejected_trace_id=headers.incoming.rejected)
-            await self._run_app(scope, receive, response, outcome, trace.context.trace_id)
+            try:
+                await self.app(scope, receive, response.send)
+            except Exception as exc:
+                response.error = exc
+                if response.status == 0 and kind == "http":
+                    # Answered with a 500 naming the trace id (``handled`` when it went out).
+                    response.handled = await _send_server_error(
+                        response.send, trace.context.trace_id
+                    )
+            except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
+                response.error = exc
+            status = response.status
+            if response.error is None and status >= 400:
+                response.category = _status_category(status)
             elapsed_ns = (response.finished_ns or _now_ns()) - started_ns
             if self._access_log:
-                self._access(scope, fields, elapsed_ns, response.status, outcome)
+                self._access(scope, fields, elapsed_ns, response)
             record_request(
                 fields["type"],
                 fields["layer"],
                 fields["name"],
                 elapsed_ns=elapsed_ns,
-                status=response.status,
-                error=outcome.error,
-                category=outcome.category,
+                status=status,
+                error=response.error,
+                category=response.category,
             )
         finally:
-            trace.leave(scope, response.status or 500, outcome.error, outcome.category)
-        if outcome.error is not None and not outcome.handled:
-            raise outcome.error
+            trace.leave(scope, response.status or 500, response.error, response.category)
+        if response.error is not None and not response.handled:
+            raise response.error
 
     def _request_fields(self, scope: Scope, headers: RequestHeaders) -> dict[str, Any]:
         """The request's fields, in the access line's order: primitive, name, layer, method,
@@ -248,27 +261,6 @@ class TraceMiddleware:
             pairs = self._pairs.get((primitive, name))
             return pairs if pairs is not None else self._default_pairs(primitive, name)
         return bound_pairs({key: fields[key] for key in bound if key in fields})
-
-    async def _run_app(
-        self,
-        scope: Scope,
-        receive: Receive,
-        response: ResponseWatch,
-        outcome: _Outcome,
-        trace_id: str,
-    ) -> None:
-        """Run the app; note how it ended. An exception before the response started is
-        answered with a 500 naming the trace id (``outcome.handled`` when it went out)."""
-        try:
-            await self.app(scope, receive, response.send)
-        except Exception as exc:
-            outcome.error = exc
-            if response.status == 0 and scope["type"] == "http":
-                outcome.handled = await _send_server_error(response.send, trace_id)
-        except BaseException as exc:  # cancelled (client gone, shutdown), interrupted
-            outcome.error = exc
-        if outcome.error is None and response.status >= 400:
-            outcome.category = _status_category(response.status)
 
     def _default_pairs(self, primitive: str, name: str) -> Any:
         """The bound fields of requests to ``(primitive, name)``, made once (a bounded cache)."""
@@ -329,12 +321,12 @@ class TraceMiddleware:
         return self._log
 
     def _access(
-        self, scope: Scope, fields: dict[str, Any], elapsed_ns: int, status: int, outcome: _Outcome
+        self, scope: Scope, fields: dict[str, Any], elapsed_ns: int, response: ResponseWatch
     ) -> None:
         """Write the access line: every request field, the outcome, the principal and route."""
-        error, category = outcome.error, outcome.category
+        error, category, status = response.error, response.category, response.status
         fields["http_status"] = status
-        fields["latency_ms"] = round(elapsed_ns / 1e6, 3)
+        fields["latency_ms"] = latency_ms(elapsed_ns)
         try:
             principal = self._principal(scope)
         except Exception:  # a broken custom lookup: the line goes out without a principal
@@ -367,18 +359,6 @@ class TraceMiddleware:
         else:
             fields["http_status"] = status or _CLIENT_CLOSED
             log.warning(CANCELLED_EVENT, **fields, **error_fields(error))
-
-
-class _Outcome:
-    """How the app's run ended: its exception, whether a 500 answered it, an error status's
-    category."""
-
-    __slots__ = ("category", "error", "handled")
-
-    def __init__(self) -> None:
-        self.error: BaseException | None = None
-        self.handled = False
-        self.category: str | None = None  # of an error status sent without raising
 
 
 def _status_category(status: int) -> str | None:

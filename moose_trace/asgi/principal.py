@@ -25,7 +25,7 @@ _USER_ATTRIBUTES = ("display_name", "identity", "username")
 def scope_principal(scope: Mapping[str, Any]) -> str | None:
     """Return the authenticated principal recorded in an ASGI scope, or ``None``; never raises."""
     state = scope.get("state")
-    if isinstance(state, Mapping):
+    if type(state) is dict or isinstance(state, Mapping):  # (the ABC check only for others)
         named = state.get("principal")
         if isinstance(named, str) and named:
             return named

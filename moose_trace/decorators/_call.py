@@ -17,6 +17,7 @@ from typing import Any
 
 from moose_trace.decorators.dead_letters import DeadLetterSink
 from moose_trace.errors.categories import error_fields, error_message, error_type_name
+from moose_trace.logging._latency import latency_ms
 from moose_trace.logging._outputs import report_once
 from moose_trace.logging.config import direct_logger
 from moose_trace.tracing.context import bind_fields, bound_pairs, enter_prepared
@@ -34,11 +35,6 @@ DECORATOR_LOG = direct_logger("moose_trace.decorators")
 _log = DECORATOR_LOG
 _INFO = logging.INFO
 _perf_ns = time.perf_counter_ns
-
-
-def _latency_ms(elapsed_ns: int) -> float:
-    """Milliseconds, to the microsecond."""
-    return (elapsed_ns + 500) // 1000 / 1000
 
 
 class Call:
@@ -129,7 +125,7 @@ class Call:
                 _log.log(
                     _INFO,
                     plan.success_event,
-                    {"status": plan.success_status, "latency_ms": _latency_ms(elapsed)},
+                    {"status": plan.success_status, "latency_ms": latency_ms(elapsed)},
                 )
             else:
                 self._log_full_success(result, elapsed)
@@ -146,7 +142,7 @@ class Call:
         plan = self._plan
         fields: dict[str, Any] = {
             "status": plan.success_status,
-            "latency_ms": _latency_ms(elapsed),
+            "latency_ms": latency_ms(elapsed),
         }
         batch = self._batch
         if batch is not None:
@@ -192,7 +188,7 @@ class Call:
         elapsed = _perf_ns() - self._start
         handled = False
         try:
-            fields: dict[str, Any] = {"latency_ms": _latency_ms(elapsed), **error_fields(error)}
+            fields: dict[str, Any] = {"latency_ms": latency_ms(elapsed), **error_fields(error)}
             metrics = plan.call_metrics()
             if metrics is not None:
                 status = "failed" if isinstance(error, Exception) else "cancelled"

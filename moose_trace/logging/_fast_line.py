@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from structlog.typing import Processor
 
+from moose_trace._fastpath import FRAME_VAR
 from moose_trace.logging._outputs import Emitter
 from moose_trace.logging.caller import add_caller_location
 from moose_trace.logging.processors import (
@@ -37,6 +38,7 @@ from moose_trace.logging.processors import (
     merge_context,
 )
 from moose_trace.logging.redaction import Redactor
+from moose_trace.tracing.context import PendingFrame
 
 __all__ = ["LineFunction", "compile_line", "shared_processors"]
 
@@ -91,6 +93,15 @@ def compile_line(
     emit = emitter.line_writer()
     dropping_payload = not include_payload
     redact = redactor
+    # The frame's own trace id passes redaction unread (see ``Redactor.redact_event``), unless a
+    # subclass changed what redacting an event does.
+    redact_event = (
+        redactor.redact_event
+        if redactor is not None and type(redactor).__call__ is Redactor.__call__
+        else None
+    )
+    current_frame = FRAME_VAR.get
+    pending_frame = PendingFrame
     drop_event = structlog.DropEvent
 
     def line(method_name: str, level: str, event_dict: dict[str, Any]) -> None:
@@ -110,7 +121,13 @@ def compile_line(
             for key in payload_keys:
                 if key in event_dict:
                     del event_dict[key]
-        if redact is not None:
+        if redact_event is not None:
+            frame = current_frame()  # (a pending record's was bound by the merge above)
+            trusted = None
+            if frame is not None and not isinstance(frame, pending_frame):
+                trusted = frame.trace_id
+            redact_event(event_dict, trusted)
+        elif redact is not None:
             redact(None, method_name, event_dict)
         if locate is not None:
             locate(None, method_name, event_dict)

@@ -194,6 +194,18 @@ class Redactor:
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
         """Redact ``event_dict`` in place (nested containers are copied, never mutated)."""
+        return self.redact_event(event_dict, None)
+
+    def redact_event(
+        self, event_dict: MutableMapping[str, Any], trusted: object
+    ) -> MutableMapping[str, Any]:
+        """Redact ``event_dict`` in place, passing the one object ``trusted`` through unread.
+
+        ``trusted``: a trace id known canonical by construction (the current ``trace_context``'s
+        own, made or validated when it was entered: lower-case hex and hyphens, which no rule
+        can match), found by identity, so a new trace's first line does not pay for checking
+        and remembering a text it will never see again. ``None`` trusts nothing.
+        """
         if not self._safe_keys.issuperset(event_dict):
             for key, value in event_dict.items():
                 if not _is_empty(value) and self.is_sensitive_key(key):
@@ -203,6 +215,8 @@ class Redactor:
         for key, value in event_dict.items():
             kind = type(value)
             if kind is str:
+                if value is trusted:
+                    continue
                 redacted = texts.get(value)
                 if redacted is value:
                     continue

@@ -16,9 +16,12 @@ confirms each line with its own rule, so a pre-screen may pass too many lines, n
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import cast
 
 from moose_trace.query.line_scan import Buffer, LineStarts, line_chunks
@@ -37,11 +40,40 @@ lowercasing and searching 2,000 bytes."""
 
 def native_available() -> bool:
     """Return whether the Hyperscan scanner can be used here (its wheel is installed)."""
+    return _hyperscan() is not None
+
+
+@functools.cache
+def _hyperscan() -> ModuleType | None:
+    """The Hyperscan binding's compiled module (``Database`` and the flags), None without it.
+
+    The wheel's package face (``hyperscan/__init__.py``) imports ``typing`` for one
+    ``NamedTuple``: 10-15 ms on every ``--search``, more than the rest of the scan's set-up.
+    The compiled module it re-exports imports nothing, so it is loaded from the package's
+    folder directly; the face is imported only where that fails.
+    """
+    from importlib.machinery import PathFinder  # noqa: PLC0415 (loaded already at start-up)
+
+    loaded = sys.modules.get("hyperscan._hs_ext") or sys.modules.get("hyperscan")
+    if loaded is not None:
+        return loaded
     try:
-        import hyperscan  # noqa: F401, PLC0415 (optional: loaded only for a byte scan)
+        package = PathFinder.find_spec("hyperscan")
+        locations = None if package is None else package.submodule_search_locations
+        spec = None if locations is None else PathFinder.find_spec("hyperscan._hs_ext", locations)
+        if spec is not None and spec.loader is not None:
+            module = spec.loader.create_module(spec)
+            if module is not None:
+                spec.loader.exec_module(module)
+                sys.modules[spec.name] = module
+                return module
+    except (ImportError, OSError):
+        pass
+    try:
+        import hyperscan  # noqa: PLC0415 (optional: loaded only for a byte scan)
     except ImportError:
-        return False
-    return True
+        return None
+    return hyperscan
 
 
 def caseless_finder(
@@ -73,8 +105,8 @@ class _HyperscanFinder:
     __slots__ = ("_database",)
 
     def __init__(self, literals: list[bytes]) -> None:
-        import hyperscan  # noqa: PLC0415 (optional dependency, see the module doc)
-
+        hyperscan = _hyperscan()
+        assert hyperscan is not None  # caseless_finder checked
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         self._database.compile(
             expressions=[b"".join(b"\\x%02x" % byte for byte in literal) for literal in literals],

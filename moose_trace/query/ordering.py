@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from typing import IO
 
-__all__ = ["RUN_BYTES", "order_key", "time_ordered"]
+__all__ = ["RUN_BYTES", "line_of_key", "order_key", "time_ordered"]
 
 RUN_BYTES = 64 * 1024 * 1024
 """How much line text is sorted in memory before a run is spilled to disk."""
@@ -31,6 +31,11 @@ def order_key(timestamp_us: int | None, text: str) -> str:
     """Return a string whose ordering is the listing order of (timestamp, line text)."""
     timed = "0" if timestamp_us is None else "1"
     return f"{timed}{(timestamp_us or 0) + _OFFSET:020d}\t{text}"
+
+
+def line_of_key(key: str) -> str:
+    """Return the line text an ``order_key`` was made with."""
+    return key[_KEY_WIDTH + 1 :]
 
 
 def _spill(run: list[str]) -> IO[str]:
@@ -74,7 +79,7 @@ def time_ordered(
 
             keys = heapq.merge(iter(run), *streams)
         for key in keys:
-            yield key[_KEY_WIDTH + 1 :]
+            yield line_of_key(key)
     finally:
         for spool in spools:
             spool.close()

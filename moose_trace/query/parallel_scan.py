@@ -94,36 +94,40 @@ def _next_line_start(path: Path, position: int) -> int:
             position += len(block)
 
 
-def split_parts(files: Sequence[tuple[Path, int, int]], pieces: int) -> list[list[Part]]:
+def split_parts(
+    files: Sequence[tuple[Path, int, int]], pieces: int, *, stripe: int = 0
+) -> list[list[Part]]:
     """Split ``(path, start, size)`` ranges into ``pieces`` groups of about equal bytes.
 
-    Cuts fall on line starts; a ``.gz`` file is never cut (it can only be read from its start).
+    The ranges are cut into stripes of about ``stripe`` bytes (default: a 64th of a group's
+    share; a smaller file is one stripe) and the groups take turns taking them. Matches
+    cluster — one service's files hold every ``timeout``, one hour holds an incident — and a
+    match costs far more to read and lay out than to find: halves cut in one piece each left
+    one process all of that work. Cuts fall on line starts; a ``.gz`` file is never cut (it
+    can only be read from its start).
     """
     total = sum(size - start for _path, start, size in files)
-    share = max(1, total // max(1, pieces))
-    groups: list[list[Part]] = [[]]
-    filled = 0
+    pieces = max(1, pieces)
+    stripe = stripe or max(_MIN_STRIPE, total // (pieces * _STRIPES_PER_GROUP))
+    groups: list[list[Part]] = [[] for _ in range(pieces)]
+    taken = 0
     for path, start, size in files:
         position = start
         while position < size:
-            room = share - filled
-            if len(groups) == pieces or path.name.endswith(".gz") or size - position <= room:
-                groups[-1].append((path, position, -1))
-                filled += size - position
-                break
-            cut = _next_line_start(path, position + room)
-            if cut < 0 or cut >= size:
-                groups[-1].append((path, position, -1))
-                filled += size - position
-                break
-            groups[-1].append((path, position, cut))
-            groups.append([])
-            filled = 0
-            position = cut
-        if filled >= share and len(groups) < pieces:
-            groups.append([])
-            filled = 0
+            cut = -1
+            if not path.name.endswith(".gz") and size - position > stripe + stripe // 2:
+                cut = _next_line_start(path, position + stripe)
+            end = size if cut < 0 or cut >= size else cut
+            turn = taken % pieces
+            groups[turn].append((path, position, -1 if end == size else end))
+            taken += 1
+            position = end
     return [group for group in groups if group]
+
+
+_STRIPES_PER_GROUP = 64
+_MIN_STRIPE = 1024 * 1024
+"""Stripes smaller than this cost more in opening and mapping than they balance."""
 
 
 def scan_parts(

@@ -95,8 +95,8 @@ class QueryRunner:
         """Return a ``--search`` listing over files written on every core (``search_listing``):
         the texts ``write`` made of the events, in order, and the (empty) result for the notes.
 
-        ``None`` where it does not apply: a ClickHouse source, a trace, no text searched, an
-        answer other than a listing, or a ``--limit`` (only the latest events are written).
+        ``None`` where it does not apply: a ClickHouse source, a trace, no text searched or an
+        answer other than a listing. With a ``--limit``, only the latest events are written.
         """
         needles = [found.needle for found in searches_of(query.where)]
         mode = query.mode
@@ -105,7 +105,6 @@ class QueryRunner:
             or self.store is not None
             or trace_of(query.where) is not None
             or not isinstance(mode, ListEvents)
-            or mode.limit is not None
         ):
             return None
         from moose_trace.query.search_listing import search_listing  # noqa: PLC0415 (search only)

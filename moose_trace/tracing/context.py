@@ -10,7 +10,7 @@ asyncio tasks each have their own contextvars, so concurrent requests never see 
 from __future__ import annotations
 
 import contextvars
-import random
+import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,6 @@ __all__ = [
 _INCOMING: contextvars.ContextVar[IncomingTrace | None] = contextvars.ContextVar(
     "moose_trace_incoming", default=None
 )
-_getrandbits = random.getrandbits
 _last_valid: Any = None
 _current_span = otel_trace.get_current_span
 _Span = otel_trace.Span
@@ -54,12 +53,32 @@ _otel_context_var = OTEL_CONTEXT_VAR if OTEL_SPAN_KEY else None
 _otel_span_key: str = OTEL_SPAN_KEY or ""
 
 
+# Span ids made ahead, 512 at a time from one ``os.urandom`` call: a new context's first line
+# takes one with a ``list.pop`` instead of drawing and formatting 64 random bits.
+_SPAN_BATCH_BYTES = 8 * 512
+_ZERO_SPAN_ID = "0" * 16
+_span_ids: list[str] = []
+_take_span_id = _span_ids.pop
+
+
+def _make_span_ids() -> None:
+    text = os.urandom(_SPAN_BATCH_BYTES).hex()
+    made = [text[at : at + 16] for at in range(0, len(text), 16)]
+    _span_ids.extend(span for span in made if span != _ZERO_SPAN_ID)
+
+
 def new_span_id() -> str:
     """Return a random 64-bit span id as 16 lowercase hex digits (never all zeros)."""
-    value = _getrandbits(64)
-    while not value:
-        value = _getrandbits(64)
-    return f"{value:016x}"
+    try:
+        return _take_span_id()
+    except IndexError:  # (also when another thread took the last one meanwhile)
+        _make_span_ids()
+        return new_span_id()
+
+
+# A forked child must not hand out the parent's ids made ahead (no fork: nothing to do).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_span_ids.clear)
 
 
 def _otel_trace_id() -> str | None:
@@ -145,6 +164,21 @@ def current_fields() -> dict[str, Any]:
     return _structlog_cv.get_contextvars()
 
 
+def _inherited(current: Any) -> str:
+    """The trace id a context inside ``current``'s trace takes: ``current`` itself when the
+    enclosing frame bound it (canonical already), else validated like a given id.
+
+    So every frame's ``trace_id`` is canonical by construction (the log line passes it through
+    redaction unread): a trace id bound by other means (``bind_contextvars(trace_id=…)``) is
+    checked once here; an invalid one is replaced by a new id, as a given one is.
+    """
+    frame = FRAME_VAR.get()
+    # (A pending frame's ``trace_id`` would bind its record: never asked here.)
+    if frame is not None and not isinstance(frame, PendingFrame) and frame.trace_id is current:
+        return current
+    return parse_trace_id(current) or new_trace_id()
+
+
 class trace_context:
     """Bind a trace id and fields for the code inside ``with`` (or ``async with``).
 
@@ -161,7 +195,8 @@ class trace_context:
     __slots__ = ("_fields", "_given", "_parent", "_span_id", "_tokens", "trace_id")
 
     trace_id: str
-    """The canonical trace id bound by this context (set on enter)."""
+    """The canonical trace id bound by this context (set on enter): made, validated or taken
+    from the enclosing frame, never an unchecked text."""
     _tokens: list[contextvars.Token[Any]]
     _fields: Mapping[str, Any]
 
@@ -206,10 +241,10 @@ class trace_context:
         global _last_valid  # noqa: PLW0603 - a one-entry cache shared by all contexts
         given = self._given
         if given is None:
-            current = TRACE_ID_VAR.get()
-            if current is Ellipsis:
-                current = bind_pending()
-            tid = (_otel_trace_id() or new_trace_id()) if current is Ellipsis else current
+            tid = TRACE_ID_VAR.get()
+            if tid is Ellipsis:
+                tid = bind_pending()
+            tid = (_otel_trace_id() or new_trace_id()) if tid is Ellipsis else _inherited(tid)
         elif given is _last_valid:
             # The very string object validated last time (an id handed from the middleware to the
             # decorators, or reused in a loop): it is immutable, so it is still valid.
@@ -303,8 +338,9 @@ def enter_prepared(
         trace_id = TRACE_ID_VAR.get()
         if trace_id is Ellipsis:
             trace_id = bind_pending()
-            if trace_id is Ellipsis:
-                trace_id = _otel_trace_id() or new_trace_id()
+        trace_id = (
+            _otel_trace_id() or new_trace_id() if trace_id is Ellipsis else _inherited(trace_id)
+        )
     context.trace_id = trace_id
     context._tokens = tokens = [TRACE_ID_VAR.set(trace_id), FRAME_VAR.set(context)]
     append = tokens.append

@@ -33,19 +33,28 @@ class Logs:
     def file_lines(self) -> list[dict[str, Any]]:
         path = self.setup.log_file()
         assert path is not None
-        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        data = path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]  # a line being appended waits
+        return [orjson.loads(line) for line in complete.splitlines()]
 
     def wait_for(
-        self, predicate: Callable[[dict[str, Any]], bool], count: int = 1, timeout: float = 60.0
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        count: int = 1,
+        timeout: float = 60.0,
+        *,
+        in_file: bool = False,
     ) -> list[dict[str, Any]]:
         """Return the lines matching ``predicate`` once there are ``count`` of them.
 
         The access line is written after the response has gone out, so a test that has its
-        response may still have to wait a moment for the line.
+        response may still have to wait a moment for the line. ``in_file``: in the daily file
+        (written just after stdout), not stdout.
         """
         deadline = time.monotonic() + timeout
         while True:
-            found = [line for line in self.lines() if predicate(line)]
+            lines = self.file_lines() if in_file else self.lines()
+            found = [line for line in lines if predicate(line)]
             if len(found) >= count or time.monotonic() > deadline:
                 assert len(found) >= count, f"expected {count} matching lines, got {found}"
                 return found

@@ -74,7 +74,8 @@ def test_latency_ends_with_the_response_not_with_background_tasks(
 def test_the_lines_also_reach_the_daily_file(starlette_url: str, logs: Logs) -> None:
     trace_id = httpx.get(f"{starlette_url}/api/echo").headers["x-trace-id"]
     logs.access(trace_id)
-    in_file = [line for line in logs.file_lines() if line.get("trace_id") == trace_id]
+    # The emitter appends to the file just after stdout: wait for the line there too.
+    in_file = logs.wait_for(lambda e: e.get("trace_id") == trace_id, count=2, in_file=True)
     assert [line["event"] for line in in_file] == ["handler ran", "request handled"]
 
 

@@ -7,7 +7,18 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from moose_trace.store.clickhouse.schema import cluster_ddl, ddl, table_names, ttl_clause
+from moose_trace.query.ast import ListEvents, Query, Search
+from moose_trace.query.clickhouse_engine import ClickHouseEngine
+from moose_trace.query.results import EventsResult
+from moose_trace.query.search import search_needle
+from moose_trace.store.clickhouse.schema import (
+    INDEX_GRANULARITY,
+    SEARCH_NGRAM_BYTES,
+    cluster_ddl,
+    ddl,
+    table_names,
+    ttl_clause,
+)
 from moose_trace.store.clickhouse.transport import ChdbTransport
 from moose_trace.store.retention import RetentionPolicy
 
@@ -41,7 +52,7 @@ def test_ddl_creates_table_side_table_and_view_idempotently(transport: ChdbTrans
         "WHERE table = 'moose_logs' ORDER BY name"
     )
     assert [(row["expr"], row["type_full"]) for row in indexes] == [
-        ("lowerUTF8(raw)", "ngrambf_v1(4, 65536, 2, 0)"),  # raw_search: --search
+        ("lowerUTF8(raw)", f"ngrambf_v1(4, {SEARCH_NGRAM_BYTES}, 2, 0)"),  # raw_search: --search
         ("trace_id", "bloom_filter(0.01)"),
         ("trace_ids", "bloom_filter(0.01)"),
     ]
@@ -172,3 +183,57 @@ def test_cluster_ddl_is_valid_clickhouse_sql(transport: ChdbTransport) -> None:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _search(transport: ChdbTransport, table: str, text: str) -> list[str]:
+    engine = ClickHouseEngine(transport, table=table)
+    result = engine.run(Query(Search(search_needle(text)), ListEvents()))
+    assert isinstance(result, EventsResult)
+    return sorted(str(event["event"]) for event in result.events)
+
+
+def test_search_finds_every_match_in_finer_granules_and_in_a_table_made_before(
+    transport: ChdbTransport,
+) -> None:
+    """The table's granules are ``INDEX_GRANULARITY`` rows; a table created by the earlier DDL
+    (8,192-row granules, 64 KB filters) keeps working: the same search, the same answer. The
+    n-gram index only skips granules; matches in any case, in any granule, are all found."""
+    _create(transport)
+    (info,) = transport.query(
+        "SELECT create_table_query FROM system.tables WHERE name = 'moose_logs'"
+    )
+    assert f"index_granularity = {INDEX_GRANULARITY}," in info["create_table_query"]
+    earlier = ddl("earlier_logs")
+    earlier[0] = (
+        earlier[0]
+        .replace(f"ngrambf_v1(4, {SEARCH_NGRAM_BYTES}, 2, 0)", "ngrambf_v1(4, 65536, 2, 0)")
+        .replace(f"index_granularity = {INDEX_GRANULARITY},", "")
+    )
+    for statement in earlier:
+        transport.execute(statement)
+    spellings = ["JWT expired", "jwt EXPIRED", "Jwt Expired"]
+    events = [
+        {
+            "timestamp": _ago(index / 100_000),
+            "level": "error" if index % 50 == 0 else "info",
+            "event": f"e{index}",
+            **(
+                {"error_message": f"{spellings[index % 3]} for u{index}"}
+                if index % 750 == 0
+                else {}
+            ),
+        }
+        for index in range(INDEX_GRANULARITY * 5)
+    ]
+    expected = sorted(f"e{index}" for index in range(0, len(events), 750))
+    last = (len(events) - 1) // 750 * 750  # no user id runs on from its digits
+    for table in ("moose_logs", "earlier_logs"):
+        _insert(transport, events, table=table)
+        transport.execute(f"OPTIMIZE TABLE {table} FINAL")
+        assert _search(transport, table, "jwt expired") == expected
+        assert _search(transport, table, f"U{last} ") == []  # a quote follows, not a space
+        assert _search(transport, table, f"FOR U{last}") == [f"e{last}"]
+    (granules,) = transport.query(
+        "SELECT sum(marks) AS marks FROM system.parts WHERE table = 'moose_logs' AND active"
+    )
+    assert granules["marks"] >= 5  # the events span several granules

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -74,6 +75,51 @@ def test_none_outside_a_context_makes_a_new_id_and_invalid_ids_are_replaced() ->
         assert current_trace_id() == replaced.trace_id
         assert "evil" not in replaced.trace_id
     assert made.trace_id != replaced.trace_id
+
+
+def test_a_trace_id_bound_by_other_means_is_validated_when_a_context_takes_it() -> None:
+    # Every context's trace id is canonical: one bound with structlog's own API is checked
+    # when a context inherits it (the log line trusts the context's id, see the redactor).
+    tid = new_trace_id()
+    bind_contextvars(trace_id=tid.upper())
+    with trace_context(type="t") as upper:
+        assert upper.trace_id == tid
+    bind_contextvars(trace_id="sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+    with trace_context(type="t") as replaced:
+        assert "sk_live" not in replaced.trace_id
+        assert current_trace_id() == replaced.trace_id
+        with trace_context(name="inner") as inner:  # the enclosing context's id is taken as is
+            assert inner.trace_id is replaced.trace_id
+
+
+def test_span_ids_are_distinct_and_never_all_zeros() -> None:
+    made = set()
+    for _ in range(3000):  # several batches of ids made ahead
+        with trace_context() as ctx:
+            made.add(ctx.span_id)
+    assert len(made) == 3000
+    assert all(len(span) == 16 and int(span, 16) for span in made)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork does not exist on this platform")
+def test_a_forked_child_makes_span_ids_of_its_own() -> None:
+    with trace_context() as warm:
+        assert warm.span_id  # the ids made ahead are there now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first span id, to the parent
+        try:
+            with trace_context() as child:
+                os.write(write, child.span_id.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_span = os.read(read, 16).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    with trace_context() as parent:
+        assert len(child_span) == 16
+        assert child_span != parent.span_id
 
 
 def test_incoming_forms_are_normalized() -> None:

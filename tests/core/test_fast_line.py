@@ -120,7 +120,7 @@ EVENTS = st.fixed_dictionaries(
         "fields": st.dictionaries(KEYS, VALUES, max_size=8),
         "context": st.dictionaries(KEYS, SCALARS, max_size=3),
         "contextvars": st.dictionaries(KEYS, SCALARS, max_size=3),
-        "trace": st.booleans(),
+        "trace": st.sampled_from(["given", "new", None]),
         "error": st.booleans(),
     }
 )
@@ -134,8 +134,10 @@ def _same_bytes_both_ways(stream: io.BytesIO, case: dict[str, Any]) -> None:
     structlog.contextvars.bind_contextvars(**case["contextvars"])
     paths = {}
     with contextlib.ExitStack() as stack:
-        if case["trace"]:  # one context for both: the same span id
+        if case["trace"] == "given":  # one context for both: the same span id
             stack.enter_context(trace_context("01a2511c-41bd-7573-ad73-4f174dafe23f", type="t"))
+        elif case["trace"] == "new":  # a new trace's id: passed through redaction unread
+            stack.enter_context(trace_context(type="t"))
         for name, write in (("fast", _fast), ("general", _general)):
             write(case["level"], case["event"], case["context"], dict(fields))
             paths[name] = _take(stream)
@@ -272,3 +274,22 @@ def test_the_caller_location_names_the_code_that_logged() -> None:
     line = orjson.loads(stream.getvalue())
     assert line["function"].endswith("handle_order")
     assert line["file"] == __file__
+
+
+def test_only_the_contexts_own_trace_id_passes_redaction_unread() -> None:
+    # The context's id is canonical by construction; anything else under ``trace_id`` (a value
+    # bound over it, the same text made by other means) is still screened.
+    stream = io.BytesIO()
+    _configure(stream)
+    secret = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+    log = structlog.get_logger()
+    with trace_context(type="t") as context:
+        log.info("own id")
+        assert orjson.loads(_take(stream))["trace_id"] == context.trace_id
+        structlog.contextvars.bind_contextvars(trace_id=secret)
+        log.info("bound over it")
+        assert secret not in _take(stream).decode()
+        log.info("given as a field", trace_id=secret, note=secret)
+        line = orjson.loads(_take(stream))
+        assert line["note"] == "[REDACTED]"
+        assert secret not in str(line)

@@ -85,22 +85,29 @@ def test_the_listing_is_the_engine_s_answer_written_by_render(
     options = RenderOptions(format_, TextOptions(include_metrics=True))  # type: ignore[arg-type]
     searched = Search(needles[0])
     for where in (AllOf((searched,)), AllOf((searched, parse_filter("level=error")))):
-        query = Query(where, ListEvents())
-        expected, count, skipped = _expected(paths, query, needles, options)
-        for parallel in (False, True):
-            listing = search_listing(
-                paths, needles, query, lambda event: event_text(event, options), parallel=parallel
-            )
-            assert "".join(listing.texts) == expected
-            assert len(listing.texts) == count
-            assert listing.skipped == skipped
-    assert len(split_scans) == 2  # the parallel runs were split across processes
+        # --limit N: only the latest N are written (the whole listing's end, in its order)
+        for mode in (ListEvents(), ListEvents(limit=7), ListEvents(limit=1)):
+            query = Query(where, mode)
+            expected, count, skipped = _expected(paths, query, needles, options)
+            for parallel in (False, True):
+                listing = search_listing(
+                    paths,
+                    needles,
+                    query,
+                    lambda event: event_text(event, options),
+                    parallel=parallel,
+                )
+                assert "".join(listing.texts) == expected
+                assert len(listing.texts) == count
+                assert listing.skipped == skipped
+            if mode.limit is not None and text != "nowhere":
+                assert count == mode.limit
+    assert len(split_scans) == 6  # the parallel runs were split across processes
     assert (text == "nowhere") == (count == 0)
 
 
 def test_the_command_writes_the_same_listing_with_and_without_a_limit(tmp_path: Path) -> None:
-    """With ``--limit`` the engine answers (only the latest events are written); without it,
-    the listing: the same lines, the same notes."""
+    """A ``--limit`` larger than the listing changes nothing: the same lines, the same notes."""
     paths = _corpus(tmp_path, random.Random(5))
     whole = run_logs(tmp_path, "--search", "TIMEOUT")
     limited = run_logs(tmp_path, "--search", "TIMEOUT", "--limit", "1000000")

@@ -70,6 +70,25 @@ def test_hyperscan_is_installed_with_the_query_extra() -> None:
     assert caseless_scan.native_available() == wheel
 
 
+@pytest.mark.skipif(not caseless_scan.native_available(), reason="no Hyperscan wheel here")
+def test_the_scanner_loads_hyperscan_without_its_package_face() -> None:
+    """The wheel's ``hyperscan/__init__.py`` imports ``typing``; a search loads only the compiled
+    module (a fresh interpreter, as a user's command starts), and finds the same lines."""
+    code = (
+        "import sys\n"
+        "from moose_trace.query.caseless_scan import caseless_finder\n"
+        "find = caseless_finder([b'rger'], native=True)\n"
+        "print(list(find(b'ok\\nMERGER\\nno\\n', 0, 13)))\n"
+        "print('hyperscan' in sys.modules, 'hyperscan._hs_ext' in sys.modules)\n"
+    )
+    import subprocess  # noqa: PLC0415 (this test only)
+
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["[3]", "False True"]
+
+
 @pytest.mark.parametrize("way", WAYS)
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -116,8 +135,8 @@ def _corpus(folder: Path, files: int = 3, lines: int = 400) -> list[Path]:
 def test_split_parts_cover_every_byte_once_cut_at_line_starts(tmp_path: Path) -> None:
     paths = _corpus(tmp_path)
     ranges = [(path, 0, path.stat().st_size) for path in paths]
-    for pieces in (1, 2, 3, 5):
-        groups = split_parts(ranges, pieces)
+    for pieces, stripe in itertools.product((1, 2, 3, 5), (0, 1, 100, 10**9)):
+        groups = split_parts(ranges, pieces, stripe=stripe)
         assert 1 <= len(groups) <= pieces
         covered: dict[Path, list[tuple[int, int]]] = {}
         for group in groups:
@@ -130,6 +149,22 @@ def test_split_parts_cover_every_byte_once_cut_at_line_starts(tmp_path: Path) ->
             assert spans[0][0] == 0
             assert spans[-1][1] == path.stat().st_size
             assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+
+
+def test_split_parts_take_turns_so_a_file_of_matches_is_shared(tmp_path: Path) -> None:
+    """One file holding every match (one service's errors) is not left to one process: the
+    groups take turns through the files, in stripes, with about equal bytes."""
+    big = [(tmp_path / f"big-{number}.jsonl", 90_000) for number in range(3)]
+    small = [(tmp_path / f"small-{number}.jsonl", 3_000) for number in range(8)]
+    for path, size in big + small:
+        path.write_bytes((b"x" * 99 + b"\n") * (size // 100))
+    ranges = [(path, 0, path.stat().st_size) for path, _size in big + small]
+    groups = split_parts(ranges, 2, stripe=10_000)
+    assert len(groups) == 2
+    for group in groups:
+        assert sum(1 for path, _start, _end in group if path.name.startswith("small")) == 4
+        held = sum((path.stat().st_size if end < 0 else end) - start for path, start, end in group)
+        assert abs(held - 147_000) <= 10_000
 
 
 @pytest.mark.parametrize("text", ["ärger", "JX", "line 1-14 ", "nowhere"])

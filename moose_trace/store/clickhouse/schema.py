@@ -14,6 +14,15 @@ Layout choices (see docs/clickhouse.md):
 - Bloom-filter skip indexes on ``trace_id`` and on the ``trace_ids`` array (batch lines), and a
   ``<table>_traces`` side table (trace id → first/last seen) kept by a materialized view, so
   ``--trace`` reads only the buckets that trace touched.
+- Granules of ``INDEX_GRANULARITY`` rows (half ClickHouse's default 8,192) and an n-gram bloom
+  filter per granule on ``lowerUTF8(raw)`` for ``--search``: lines that match a search cluster
+  (errors sort together within a time bucket), and every row of a granule holding one is read
+  and matched, so smaller granules read fewer rows per match; the filters keep their bits per
+  row (``SEARCH_NGRAM_BYTES``), so a rare term still skips nearly every granule and reading
+  them costs what it did (2,048-row granules with the same bits per row skipped far fewer
+  granules; with twice the bits, reading the filters cost more than the rows saved). A table
+  created before keeps its granules (ClickHouse cannot change them in place) and answers the
+  same queries, reading more rows; copy it into a new table to get the finer ones.
 - Per-level TTL from the shared ``RetentionPolicy``.
 - ``non_replicated_deduplication_window``: inserts carry a deduplication token, so a batch the
   sink retries after a timeout is stored once.
@@ -31,6 +40,8 @@ __all__ = [
     "COLUMNS",
     "DEDUP_WINDOW",
     "DEFAULT_TABLE",
+    "INDEX_GRANULARITY",
+    "SEARCH_NGRAM_BYTES",
     "Column",
     "TableNames",
     "cluster_ddl",
@@ -44,6 +55,13 @@ DEFAULT_TABLE = "moose_logs"
 
 DEDUP_WINDOW = 10_000
 """How many recent insert blocks each table remembers to drop a retried batch's duplicate."""
+
+INDEX_GRANULARITY = 4096
+"""Rows per granule of the logs table: the unit a skip index keeps or skips (see the module
+doc; measured in docs/benchmarks/clickhouse.md)."""
+
+SEARCH_NGRAM_BYTES = 32768
+"""Bytes of each granule's n-gram bloom filter (``raw_search``)."""
 
 TIME_BUCKET = "toStartOfFiveMinutes"
 """The primary key's coarse time bucket; queries send a condition on it with every time range."""
@@ -212,13 +230,14 @@ def _logs_body(engine: str, retention: RetentionPolicy) -> str:
     {columns},
     INDEX trace_id_bloom trace_id TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX trace_ids_bloom trace_ids TYPE bloom_filter(0.01) GRANULARITY 1,
-    INDEX raw_search lowerUTF8(raw) TYPE ngrambf_v1(4, 65536, 2, 0) GRANULARITY 1
+    INDEX raw_search lowerUTF8(raw) TYPE ngrambf_v1(4, {SEARCH_NGRAM_BYTES}, 2, 0) GRANULARITY 1
 )
 ENGINE = {engine}
 PARTITION BY toDate(timestamp)
 ORDER BY ({TIME_BUCKET}(timestamp), level, type, name, timestamp)
 TTL {ttl_clause(retention)}
-SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"""
+SETTINGS index_granularity = {INDEX_GRANULARITY},
+    non_replicated_deduplication_window = {DEDUP_WINDOW}"""
 
 
 def _traces_body(engine: str, retention: RetentionPolicy) -> str:
