@@ -40,7 +40,6 @@ GROUPS: Mapping[str, str] = {
     "moose_trace.tracing": "core",
     "moose_trace.logging": "core",
     "moose_trace.metrics": "core",
-    "moose_trace._metrics_sdk": "core",
     "moose_trace.configuration": "core",
     "moose_trace.asgi": "asgi",
     "moose_trace.http": "http",

@@ -29,7 +29,7 @@ from moose_trace.tracing.context import PendingFrame, leave_record, record_frame
 from moose_trace.tracing.ids import new_trace_id
 from moose_trace.tracing.incoming import bind_incoming
 
-__all__ = ["REJECTED_EVENT", "ConsumedRecords"]
+__all__ = ["REJECTED_EVENT", "ConsumedRecords", "chain_binds_lazily"]
 
 REJECTED_EVENT = "rejected incoming trace id"
 """The ``event`` of the warning for a message whose trace header held an invalid id."""
@@ -41,6 +41,18 @@ _TOPIC = field_var("kafka_topic")
 _PARTITION = field_var("kafka_partition")
 _OFFSET = field_var("kafka_offset")
 _GROUP = field_var("consumer_group")
+
+
+def chain_binds_lazily() -> bool:
+    """Whether the configured structlog chain can leave each record's trace unbound.
+
+    Our ``merge_context`` binds a pending record when a line needs it; structlog's stock
+    ``merge_contextvars`` (its default chain, or a user's own) only copies what is bound. With
+    that one in the chain, ``traced_messages`` binds every record as it yields it, so those lines
+    still carry the record's ``trace_id`` and ``kafka_offset``.
+    """
+    processors = structlog.get_config().get("processors", ())
+    return not any(p is structlog.contextvars.merge_contextvars for p in processors)
 
 
 class ConsumedRecords(PendingFrame):

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from moose_trace.kafka._errors import kafka_error_fields
-from moose_trace.kafka._record_frame import REJECTED_EVENT, ConsumedRecords
+from moose_trace.kafka._record_frame import REJECTED_EVENT, ConsumedRecords, chain_binds_lazily
 from moose_trace.kafka.headers import incoming_trace, message_fields
 from moose_trace.metrics import OperationMetrics, operation_metrics
 from moose_trace.tracing.context import reset_tokens, trace_context
@@ -114,7 +114,10 @@ def traced_messages(
     its trace id and fields bound, only when something in the body needs them (a log line
     through moose-trace's processors, ``current_trace_id()``, a child context, a produce, a
     span): a body that needs none of it costs about an attribute store per record. So an
-    invalid ``trace_id`` header is warned about when the record's trace is first needed.
+    invalid ``trace_id`` header is warned about when the record's trace is first needed. When
+    the configured structlog chain merges context with structlog's stock ``merge_contextvars``
+    (structlog's default chain, or a chain of your own), every record is bound as it is yielded,
+    so those lines carry its trace too.
     """
     if max_messages is not None and max_messages <= 0:
         return
@@ -141,6 +144,7 @@ def traced_messages(
     # One frame for the loop, pointed at each record in turn; the record's trace is read and
     # bound only when something in the body needs it (see ``_record_frame``).
     records = ConsumedRecords(consumer_group)
+    eager = not chain_binds_lazily()  # structlog's own merge_contextvars reads only what is bound
     tokens: list[Any] | None = None
     pending: Iterator[Any] = iter(())
     try:
@@ -171,6 +175,8 @@ def traced_messages(
                 if tokens is None:
                     tokens = records.enter_batch(message)
                 records.message = message
+                if eager:
+                    records.bind()
                 yield message
                 if remaining is not None:
                     remaining -= 1

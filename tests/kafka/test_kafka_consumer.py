@@ -393,3 +393,39 @@ def test_an_invalid_id_is_warned_about_when_the_first_line_of_its_record_is_writ
     assert handled["step"] == 1
     assert warning["trace_id"] == handled["trace_id"] == parse_trace_id(handled["trace_id"])
     assert warning["kafka_offset"] == handled["kafka_offset"] == 0
+
+
+@pytest.mark.parametrize("chain", ["structlog_default", "own_chain"])
+def test_a_chain_with_structlog_s_own_merge_contextvars_still_sees_each_record_s_trace(
+    kafka_topic: str, producer: Producer, consumer_of: Any, chain: str
+) -> None:
+    # A user who never called configure_logging (structlog's default chain) or who built a chain
+    # with structlog's stock merge_contextvars: that processor only copies what is bound, so the
+    # loop must bind each record itself, and every line keeps its record's trace and offset.
+    ids = produce_traced(producer, kafka_topic, 3)
+    seen: list[dict[str, Any]] = []
+
+    def keep(_logger: Any, _method: str, event: dict[str, Any]) -> str:
+        seen.append(dict(event))
+        return ""
+
+    structlog.reset_defaults()
+    if chain == "own_chain":
+        structlog.configure(
+            processors=[structlog.contextvars.merge_contextvars, keep],
+            logger_factory=structlog.ReturnLoggerFactory(),
+        )
+    else:
+        defaults = structlog.get_config()["processors"]
+        structlog.configure(
+            processors=[*defaults[:-1], keep], logger_factory=structlog.ReturnLoggerFactory()
+        )
+    try:
+        for _ in traced_messages(consumer_of(kafka_topic), consumer_group="own", max_messages=3):
+            structlog.get_logger("user").info("handled")
+    finally:
+        structlog.reset_defaults()
+    assert [line["trace_id"] for line in seen] == ids
+    assert [line["kafka_offset"] for line in seen] == [0, 1, 2]
+    assert {line["consumer_group"] for line in seen} == {"own"}
+    assert current_fields() == {}

@@ -1,4 +1,5 @@
-"""The part of ``moose_trace.metrics`` that needs the SDK and exporters: imported only on use.
+"""The part of ``moose_trace.metrics`` that needs the SDK: the provider, readers and exporters,
+imported only when metrics are configured.
 
 moose-trace's own routes (``"prometheus"``, ``"otlp"``) keep the duration histogram in process
 (``OperationMetrics(durations_in_process=True)``) and add it to what they export when they
@@ -36,7 +37,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from moose_trace._fastpath import exporter_preferences
 from moose_trace._version import __version__
-from moose_trace.metrics import (
+from moose_trace.metrics.instruments import (
     DURATION,
     DURATION_BUCKETS,
     DURATION_DESCRIPTION,

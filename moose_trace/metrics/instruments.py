@@ -1,26 +1,5 @@
-"""Metrics: what every traced call and request did, counted through the OpenTelemetry metrics API.
-
-The decorators (``traced_*``), ``TraceMiddleware`` and ``traced_messages`` record:
-
-- ``moose.operations``, counter (``{operation}``) and ``moose.operation.duration``, histogram
-  (seconds): attributes ``type``, ``layer``, ``status``, ``error_category``, ``name``;
-- ``moose.records`` (``{record}``) and ``moose.bytes`` (``By``, when the size is known: bytes,
-  Kafka values), counters: ``type``, ``layer``, ``name``, ``direction`` (``in`` or ``out``);
-- ``moose.consumer.lag``, gauge (``{message}``): ``kafka_topic``, ``kafka_partition``,
-  ``consumer_group``.
-
-``status`` is ``success``, ``failed`` or ``cancelled`` (for requests also ``client_error`` for
-a 4xx); ``error_category`` is set on failures only, with the log lines' categories. ``name`` is
-the primitive's name (``UserEvent``, ``leaderboard``) while fewer than ``name_limit`` distinct
-names (default 100) have been seen; later names are recorded as ``other`` so that a bug naming
-things by record (an id in a path) cannot blow up the number of series.
-
-Nothing is recorded while no ``MeterProvider`` is set (OpenTelemetry's default): a traced call
-then pays one module-global read. ``configure(metrics="prometheus")`` (or ``configure_metrics``)
-sets one up: Prometheus text at ``http://127.0.0.1:9464/metrics``, or OTLP push with
-``metrics="otlp"``; a ``MeterProvider`` you set yourself with
-``opentelemetry.metrics.set_meter_provider`` is used as well.
-"""
+"""The instruments moose-trace records with, their names and attributes, and the duration
+histogram it can keep in process (see the package's docstring for what is recorded)."""
 
 from __future__ import annotations
 
@@ -29,17 +8,15 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from moose_trace._fastpath import meter_provider_reader
 from moose_trace._version import __version__
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import MetricReader
+    pass
 
 __all__ = [
     "BYTES",
@@ -48,17 +25,14 @@ __all__ = [
     "DEFAULT_NAME_LIMIT",
     "DURATION",
     "DURATION_BUCKETS",
+    "DURATION_DESCRIPTION",
     "METER_NAME",
     "OPERATIONS",
     "OTHER_NAME",
     "RECORDS",
     "DurationPoint",
-    "MetricsSetup",
     "OperationMetrics",
     "Series",
-    "configure_metrics",
-    "operation_metrics",
-    "shutdown_metrics",
 ]
 
 METER_NAME = "moose_trace"
@@ -330,108 +304,3 @@ class OperationMetrics:
 
 
 _bucket_of = bisect_left  # the first bound ≥ the value: buckets include their upper bound
-
-_explicit: OperationMetrics | None = None
-_from_global: tuple[object, OperationMetrics | None] = (None, None)
-_lock = threading.Lock()
-
-
-# OpenTelemetry's global ``MeterProvider``: ``None`` until ``set_meter_provider``
-# (``get_meter_provider`` answers with a proxy either way).
-_global_provider = meter_provider_reader()
-
-
-def operation_metrics() -> OperationMetrics | None:
-    """Return the instruments to record with, or ``None`` when no ``MeterProvider`` is set.
-
-    ``configure_metrics``'s provider first, else OpenTelemetry's global one.
-    """
-    explicit = _explicit
-    if explicit is not None:
-        return explicit
-    provider = _global_provider()
-    if provider is None:
-        return None
-    cached = _from_global
-    if cached[0] is not provider:
-        with _lock:
-            cached = _from_global_for(provider)
-    return cached[1]
-
-
-def _from_global_for(provider: Any) -> tuple[object, OperationMetrics | None]:
-    global _from_global  # noqa: PLW0603 - a one-entry cache, replaced as a whole
-    if _from_global[0] is not provider:
-        try:
-            _from_global = (provider, OperationMetrics(provider))
-        except Exception:  # a provider that cannot make our instruments: record nothing
-            _from_global = (provider, None)
-    return _from_global
-
-
-@dataclass(frozen=True)
-class MetricsSetup:
-    """What ``configure_metrics`` set up."""
-
-    provider: MeterProvider
-    """The OpenTelemetry SDK ``MeterProvider`` the instruments record to."""
-    exporter: str
-    """``prometheus``, ``otlp`` or ``reader`` (your own ``MetricReader``)."""
-    url: str | None
-    """Where Prometheus scrapes, ``http://<host>:<port>/metrics``; ``None`` for other exporters."""
-
-
-def configure_metrics(
-    exporter: Literal["prometheus", "otlp"] | MetricReader,
-    *,
-    service: str | None = None,
-    port: int | None = None,
-    host: str | None = None,
-    name_limit: int = DEFAULT_NAME_LIMIT,
-    set_global: bool = True,
-) -> MetricsSetup:
-    """Record moose-trace's metrics to an SDK ``MeterProvider`` exported as asked.
-
-    - ``"prometheus"``: serve Prometheus text at ``http://<host>:<port>/metrics`` from a
-      background thread. ``port`` defaults to ``$OTEL_EXPORTER_PROMETHEUS_PORT``, else 9464
-      (``0``: any free port; ``MetricsSetup.url`` says which); ``host`` to
-      ``$OTEL_EXPORTER_PROMETHEUS_HOST``, else ``127.0.0.1`` (use ``0.0.0.0`` for a scraper on
-      another machine). Needs the ``prometheus`` extra.
-    - ``"otlp"``: push every ``$OTEL_METRIC_EXPORT_INTERVAL`` ms (60 s) over OTLP/HTTP, to
-      ``$OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` or ``$OTEL_EXPORTER_OTLP_ENDPOINT`` (default
-      ``http://localhost:4318``), with the other standard ``OTEL_EXPORTER_OTLP_*`` settings.
-      Needs the ``otlp`` extra.
-    - a ``MetricReader`` (e.g. the SDK's ``InMemoryMetricReader``): read by it.
-
-    ``service`` is the ``service.name`` resource attribute. With ``set_global`` the provider
-    also becomes OpenTelemetry's global one when none is set yet, so your own instruments
-    share it. Calling again replaces the previous setup (its server is stopped).
-    """
-    global _explicit  # noqa: PLW0603 - the process-wide metrics setup
-    from moose_trace import _metrics_sdk  # noqa: PLC0415 - the SDK is optional: import it on use
-
-    with _lock:
-        previous = _metrics_sdk.current()
-        made = _metrics_sdk.install(exporter, service=service, port=port, host=host)
-        _explicit = OperationMetrics(
-            made.provider, name_limit=name_limit, durations_in_process=made.durations is not None
-        )
-        if made.durations is not None:
-            made.durations.metrics = _explicit
-        if set_global and _global_provider() is None:
-            otel_metrics.set_meter_provider(made.provider)
-        if previous is not None:
-            _metrics_sdk.retire(previous)
-    return MetricsSetup(provider=made.provider, exporter=made.exporter, url=made.url)
-
-
-def shutdown_metrics() -> None:
-    """Stop recording to ``configure_metrics``'s provider: flush it, stop its server."""
-    global _explicit  # noqa: PLW0603 - the process-wide metrics setup
-    from moose_trace import _metrics_sdk  # noqa: PLC0415 - the SDK is optional: import it on use
-
-    with _lock:
-        _explicit = None
-        previous = _metrics_sdk.current()
-        if previous is not None:
-            _metrics_sdk.retire(previous)
